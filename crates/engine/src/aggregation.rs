@@ -157,9 +157,18 @@ mod tests {
         let scalar = FeatureType::Scalar;
         assert_eq!(Aggregation::Count.output_type(None), Ok(scalar(Int64)));
         assert_eq!(Aggregation::Sum.output_type(Some(Int64)), Ok(scalar(Int64)));
-        assert_eq!(Aggregation::Sum.output_type(Some(Float64)), Ok(scalar(Float64)));
-        assert_eq!(Aggregation::Mean.output_type(Some(Int64)), Ok(scalar(Float64)));
-        assert_eq!(Aggregation::Max.output_type(Some(String)), Ok(scalar(String)));
+        assert_eq!(
+            Aggregation::Sum.output_type(Some(Float64)),
+            Ok(scalar(Float64))
+        );
+        assert_eq!(
+            Aggregation::Mean.output_type(Some(Int64)),
+            Ok(scalar(Float64))
+        );
+        assert_eq!(
+            Aggregation::Max.output_type(Some(String)),
+            Ok(scalar(String))
+        );
         assert_eq!(
             Aggregation::LastN.output_type(Some(String)),
             Ok(FeatureType::List(String))

@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn feature_type_display() {
-        assert_eq!(FeatureType::List(DataType::Float64).to_string(), "list<float64>");
+        assert_eq!(
+            FeatureType::List(DataType::Float64).to_string(),
+            "list<float64>"
+        );
         assert_eq!(FeatureType::Scalar(DataType::Int64).to_string(), "int64");
     }
 }

@@ -100,7 +100,11 @@ impl Function {
             found,
         };
         let arity = |expected: &'static str, ok: bool| {
-            if ok { Ok(()) } else { Err(arity_error(expected)) }
+            if ok {
+                Ok(())
+            } else {
+                Err(arity_error(expected))
+            }
         };
         match self {
             F::Abs => {
@@ -139,8 +143,7 @@ impl Function {
                 Ok(Expr::Call(self, args, t))
             }
             F::NullIf => {
-                let [a, b] = <[Expr; 2]>::try_from(args)
-                    .map_err(|_| arity_error("2 arguments"))?;
+                let [a, b] = <[Expr; 2]>::try_from(args).map_err(|_| arity_error("2 arguments"))?;
                 let (a, b) = Expr::unify(a, b)?;
                 let t = a.data_type();
                 Ok(Expr::Call(self, vec![a, b], t))

@@ -166,7 +166,10 @@ impl Expr {
 
     /// A constant. A [`Value::Null`] takes `data_type`; any other value must be of that type.
     pub fn literal(value: Value, data_type: DataType) -> Expr {
-        debug_assert!(value.fits(data_type), "literal {value:?} is not a {data_type}");
+        debug_assert!(
+            value.fits(data_type),
+            "literal {value:?} is not a {data_type}"
+        );
         Expr::Literal { value, data_type }
     }
 
@@ -346,7 +349,11 @@ impl Expr {
         if !allowed {
             return Err(TypeError::Cast { from, to });
         }
-        Ok(if from == to { e } else { Expr::Cast(Box::new(e), to) })
+        Ok(if from == to {
+            e
+        } else {
+            Expr::Cast(Box::new(e), to)
+        })
     }
 
     /// A call to a scalar function; see [`Function`] for each signature.

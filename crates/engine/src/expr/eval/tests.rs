@@ -28,7 +28,12 @@ fn three_valued_logic() {
         (boolean(true), null(b), Value::Null, Value::Bool(true)),
         (boolean(false), null(b), Value::Bool(false), Value::Null),
         (null(b), null(b), Value::Null, Value::Null),
-        (boolean(true), boolean(false), Value::Bool(false), Value::Bool(true)),
+        (
+            boolean(true),
+            boolean(false),
+            Value::Bool(false),
+            Value::Bool(true),
+        ),
     ];
     for (l, r, and, or) in cases {
         assert_eq!(Expr::and(l.clone(), r.clone()).unwrap().eval(&[]), and);
@@ -143,7 +148,12 @@ fn calendar_functions_use_utc() {
 #[test]
 fn columns_lists_every_read() {
     let e = Expr::and(
-        Expr::compare(CompareOp::Gt, col(3, DataType::Int64), col(1, DataType::Int64)).unwrap(),
+        Expr::compare(
+            CompareOp::Gt,
+            col(3, DataType::Int64),
+            col(1, DataType::Int64),
+        )
+        .unwrap(),
         Expr::is_null(col(3, DataType::String), true),
     )
     .unwrap();

@@ -1,0 +1,51 @@
+//! One module per command; [`run`] dispatches.
+
+mod history;
+mod init;
+mod plan;
+mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::output::Failure;
+use anyhow::Context;
+use freshet_project::{LoadError, ProcessEnv, Project, load_project};
+use std::path::Path;
+
+/// Runs the command the user asked for.
+pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Init(args) => init::run(args.dir.as_deref().unwrap_or(&cli.project_dir), cli.json),
+        Command::Validate => validate::run(&cli.project_dir, cli.json),
+        Command::Plan => plan::plan(&cli.project_dir, cli.json),
+        Command::Apply(args) => plan::apply(&cli.project_dir, args.force, cli.json),
+        Command::History(args) => history::run(&cli.project_dir, args.number, cli.json),
+    }
+}
+
+/// Loads the project, turning a missing file and validation errors into invalid-input failures.
+pub(crate) fn load(dir: &Path) -> Result<Project, Failure> {
+    match load_project(dir, &ProcessEnv) {
+        Ok(project) => Ok(project),
+        Err(LoadError::Invalid(d)) => Err(Failure::Invalid(d)),
+        Err(LoadError::Read { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(Failure::Refused {
+                message: format!("no project file at {}", path.display()),
+                help: format!(
+                    "run `freshet init {}` to create one, or pass -p with the project directory",
+                    dir.display()
+                ),
+            })
+        }
+        Err(e) => Err(Failure::Other(anyhow::Error::new(e))),
+    }
+}
+
+/// Reads the registry's newest version, with the registry path in any error.
+pub(crate) fn latest(
+    dir: &Path,
+) -> Result<Option<freshet_project::registry::AppliedVersion>, Failure> {
+    let registry = freshet_project::registry::Registry::for_project(dir);
+    Ok(registry
+        .latest()
+        .with_context(|| format!("reading the registry in {}", registry.dir().display()))?)
+}

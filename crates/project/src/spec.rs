@@ -1,0 +1,459 @@
+//! The resolved project: what `freshet.yaml` means once every name, type and expression has been checked.
+//!
+//! These types are plain data. They hold no spans and no compiled code, so the registry can store them as
+//! JSON and compare two versions field by field. Expressions are kept as canonical SQL text (re-printed
+//! from the parse tree, so whitespace and case of keywords never register as a change); their compiled
+//! form lives in [`crate::CompiledView`], built from the same text by validation.
+
+use crate::duration::Duration;
+use crate::env::Templated;
+use freshet_engine::{Aggregation, DataType, FeatureType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A validated project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSpec {
+    /// The project's name.
+    pub project: String,
+    /// Where online values are served from.
+    pub online_store: OnlineStoreSpec,
+    /// Where the event log and training sets live.
+    pub offline_store: OfflineStoreSpec,
+    /// Entities in declaration order.
+    pub entities: Vec<EntitySpec>,
+    /// Sources in declaration order.
+    pub sources: Vec<SourceSpec>,
+    /// Feature views in declaration order.
+    pub feature_views: Vec<FeatureViewSpec>,
+    /// Feature services in declaration order.
+    pub feature_services: Vec<FeatureServiceSpec>,
+    /// Models in declaration order.
+    pub models: Vec<ModelSpec>,
+}
+
+/// The online store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OnlineStoreSpec {
+    /// An embedded key-value store in a local directory (the default).
+    Embedded {
+        /// Directory, relative to the project.
+        path: Templated,
+    },
+    /// A standalone Redis server.
+    Redis {
+        /// `redis://` URL.
+        url: Templated,
+    },
+    /// A Redis Cluster, reached through any of its nodes.
+    RedisCluster {
+        /// Seed node URLs.
+        urls: Vec<Templated>,
+    },
+}
+
+/// The offline store (event log and training sets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OfflineStoreSpec {
+    /// A local directory (the default).
+    Local {
+        /// Directory, relative to the project.
+        path: Templated,
+    },
+}
+
+/// An entity: the thing features describe, identified by its join keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitySpec {
+    /// Name.
+    pub name: String,
+    /// Columns that identify one instance, in key order.
+    pub join_keys: Vec<String>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A named, typed column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// Column name.
+    pub name: String,
+    /// Column type.
+    #[serde(rename = "type")]
+    pub data_type: DataType,
+}
+
+/// A fixed offset from UTC used to read timestamps that carry no zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UtcOffset {
+    /// Seconds east of UTC.
+    pub seconds: i32,
+}
+
+impl std::str::FromStr for UtcOffset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<UtcOffset, String> {
+        if matches!(s, "UTC" | "utc" | "Z") {
+            return Ok(UtcOffset { seconds: 0 });
+        }
+        let bad = || format!("invalid time zone `{s}`: write `UTC` or an offset such as `+02:00`");
+        let (sign, rest) = match s.as_bytes().first() {
+            Some(b'+') => (1, &s[1..]),
+            Some(b'-') => (-1, &s[1..]),
+            _ => return Err(bad()),
+        };
+        let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+        let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h.to_string().len() > 2 || h > 18 || !(0..60).contains(&m) || rest.len() != 5 {
+            return Err(bad());
+        }
+        Ok(UtcOffset {
+            seconds: sign * (h * 3600 + m * 60),
+        })
+    }
+}
+
+impl TryFrom<String> for UtcOffset {
+    type Error = String;
+    fn try_from(s: String) -> Result<UtcOffset, String> {
+        s.parse()
+    }
+}
+
+impl From<UtcOffset> for String {
+    fn from(o: UtcOffset) -> String {
+        o.to_string()
+    }
+}
+
+impl fmt::Display for UtcOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.seconds == 0 {
+            return f.write_str("UTC");
+        }
+        let sign = if self.seconds < 0 { '-' } else { '+' };
+        let abs = self.seconds.unsigned_abs();
+        write!(f, "{sign}{:02}:{:02}", abs / 3600, abs % 3600 / 60)
+    }
+}
+
+/// A source of events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSpec {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Columns of each event, in declaration order.
+    pub schema: Vec<Field>,
+    /// The `timestamp` column holding each event's event time.
+    pub timestamp_field: String,
+    /// How to read timestamps without a zone; `None` rejects them.
+    pub timezone: Option<UtcOffset>,
+    /// A column whose value identifies an event, so duplicates count once.
+    pub event_id_field: Option<String>,
+    /// A `timestamp` column holding when each event became known (historical files).
+    pub ingest_time_field: Option<String>,
+    /// How events are read.
+    pub connector: Connector,
+}
+
+impl SourceSpec {
+    /// A schema column by name.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.schema.iter().find(|f| f.name == name)
+    }
+}
+
+/// How a source reads events. Every kind can be declared and validated; the runtimes arrive per issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Connector {
+    /// A Kafka topic.
+    Kafka {
+        /// Bootstrap servers, `host:port[,host:port]`.
+        brokers: Templated,
+        /// Topic name.
+        topic: Templated,
+        /// Payload encoding.
+        format: PayloadFormat,
+        /// Consumer group; defaults to `freshet-<project>`.
+        group_id: Option<Templated>,
+        /// Where a group with no committed offset starts.
+        start_offset: StartOffset,
+    },
+    /// Files in Parquet, CSV or JSON lines.
+    File {
+        /// A file, directory or glob, relative to the project.
+        path: Templated,
+        /// File format.
+        format: FileFormat,
+        /// Re-ingest on this schedule in `freshet run`.
+        every: Option<Duration>,
+    },
+    /// A PostgreSQL table or query, read in batches.
+    Postgres {
+        /// `postgres://` URL.
+        url: Templated,
+        /// What to read.
+        relation: PostgresRelation,
+        /// Re-read on this schedule in `freshet run`.
+        every: Option<Duration>,
+    },
+    /// Change data capture from a PostgreSQL table via logical replication.
+    PostgresCdc {
+        /// `postgres://` URL.
+        url: Templated,
+        /// Table to follow.
+        table: Templated,
+        /// Replication slot name.
+        slot: String,
+        /// Publication name.
+        publication: String,
+    },
+    /// Events pushed over HTTP (`POST /push`).
+    Push,
+    /// The built-in generator.
+    Generator {
+        /// Scenario name.
+        scenario: String,
+        /// Events per second when streaming live.
+        rate: f64,
+        /// Number of distinct entities.
+        entities: u64,
+        /// Random seed.
+        seed: u64,
+        /// Clock acceleration: simulated seconds per wall-clock second.
+        speedup: f64,
+    },
+}
+
+impl Connector {
+    /// The `type:` spelling of this connector.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Connector::Kafka { .. } => "kafka",
+            Connector::File { .. } => "file",
+            Connector::Postgres { .. } => "postgres",
+            Connector::PostgresCdc { .. } => "postgres_cdc",
+            Connector::Push => "push",
+            Connector::Generator { .. } => "generator",
+        }
+    }
+}
+
+/// What a `postgres` source reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostgresRelation {
+    /// A whole table.
+    Table(Templated),
+    /// A `SELECT` query.
+    Query(String),
+}
+
+/// Kafka payload encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadFormat {
+    /// One JSON object per record.
+    Json,
+}
+
+/// Where a new consumer group starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOffset {
+    /// The oldest retained record.
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+/// File formats for `file` sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+}
+
+/// A feature view: features of some entities, aggregated from one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureViewSpec {
+    /// Name.
+    pub name: String,
+    /// Version; bumping it makes a new view, so breaking changes can be applied without `--force`.
+    pub version: u32,
+    /// Free text.
+    pub description: Option<String>,
+    /// Entities whose join keys key this view.
+    pub entities: Vec<String>,
+    /// Source of events.
+    pub source: String,
+    /// Derived columns, computed in order from the source row.
+    pub columns: Vec<DerivedColumnSpec>,
+    /// Rows kept, as canonical SQL.
+    pub filter: Option<String>,
+    /// Maximum age of an entity's newest event before its features read `OUTSIDE_MAX_AGE`.
+    pub ttl: Option<Duration>,
+    /// Features in declaration order.
+    pub features: Vec<FeatureSpec>,
+}
+
+impl FeatureViewSpec {
+    /// A feature by name.
+    pub fn feature(&self, name: &str) -> Option<&FeatureSpec> {
+        self.features.iter().find(|f| f.name == name)
+    }
+}
+
+/// A column computed from the source row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedColumnSpec {
+    /// Column name.
+    pub name: String,
+    /// Canonical SQL.
+    pub expr: String,
+    /// Inferred type.
+    #[serde(rename = "type")]
+    pub data_type: DataType,
+}
+
+/// One feature of a view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// Name, unique in its view.
+    pub name: String,
+    /// How events are combined.
+    pub aggregation: Aggregation,
+    /// Source or derived column aggregated; `None` only for a row count.
+    pub column: Option<String>,
+    /// Window length; `None` is unbounded.
+    pub window: Option<Duration>,
+    /// List length, for `last_n`.
+    pub n: Option<u32>,
+    /// Type of the feature's value.
+    #[serde(rename = "type")]
+    pub output_type: FeatureType,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A feature service: the features one model or application reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureServiceSpec {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Features, with `view:*` expanded, in the order given.
+    pub features: Vec<FeatureRef>,
+}
+
+/// A reference to one feature, written `view:feature`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FeatureRef {
+    /// View name.
+    pub view: String,
+    /// Feature name.
+    pub feature: String,
+}
+
+impl fmt::Display for FeatureRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.view, self.feature)
+    }
+}
+
+/// A model trained on a feature service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Features the model reads.
+    pub feature_service: String,
+    /// Where the labels come from.
+    pub label: LabelSpec,
+    /// Classification or regression.
+    pub task: Task,
+    /// Learning algorithm.
+    pub algorithm: Algorithm,
+    /// Hyper-parameters, validated per algorithm.
+    pub params: BTreeMap<String, f64>,
+}
+
+/// The label column of a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelSpec {
+    /// Source holding labelled events (keyed like the service's entities, timestamped).
+    pub source: String,
+    /// Column holding the label.
+    pub column: String,
+}
+
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// A binary label (bool, or int64 0/1).
+    Classification,
+    /// A numeric label.
+    Regression,
+}
+
+/// Learning algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Gradient-boosted decision trees.
+    Gbdt,
+    /// Logistic regression (classification) or linear regression, the baseline.
+    Linear,
+}
+
+impl Algorithm {
+    /// Hyper-parameters the algorithm accepts, with their valid ranges (inclusive).
+    pub fn params(self) -> &'static [(&'static str, f64, f64)] {
+        match self {
+            Algorithm::Gbdt => &[
+                ("trees", 1.0, 10_000.0),
+                ("max_depth", 1.0, 64.0),
+                ("learning_rate", 1e-6, 1.0),
+                ("min_samples_leaf", 1.0, 1e9),
+            ],
+            Algorithm::Linear => &[
+                ("learning_rate", 1e-9, 10.0),
+                ("epochs", 1.0, 1e6),
+                ("l2", 0.0, 1e6),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_offsets() {
+        let p = |s: &str| s.parse::<UtcOffset>().map(|o| o.seconds);
+        assert_eq!(p("UTC"), Ok(0));
+        assert_eq!(p("+02:00"), Ok(7200));
+        assert_eq!(p("-05:30"), Ok(-19800));
+        assert!(p("Europe/Paris").is_err());
+        assert!(p("+2:00").is_err());
+        assert!(p("+02:60").is_err());
+        assert_eq!("-05:30".parse::<UtcOffset>().unwrap().to_string(), "-05:30");
+    }
+}
