@@ -1,8 +1,8 @@
 //! The registry: every applied version of the project, kept as an append-only directory of JSON files.
 //!
 //! `freshet apply` writes version N+1 as `vNNNNNN.json` under `<project>/.freshet/registry/`. The file is
-//! written to a temporary name, flushed to disk, then hard-linked to its final name, which fails if that
-//! name exists. So a crash mid-write leaves at most a stray temporary file (ignored and cleaned up), never
+//! written to a uniquely named temporary file, flushed to disk, then moved to its final name only if that
+//! name is free (`tempfile`'s no-clobber persist). So a crash mid-write leaves at most a stray temporary file (ignored), never
 //! a half-written version, and two concurrent applies cannot both claim the same version number. Old
 //! versions are never rewritten: the directory is the history.
 
@@ -99,10 +99,10 @@ impl Registry {
         for entry in entries {
             let name = entry.map_err(Self::io(&self.dir))?.file_name();
             let name = name.to_string_lossy();
-            if let Some(n) = name.strip_prefix('v').and_then(|r| r.strip_suffix(".json")) {
-                if let Ok(v) = n.parse() {
-                    versions.push(v);
-                }
+            if let Some(n) = name.strip_prefix('v').and_then(|r| r.strip_suffix(".json"))
+                && let Ok(v) = n.parse()
+            {
+                versions.push(v);
             }
         }
         versions.sort_unstable();
@@ -171,26 +171,24 @@ impl Registry {
         Ok(applied)
     }
 
+    /// Writes a new version file: staged in a uniquely named temporary file, flushed, then persisted
+    /// under its final name only if that name is still free.
     fn write_new(&self, version: u64, bytes: &[u8]) -> Result<(), RegistryError> {
         let target = self.path_of(version);
-        let temp = self
-            .dir
-            .join(format!(".v{version:06}.json.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = fs::File::create(&temp).map_err(Self::io(&temp))?;
-            file.write_all(bytes).map_err(Self::io(&temp))?;
-            file.sync_all().map_err(Self::io(&temp))?;
-            match fs::hard_link(&temp, &target) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(RegistryError::Conflict(version))
-                }
-                Err(e) => Err(Self::io(&target)(e)),
+        let mut staged = tempfile::Builder::new()
+            .prefix(".staging-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(Self::io(&self.dir))?;
+        staged.write_all(bytes).map_err(Self::io(staged.path()))?;
+        staged.as_file().sync_all().map_err(Self::io(&target))?;
+        match staged.persist_noclobber(&target) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RegistryError::Conflict(version));
             }
-        })();
-        // The temporary name is only ever a staging area; remove it whether or not the link succeeded.
-        let _ = fs::remove_file(&temp);
-        result?;
+            Err(e) => return Err(Self::io(&target)(e.error)),
+        }
         // Make the new directory entry durable too.
         fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())

@@ -245,7 +245,7 @@ impl Compiler<'_> {
             A::UnaryOp { op, expr } => {
                 let inner = self.typed(expr)?;
                 match op {
-                    UnaryOperator::Not => typed(Expr::not(inner)),
+                    UnaryOperator::Not => typed(Expr::logical_not(inner)),
                     UnaryOperator::Minus => typed(Expr::negate(inner)),
                     // Unary plus is the identity, but only on numbers.
                     UnaryOperator::Plus => typed(Expr::negate(inner.clone()).map(|_| inner)),
@@ -279,7 +279,7 @@ impl Compiler<'_> {
                     .and_then(|a| Ok((a, Expr::compare(CompareOp::LtEq, v2, hi)?)))
                     .and_then(|(a, b)| Expr::and(a, b));
                 typed(if *negated {
-                    inside.and_then(Expr::not)
+                    inside.and_then(Expr::logical_not)
                 } else {
                     inside
                 })

@@ -257,13 +257,13 @@ impl<'a> Decoder<'a> {
         expected: &str,
         read: impl Fn(&MarkedScalarNode) -> Option<T>,
     ) -> Option<Spanned<T>> {
-        if let Node::Scalar(s) = node {
-            if let Some(value) = read(s) {
-                return Some(Spanned {
-                    value,
-                    at: self.at(node, path),
-                });
-            }
+        if let Node::Scalar(s) = node
+            && let Some(value) = read(s)
+        {
+            return Some(Spanned {
+                value,
+                at: self.at(node, path),
+            });
         }
         let help = match node {
             Node::Scalar(s) if !s.may_coerce() => "remove the quotes".to_owned(),

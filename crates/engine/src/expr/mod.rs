@@ -212,7 +212,7 @@ impl Expr {
     }
 
     /// `NOT e`; `e` must be boolean.
-    pub fn not(e: Expr) -> Result<Expr, TypeError> {
+    pub fn logical_not(e: Expr) -> Result<Expr, TypeError> {
         e.expect("NOT", DataType::Bool)?;
         Ok(Expr::Not(Box::new(e)))
     }

@@ -33,7 +33,10 @@ impl Validator {
             .as_ref()
             .and_then(|k| self.choice(k, "source type", &kinds));
         let (schema, timestamp_field) = match (kind, &s.scenario) {
-            (Some("generator"), Some(scenario)) => self.scenario_schema(s, scenario)?,
+            (Some("generator"), Some(scenario)) => {
+                let (schema, timestamp) = self.scenario_schema(s, scenario)?;
+                (Some(schema), Some(timestamp))
+            }
             (Some("generator"), None) => (None, None),
             _ => (self.schema(s), s.timestamp_field.clone()),
         };
@@ -86,7 +89,7 @@ impl Validator {
         &mut self,
         s: &RawSource,
         scenario: &Spanned<String>,
-    ) -> Option<(Option<Vec<Field>>, Option<Spanned<String>>)> {
+    ) -> Option<(Vec<Field>, Spanned<String>)> {
         let names = Scenario::ALL.iter().map(|s| s.name());
         let Some(found) = Scenario::from_name(&scenario.value) else {
             self.report(
@@ -119,7 +122,7 @@ impl Validator {
             value: found.timestamp_field().to_owned(),
             at: scenario.at.clone(),
         };
-        Some((Some(found.schema()), Some(timestamp)))
+        Some((found.schema(), timestamp))
     }
 
     fn schema(&mut self, s: &RawSource) -> Option<Vec<Field>> {

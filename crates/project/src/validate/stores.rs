@@ -47,12 +47,9 @@ impl Validator {
                     );
                     return None;
                 }
-                let valid = urls
-                    .value
-                    .iter()
-                    .map(|u| self.redis_url(u))
-                    .fold(true, |a, b| a && b);
-                valid.then(|| OnlineStoreSpec::RedisCluster {
+                // Check every URL (no short-circuit) so each bad one is reported.
+                let bad = urls.value.iter().filter(|u| !self.redis_url(u)).count();
+                (bad == 0).then(|| OnlineStoreSpec::RedisCluster {
                     urls: urls.value.iter().map(|u| u.value.clone()).collect(),
                 })
             }

@@ -34,11 +34,11 @@ impl Validator {
         let mut specs = Vec::new();
         let mut compiled = Vec::new();
         for v in &raw.feature_views {
-            if let Some((spec, view)) = self.view(v, entities, sources) {
-                if !dups.contains(&spec.name) {
-                    specs.push(spec);
-                    compiled.push(view);
-                }
+            if let Some((spec, view)) = self.view(v, entities, sources)
+                && !dups.contains(&spec.name)
+            {
+                specs.push(spec);
+                compiled.push(view);
             }
         }
         (specs, compiled)
@@ -184,10 +184,10 @@ impl Validator {
     ) -> Option<CompiledSql> {
         let Some(columns) = scope.columns.as_deref() else {
             // Columns unknown (invalid source): still report what needs no schema, such as syntax errors.
-            if let Err(e) = sql::compile(&text.value, &[]) {
-                if e.unknown_column.is_none() {
-                    self.sql_error(text, e, what);
-                }
+            if let Err(e) = sql::compile(&text.value, &[])
+                && e.unknown_column.is_none()
+            {
+                self.sql_error(text, e, what);
             }
             return None;
         };

@@ -39,7 +39,7 @@ fn three_valued_logic() {
         assert_eq!(Expr::and(l.clone(), r.clone()).unwrap().eval(&[]), and);
         assert_eq!(Expr::or(l, r).unwrap().eval(&[]), or);
     }
-    assert_eq!(Expr::not(null(b)).unwrap().eval(&[]), Value::Null);
+    assert_eq!(Expr::logical_not(null(b)).unwrap().eval(&[]), Value::Null);
 }
 
 #[test]

@@ -1,0 +1,309 @@
+//! Each kind of mistake gets one precise message: where, what, and how to fix it.
+
+use super::{BASE, base_with, single_error};
+
+#[test]
+fn invalid_yaml_syntax() {
+    let text = base_with("    ttl: 7d\n", "    ttl: [7d\n");
+    let (line, _, path, message, help) = single_error(&text);
+    assert!(message.starts_with("invalid YAML"), "{message}");
+    assert!(line >= 17, "line {line}");
+    assert_eq!(path, "(document)");
+    assert!(help.contains("indentation"));
+}
+
+#[test]
+fn top_level_must_be_a_mapping() {
+    let (_, _, _, message, help) = single_error("- just\n- a list\n");
+    assert_eq!(
+        message,
+        "the project file must be a mapping at the top level"
+    );
+    assert!(help.contains("freshet init"));
+}
+
+#[test]
+fn wrong_type() {
+    let text = base_with("join_keys: [driver_id]", "join_keys: driver_id");
+    assert_eq!(
+        single_error(&text),
+        (
+            4,
+            16,
+            "entities[0].join_keys".into(),
+            "expected a list, found a scalar".into(),
+            "write `[a, b]` or one `- item` per line".into()
+        )
+    );
+}
+
+#[test]
+fn quoted_number_is_not_a_number() {
+    let text = base_with("    ttl: 7d\n", "    ttl: 7d\n    version: \"2\"\n");
+    let (_, _, path, message, help) = single_error(&text);
+    assert_eq!(
+        (path.as_str(), message.as_str(), help.as_str()),
+        (
+            "feature_views[0].version",
+            "expected an integer, found a scalar",
+            "remove the quotes"
+        )
+    );
+}
+
+#[test]
+fn unknown_field_with_suggestion() {
+    let text = base_with(
+        "aggregation: count, window: 1h",
+        "aggregation: count, windw: 1h",
+    );
+    assert_eq!(
+        single_error(&text),
+        (
+            19,
+            46,
+            "feature_views[0].features[0].windw".into(),
+            "unknown field `windw`".into(),
+            "did you mean `window`?".into()
+        )
+    );
+}
+
+#[test]
+fn duplicate_name() {
+    let text = base_with(
+        "      - {name: fare_sum_24h",
+        "      - {name: trips_1h, aggregation: count}\n      - {name: fare_sum_24h",
+    );
+    let (line, col, path, message, help) = single_error(&text);
+    assert_eq!((line, col), (20, 16));
+    assert_eq!(path, "feature_views[0].features[1].name");
+    assert_eq!(message, "duplicate feature name `trips_1h`");
+    assert!(help.contains("already declared at feature_views[0].features[0].name"));
+}
+
+#[test]
+fn duplicate_yaml_key() {
+    let text = base_with("    ttl: 7d\n", "    ttl: 7d\n    ttl: 1d\n");
+    let (line, _, _, message, _) = single_error(&text);
+    assert_eq!((line, message.as_str()), (18, "duplicate key `ttl`"));
+}
+
+#[test]
+fn dangling_references() {
+    let text = base_with("source: trips\n    filter", "source: trip\n    filter");
+    assert_eq!(
+        single_error(&text),
+        (
+            15,
+            13,
+            "feature_views[0].source".into(),
+            "unknown source `trip`".into(),
+            "did you mean `trips`?".into()
+        )
+    );
+    let text = base_with("\"driver_trips:trips_1h\"", "\"driver_trips:trips_2h\"");
+    let (line, col, _, message, help) = single_error(&text);
+    assert_eq!((line, col), (22, 47));
+    assert_eq!(
+        message,
+        "feature view `driver_trips` has no feature `trips_2h`"
+    );
+    assert_eq!(help, "did you mean `trips_1h`?");
+}
+
+#[test]
+fn bad_duration() {
+    let text = base_with("ttl: 7d", "ttl: 1w");
+    assert_eq!(
+        single_error(&text),
+        (
+            17,
+            10,
+            "feature_views[0].ttl".into(),
+            "invalid duration `1w`: units are ms, s, m, h and d".into(),
+            "write a number and a unit, e.g. `500ms`, `30s`, `15m`, `1h`, `7d` or `1h30m`".into()
+        )
+    );
+}
+
+#[test]
+fn incompatible_aggregation() {
+    let text = base_with(
+        "aggregation: sum, column: fare",
+        "aggregation: sum, column: status",
+    );
+    let (line, col, path, message, _) = single_error(&text);
+    assert_eq!((line, col), (20, 56));
+    assert_eq!(path, "feature_views[0].features[1].column");
+    assert_eq!(
+        message,
+        "`sum` cannot aggregate a string column; it accepts int64 or float64"
+    );
+}
+
+#[test]
+fn expression_that_does_not_parse() {
+    let text = base_with(
+        "filter: \"status = 'completed'\"",
+        "filter: \"status = = 'completed'\"",
+    );
+    let (line, col, path, message, _) = single_error(&text);
+    assert_eq!(
+        (line, col, path.as_str()),
+        (16, 23, "feature_views[0].filter")
+    );
+    assert_eq!(
+        message,
+        "in the filter: invalid SQL expression: expected an expression, found ="
+    );
+}
+
+#[test]
+fn expression_with_unknown_column() {
+    let text = base_with(
+        "filter: \"status = 'completed'\"",
+        "filter: \"stat = 'completed'\"",
+    );
+    assert_eq!(
+        single_error(&text),
+        (
+            16,
+            14,
+            "feature_views[0].filter".into(),
+            "in the filter: unknown column `stat`".into(),
+            "did you mean `status`?".into()
+        )
+    );
+}
+
+#[test]
+fn expression_type_errors() {
+    let text = base_with("filter: \"status = 'completed'\"", "filter: \"fare\"");
+    let (_, _, _, message, _) = single_error(&text);
+    assert_eq!(
+        message,
+        "the filter must be a true/false condition, but it is float64"
+    );
+    let text = base_with("filter: \"status = 'completed'\"", "filter: \"status > 3\"");
+    let (_, _, _, message, help) = single_error(&text);
+    assert_eq!(message, "in the filter: cannot compare string with int64");
+    assert!(help.contains("CAST"));
+}
+
+#[test]
+fn missing_environment_variable_and_secret_never_printed() {
+    let text = format!(
+        "{BASE}online_store: {{type: redis, url: \"redis://:${{NOT_SET_ANYWHERE}}@h:6379\"}}\n"
+    );
+    let (line, col, path, message, help) = single_error(&text);
+    assert_eq!((line, col, path.as_str()), (23, 44, "online_store.url"));
+    assert_eq!(
+        message,
+        "environment variable `NOT_SET_ANYWHERE` is not set"
+    );
+    assert!(help.starts_with("export NOT_SET_ANYWHERE="));
+    // A set secret is resolved for use but appears nowhere in the spec's text forms.
+    let text = format!(
+        "{BASE}online_store: {{type: redis, url: \"redis://:${{REDIS_PASSWORD}}@h:6379\"}}\n"
+    );
+    let spec = super::valid(&text);
+    let json = serde_json::to_string(&spec).unwrap();
+    assert!(!json.contains("hunter2") && !format!("{spec:?}").contains("hunter2"));
+    match spec.online_store {
+        freshet_project::spec::OnlineStoreSpec::Redis { url } => {
+            assert_eq!(url.resolved(), "redis://:hunter2@h:6379")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_identifier() {
+    let text = BASE.replace("driver_trips", "driver-trips");
+    let (_, _, _, message, help) = single_error(&text);
+    assert_eq!(
+        message,
+        "invalid feature view name `driver-trips`: it may contain only letters, digits and `_`"
+    );
+    assert!(help.contains("driver_trips"));
+    let text = base_with("name: trips_1h", "name: trips__1h");
+    assert!(single_error(&text).3.contains("may not contain `__`"));
+}
+
+#[test]
+fn timestamp_field_present_and_typed() {
+    let text = base_with("timestamp_field: event_time", "timestamp_field: event_tim");
+    let (_, _, _, message, help) = single_error(&text);
+    assert_eq!(
+        (message.as_str(), help.as_str()),
+        (
+            "the schema has no column `event_tim`",
+            "did you mean `event_time`?"
+        )
+    );
+    let text = base_with("timestamp_field: event_time", "timestamp_field: fare");
+    assert_eq!(
+        single_error(&text).3,
+        "`timestamp_field` must name a timestamp column, but `fare` is float64"
+    );
+    let text = base_with("    timestamp_field: event_time\n", "");
+    assert_eq!(
+        single_error(&text).3,
+        "missing required field `timestamp_field`"
+    );
+}
+
+#[test]
+fn join_keys_must_be_in_the_source() {
+    let text = base_with("join_keys: [driver_id]", "join_keys: [driver_uuid]");
+    let (_, _, path, message, _) = single_error(&text);
+    assert_eq!(path, "feature_views[0].entities[0]");
+    assert_eq!(
+        message,
+        "source `trips` has no column `driver_uuid`, a join key of entity `driver`"
+    );
+}
+
+#[test]
+fn last_n_needs_n_and_only_last_n_takes_it() {
+    let text = base_with(
+        "aggregation: count, window: 1h}",
+        "aggregation: last_n, column: fare}",
+    );
+    assert_eq!(
+        single_error(&text).3,
+        "`last_n` needs `n`, the number of values to keep"
+    );
+    let text = base_with(
+        "aggregation: count, window: 1h}",
+        "aggregation: count, n: 3}",
+    );
+    assert_eq!(
+        single_error(&text).3,
+        "`n` only applies to `last_n`, not `count`"
+    );
+}
+
+#[test]
+fn source_settings_per_kind() {
+    let text = base_with("    topic: trips\n", "");
+    assert_eq!(single_error(&text).3, "missing required field `topic`");
+    let text = base_with("    topic: trips\n", "    topic: trips\n    path: x.csv\n");
+    let (_, _, _, message, help) = single_error(&text);
+    assert_eq!(message, "unknown field `path`");
+    assert!(help.starts_with("expected one of"), "{help}");
+    let text = base_with("type: kafka", "type: kafak");
+    assert_eq!(single_error(&text).4, "did you mean `kafka`?");
+}
+
+#[test]
+fn a_broken_object_is_reported_once() {
+    // The source's bad column type makes the source invalid; the view using it must not add errors.
+    let text = base_with("status: string", "status: strin");
+    let (_, _, path, message, _) = single_error(&text);
+    assert_eq!(
+        (path.as_str(), message.as_str()),
+        ("sources[0].schema.status", "unknown column type `strin`")
+    );
+}
