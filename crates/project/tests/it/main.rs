@@ -75,3 +75,5 @@ pub(crate) fn base_with(from: &str, to: &str) -> String {
     assert!(BASE.contains(from), "BASE does not contain {from:?}");
     BASE.replacen(from, to, 1)
 }
+
+mod robustness;
