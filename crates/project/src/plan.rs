@@ -137,13 +137,7 @@ pub fn plan(old: Option<&ProjectSpec>, new: &ProjectSpec) -> Plan {
                 &n.join_keys.join(", "),
                 true,
             );
-            diff_field(
-                d,
-                "description",
-                &opt(&o.description),
-                &opt(&n.description),
-                false,
-            );
+            diff_description(d, &o.description, &n.description);
         },
     );
     compare(
@@ -203,13 +197,7 @@ pub fn plan(old: Option<&ProjectSpec>, new: &ProjectSpec) -> Plan {
                 &json(&n.connector),
                 false,
             );
-            diff_field(
-                d,
-                "description",
-                &opt(&o.description),
-                &opt(&n.description),
-                false,
-            );
+            diff_description(d, &o.description, &n.description);
         },
     );
     compare(
@@ -235,13 +223,7 @@ pub fn plan(old: Option<&ProjectSpec>, new: &ProjectSpec) -> Plan {
                     .join(", ")
             };
             diff_field(d, "features", &list(o), &list(n), false);
-            diff_field(
-                d,
-                "description",
-                &opt(&o.description),
-                &opt(&n.description),
-                false,
-            );
+            diff_description(d, &o.description, &n.description);
         },
     );
     compare(
@@ -258,13 +240,7 @@ pub fn plan(old: Option<&ProjectSpec>, new: &ProjectSpec) -> Plan {
                 &json(&(&n.feature_service, &n.label, n.task, n.algorithm, &n.params)),
                 false,
             );
-            diff_field(
-                d,
-                "description",
-                &opt(&o.description),
-                &opt(&n.description),
-                false,
-            );
+            diff_description(d, &o.description, &n.description);
         },
     );
     Plan { changes }
@@ -281,13 +257,7 @@ fn diff_view(d: &mut Vec<Detail>, o: &FeatureViewSpec, n: &FeatureViewSpec) {
     diff_field(d, "source", &o.source, &n.source, true);
     diff_field(d, "filter", &opt(&o.filter), &opt(&n.filter), true);
     diff_field(d, "ttl", &opt(&o.ttl), &opt(&n.ttl), false);
-    diff_field(
-        d,
-        "description",
-        &opt(&o.description),
-        &opt(&n.description),
-        false,
-    );
+    diff_description(d, &o.description, &n.description);
     // A derived column change is breaking only through the features that read it.
     let derived = |v: &FeatureViewSpec, name: &str| {
         v.columns
@@ -434,6 +404,10 @@ fn diff_field<T: Display + PartialEq + ?Sized>(
             breaking,
         });
     }
+}
+
+fn diff_description(details: &mut Vec<Detail>, old: &Option<String>, new: &Option<String>) {
+    diff_field(details, "description", &opt(old), &opt(new), false);
 }
 
 fn opt<T: Display>(value: &Option<T>) -> String {

@@ -290,16 +290,8 @@ impl Compiler<'_> {
                 expr,
                 pattern,
                 escape_char,
-            } => self.like(
-                node,
-                expr,
-                pattern,
-                *negated,
-                *any,
-                escape_char.is_some(),
-                false,
-            ),
-            A::ILike {
+            }
+            | A::ILike {
                 negated,
                 any,
                 expr,
@@ -312,7 +304,7 @@ impl Compiler<'_> {
                 *negated,
                 *any,
                 escape_char.is_some(),
-                true,
+                matches!(node, A::ILike { .. }),
             ),
             A::Case {
                 operand,

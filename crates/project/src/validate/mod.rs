@@ -240,6 +240,25 @@ impl Validator {
         None
     }
 
+    /// A required setting of a source or store: reported as missing only if the key is absent from the
+    /// file (a present value that failed to decode has been reported already).
+    fn require<'r, T>(
+        &mut self,
+        section: (&At, &[&str]),
+        value: Option<&'r Spanned<T>>,
+        key: &str,
+        example: &str,
+    ) -> Option<&'r Spanned<T>> {
+        let (at, present) = section;
+        if value.is_none() && !present.contains(&key) {
+            self.report(
+                Diagnostic::at(at, format!("missing required field `{key}`"))
+                    .help(format!("add `{key}: {example}`")),
+            );
+        }
+        value
+    }
+
     fn duration(&mut self, value: &Spanned<String>) -> Option<Duration> {
         match value.value.parse() {
             Ok(d) => Some(d),

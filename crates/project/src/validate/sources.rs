@@ -252,8 +252,13 @@ impl Validator {
                     )?,
                     None => StartOffset::Earliest,
                 };
-                let brokers = self.setting(s, s.brokers.as_ref(), "brokers", "127.0.0.1:9092");
-                let topic = self.setting(s, s.topic.as_ref(), "topic", "trips");
+                let brokers = self.require(
+                    (&s.at, &s.present),
+                    s.brokers.as_ref(),
+                    "brokers",
+                    "127.0.0.1:9092",
+                );
+                let topic = self.require((&s.at, &s.present), s.topic.as_ref(), "topic", "trips");
                 Connector::Kafka {
                     brokers: brokers?.value.clone(),
                     topic: topic?.value.clone(),
@@ -263,7 +268,12 @@ impl Validator {
                 }
             }
             "file" => {
-                let path = self.setting(s, s.path.as_ref(), "path", "data/trips.parquet")?;
+                let path = self.require(
+                    (&s.at, &s.present),
+                    s.path.as_ref(),
+                    "path",
+                    "data/trips.parquet",
+                )?;
                 let format = self.file_format(s, path)?;
                 Connector::File {
                     path: path.value.clone(),
@@ -272,8 +282,8 @@ impl Validator {
                 }
             }
             "postgres" => {
-                let url = self.setting(
-                    s,
+                let url = self.require(
+                    (&s.at, &s.present),
                     s.url.as_ref(),
                     "url",
                     "postgres://user:${PG_PASSWORD}@127.0.0.1:5432/db",
@@ -303,13 +313,13 @@ impl Validator {
                 }
             }
             "postgres_cdc" => {
-                let url = self.setting(
-                    s,
+                let url = self.require(
+                    (&s.at, &s.present),
                     s.url.as_ref(),
                     "url",
                     "postgres://user:${PG_PASSWORD}@127.0.0.1:5432/db",
                 );
-                let table = self.setting(s, s.table.as_ref(), "table", "loans");
+                let table = self.require((&s.at, &s.present), s.table.as_ref(), "table", "loans");
                 let default = format!("freshet_{}", name.unwrap_or("source"));
                 let slot = self.pg_name(s.slot.as_ref(), &default, "replication slot");
                 let publication = self.pg_name(s.publication.as_ref(), &default, "publication");
@@ -324,22 +334,6 @@ impl Validator {
             _ => self.generator(s)?,
         };
         every_ok.then_some(connector)
-    }
-
-    fn setting<'r, T>(
-        &mut self,
-        s: &RawSource,
-        value: Option<&'r Spanned<T>>,
-        key: &str,
-        example: &str,
-    ) -> Option<&'r Spanned<T>> {
-        if value.is_none() && !s.present.contains(&key) {
-            self.report(
-                Diagnostic::at(&s.at, format!("missing required field `{key}`"))
-                    .help(format!("add `{key}: {example}`")),
-            );
-        }
-        value
     }
 
     fn file_format(

@@ -32,14 +32,23 @@ impl Validator {
                 ),
             }),
             1 => {
-                let url = self.required(raw, raw.url.as_ref(), "url", "redis://127.0.0.1:6379")?;
+                let url = self.require(
+                    (&raw.at, &raw.present),
+                    raw.url.as_ref(),
+                    "url",
+                    "redis://127.0.0.1:6379",
+                )?;
                 self.redis_url(url).then(|| OnlineStoreSpec::Redis {
                     url: url.value.clone(),
                 })
             }
             _ => {
-                let urls =
-                    self.required(raw, raw.urls.as_ref(), "urls", "[redis://127.0.0.1:7000]")?;
+                let urls = self.require(
+                    (&raw.at, &raw.present),
+                    raw.urls.as_ref(),
+                    "urls",
+                    "[redis://127.0.0.1:7000]",
+                )?;
                 if urls.value.is_empty() {
                     self.report(
                         Diagnostic::at(&urls.at, "a Redis Cluster needs at least one node URL")
@@ -72,22 +81,6 @@ impl Validator {
             },
             None => default(),
         })
-    }
-
-    fn required<'r, T>(
-        &mut self,
-        raw: &RawStore,
-        value: Option<&'r Spanned<T>>,
-        key: &str,
-        example: &str,
-    ) -> Option<&'r Spanned<T>> {
-        if value.is_none() && !raw.present.contains(&key) {
-            self.report(
-                Diagnostic::at(&raw.at, format!("missing required field `{key}`"))
-                    .help(format!("add `{key}: {example}`")),
-            );
-        }
-        value
     }
 
     fn redis_url(&mut self, url: &Spanned<Templated>) -> bool {
