@@ -6,21 +6,39 @@
 //! no threads and depends on no async runtime, storage client or network crate. Callers hand it values and
 //! ask it questions; how those values arrived is not its business.
 //!
-//! What lives here today:
-//! - [`types`]: the column types a source schema may declare and the types a feature produces.
-//! - [`value`]: the dynamically typed [`Value`] that flows through expressions and aggregations.
-//! - [`expr`]: compiled, type-checked expressions (filters and derived columns). The project crate parses
-//!   SQL text into this form once; every path evaluates the same compiled tree.
+//! The pieces, from the bottom up:
+//! - [`types`], [`value`]: column types and the dynamically typed [`Value`].
+//! - [`expr`]: compiled, type-checked expressions (filters and derived columns), evaluated per event.
 //! - [`aggregation`]: the closed set of aggregations and their typing rules.
+//! - [`view`]: a feature view as the engine sees it ([`ViewDef`]) and the preparation of a source row into
+//!   an event (keys, times, derived columns, filter).
+//! - `accumulate`: each aggregation as a sequential fold in canonical order (the only arithmetic).
+//! - [`entity`]: one entity's events, the as-of query `f(e, t, k)`, TTL, statuses and eviction.
+//! - [`state`]: all entities of a view; the incremental ([`ViewState::ingest`]) and batch
+//!   ([`answer_batch`]) entry points.
+//! - [`snapshot`]: deterministic, versioned, checksummed bytes of a [`ViewState`].
+//!
+//! Times are microseconds since the Unix epoch in UTC throughout.
 
 #![forbid(unsafe_code)]
 
+mod accumulate;
 pub mod aggregation;
+pub mod entity;
 pub mod expr;
+pub mod key;
+pub mod snapshot;
+pub mod state;
 pub mod types;
 pub mod value;
+pub mod view;
 
+pub use accumulate::FeatureValue;
 pub use aggregation::Aggregation;
+pub use entity::{FeatureStatus, InsertOutcome, QueryError, ViewRow};
 pub use expr::Expr;
+pub use key::{EntityKey, KeyPart};
+pub use state::{IngestOutcome, Query, ViewState, answer_batch};
 pub use types::{DataType, FeatureType, Timestamp};
 pub use value::Value;
+pub use view::{EventError, EventOrder, FeatureDef, PreparedEvent, ViewDef};

@@ -15,6 +15,7 @@ mod eval;
 mod function;
 mod like;
 
+pub(crate) use eval::order;
 pub use function::Function;
 pub use like::LikePattern;
 

@@ -1,5 +1,7 @@
-//! Property tests of expression semantics against independent, deliberately naive oracles.
+//! Property tests of the engine against independent, deliberately naive oracles.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod engine;
 mod expressions;
+mod oracle;

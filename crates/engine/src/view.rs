@@ -1,0 +1,275 @@
+//! The engine's definition of a feature view, and the preparation of a source row into an event.
+//!
+//! A [`ViewDef`] is what the engine needs and nothing more: where the key, time and id columns sit in a
+//! source row, the compiled derived columns and filter, and the features. The project crate builds it from
+//! a validated `freshet.yaml`; tests build it directly. [`ViewDef::prepare`] is the single place a row
+//! becomes an event: keys and times are checked (bad rows are rejected with a typed error naming the
+//! field), derived columns are computed, and the filter decides whether the event counts at all.
+
+use crate::aggregation::Aggregation;
+use crate::expr::Expr;
+use crate::key::{EntityKey, KeyPart};
+use crate::types::{DataType, Timestamp};
+use crate::value::Value;
+
+/// One feature: an aggregation over a column of the extended row, in an optional window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureDef {
+    /// Feature name, for messages.
+    pub name: String,
+    /// How values combine.
+    pub aggregation: Aggregation,
+    /// Index in the extended row (source columns then derived columns); `None` for a row count.
+    pub column: Option<usize>,
+    /// Window length in microseconds; `None` means all history.
+    pub window: Option<i64>,
+    /// List length for `last_n`.
+    pub n: Option<usize>,
+}
+
+/// A feature view as the engine sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewDef {
+    /// View name, for messages.
+    pub name: String,
+    /// Name and type of each source column (index = position in the row).
+    pub columns: Vec<(String, DataType)>,
+    /// Source-row indexes of the join keys, in key order.
+    pub key_columns: Vec<usize>,
+    /// Source-row index of the event time.
+    pub timestamp_column: usize,
+    /// Source-row index of an explicit ingest time (historical data), if the source has one.
+    pub ingest_time_column: Option<usize>,
+    /// Source-row index of the event id, if the source declares one.
+    pub event_id_column: Option<usize>,
+    /// Derived columns, appended to the row in order.
+    pub derived: Vec<Expr>,
+    /// Rows for which this is not `true` do not count.
+    pub filter: Option<Expr>,
+    /// Maximum age of the newest event, in microseconds.
+    pub ttl: Option<i64>,
+    /// The features.
+    pub features: Vec<FeatureDef>,
+}
+
+/// Where an event sits in the canonical order and in knowledge time.
+///
+/// Canonical order (used by `first`, `last`, `last_n` and by every fold) is by event time, then ingest
+/// time, then source position; so results never depend on arrival order.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct EventOrder {
+    /// When it happened (microseconds since the epoch).
+    pub event_time: i64,
+    /// When freshet durably accepted it.
+    pub ingest_time: i64,
+    /// Position in its source (offset, row number): the final tie-breaker.
+    pub position: u64,
+}
+
+/// A row that passed the filter, reduced to what the view's features read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedEvent {
+    /// The entity.
+    pub key: EntityKey,
+    /// Its place in time.
+    pub order: EventOrder,
+    /// The event id, for de-duplication.
+    pub id: Option<KeyPart>,
+    /// One value per feature input (see [`ViewDef::inputs`]).
+    pub values: Vec<Value>,
+}
+
+/// Why a row cannot become an event. Each names the offending field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A join key is null.
+    #[error("join key `{field}` is missing")]
+    MissingKey {
+        /// The column.
+        field: String,
+    },
+    /// A join key is not an int64 or string.
+    #[error("join key `{field}` must be int64 or string, found {found}")]
+    BadKey {
+        /// The column.
+        field: String,
+        /// What was there.
+        found: String,
+    },
+    /// The event time (or ingest time) is null or not a timestamp.
+    #[error("`{field}` must be a timestamp, found {found}")]
+    BadTime {
+        /// The column.
+        field: String,
+        /// What was there.
+        found: String,
+    },
+    /// A value does not match its declared column type.
+    #[error("`{field}` must be {expected}, found {found}")]
+    WrongType {
+        /// The column.
+        field: String,
+        /// The declared type.
+        expected: String,
+        /// What was there.
+        found: String,
+    },
+    /// The row has fewer columns than the schema.
+    #[error("the row has {found} columns, the schema {expected}")]
+    ShortRow {
+        /// Columns expected.
+        expected: usize,
+        /// Columns found.
+        found: usize,
+    },
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+impl ViewDef {
+    /// The distinct extended-row columns the features read, in first-use order; an event stores only these.
+    pub fn inputs(&self) -> Vec<usize> {
+        let mut inputs = Vec::new();
+        for c in self.features.iter().filter_map(|f| f.column) {
+            if !inputs.contains(&c) {
+                inputs.push(c);
+            }
+        }
+        inputs
+    }
+
+    /// For each feature, the index of its input in [`PreparedEvent::values`].
+    pub fn input_slots(&self) -> Vec<Option<usize>> {
+        let inputs = self.inputs();
+        self.features
+            .iter()
+            .map(|f| f.column.and_then(|c| inputs.iter().position(|i| *i == c)))
+            .collect()
+    }
+
+    /// Longest window; `None` if any feature is unbounded.
+    pub fn longest_window(&self) -> Option<i64> {
+        self.features
+            .iter()
+            .try_fold(0, |longest, f| f.window.map(|w| longest.max(w)))
+    }
+
+    fn name(&self, index: usize) -> String {
+        self.columns
+            .get(index)
+            .map_or_else(|| format!("column {index}"), |c| c.0.clone())
+    }
+
+    fn time(&self, row: &[Value], index: usize) -> Result<i64, EventError> {
+        match row.get(index) {
+            Some(Value::Timestamp(t)) => Ok(t.micros()),
+            other => Err(EventError::BadTime {
+                field: self.name(index),
+                found: other.map_or_else(|| "nothing".to_owned(), describe),
+            }),
+        }
+    }
+
+    fn key_part(&self, row: &[Value], index: usize) -> Result<KeyPart, EventError> {
+        match row.get(index) {
+            Some(Value::Int64(i)) => Ok(KeyPart::Int(*i)),
+            Some(Value::String(s)) => Ok(KeyPart::Str(s.clone())),
+            Some(Value::Null) | None => Err(EventError::MissingKey {
+                field: self.name(index),
+            }),
+            Some(other) => Err(EventError::BadKey {
+                field: self.name(index),
+                found: describe(other),
+            }),
+        }
+    }
+
+    /// Turns a source row into an event, or `Ok(None)` when the filter rejects it.
+    ///
+    /// `ingest_time` is when freshet accepted the row; a source's explicit ingest-time column overrides it.
+    /// `scratch` is reused between calls to hold the extended row without allocating per event.
+    pub fn prepare(
+        &self,
+        row: &[Value],
+        ingest_time: Timestamp,
+        position: u64,
+        scratch: &mut Vec<Value>,
+    ) -> Result<Option<PreparedEvent>, EventError> {
+        self.prepare_inputs(row, ingest_time, position, scratch, &self.inputs())
+    }
+
+    /// [`ViewDef::prepare`] with the view's inputs computed once by the caller.
+    pub(crate) fn prepare_inputs(
+        &self,
+        row: &[Value],
+        ingest_time: Timestamp,
+        position: u64,
+        scratch: &mut Vec<Value>,
+        inputs: &[usize],
+    ) -> Result<Option<PreparedEvent>, EventError> {
+        if row.len() < self.columns.len() {
+            return Err(EventError::ShortRow {
+                expected: self.columns.len(),
+                found: row.len(),
+            });
+        }
+        for ((name, data_type), value) in self.columns.iter().zip(row) {
+            if !value.fits(*data_type) {
+                return Err(EventError::WrongType {
+                    field: name.clone(),
+                    expected: data_type.to_string(),
+                    found: describe(value),
+                });
+            }
+        }
+        let event_time = self.time(row, self.timestamp_column)?;
+        let ingest_time = match self.ingest_time_column {
+            Some(c) => self.time(row, c)?,
+            None => ingest_time.micros(),
+        };
+        let parts = self
+            .key_columns
+            .iter()
+            .map(|c| self.key_part(row, *c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = match self.event_id_column {
+            Some(c) => match row.get(c) {
+                Some(Value::Null) | None => None,
+                _ => Some(self.key_part(row, c)?),
+            },
+            None => None,
+        };
+        scratch.clear();
+        scratch.extend_from_slice(row);
+        for expr in &self.derived {
+            let v = expr.eval(scratch);
+            scratch.push(v);
+        }
+        if let Some(filter) = &self.filter
+            && !filter.eval_predicate(scratch)
+        {
+            return Ok(None);
+        }
+        let values = inputs
+            .iter()
+            .map(|c| scratch.get(*c).cloned().unwrap_or(Value::Null))
+            .collect();
+        Ok(Some(PreparedEvent {
+            key: EntityKey::from_parts(parts),
+            order: EventOrder {
+                event_time,
+                ingest_time,
+                position,
+            },
+            id,
+            values,
+        }))
+    }
+}

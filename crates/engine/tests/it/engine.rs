@@ -1,0 +1,606 @@
+//! The engine against the oracle: incremental ingestion, the batch path and the naive oracle agree for
+//! random events (late, duplicated, out of order, with nulls), random views and random queries at window
+//! and TTL edges; snapshots and eviction change nothing they should not.
+
+use crate::oracle::{self, Agg, Answer, Column, Feature, RawEvent, Scalar, Status};
+use freshet_engine::expr::CompareOp;
+use freshet_engine::{
+    Aggregation, DataType, EntityKey, EventError, Expr, FeatureDef, FeatureStatus, FeatureValue,
+    IngestOutcome, InsertOutcome, Query, QueryError, Timestamp, Value, ViewDef, ViewRow, ViewState,
+    answer_batch,
+};
+use proptest::prelude::*;
+
+const KEYS: i64 = 3;
+
+fn columns() -> Vec<(String, DataType)> {
+    [
+        ("key", DataType::Int64),
+        ("ts", DataType::Timestamp),
+        ("x", DataType::Float64),
+        ("y", DataType::Int64),
+        ("s", DataType::String),
+        ("id", DataType::Int64),
+        ("keep", DataType::Bool),
+        ("ingested", DataType::Timestamp),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_owned(), t))
+    .collect()
+}
+
+fn aggregation(agg: Agg) -> (Aggregation, Option<usize>) {
+    match agg {
+        Agg::Count => (Aggregation::Count, None),
+        Agg::Sum => (Aggregation::Sum, None),
+        Agg::Mean => (Aggregation::Mean, None),
+        Agg::Min => (Aggregation::Min, None),
+        Agg::Max => (Aggregation::Max, None),
+        Agg::Stddev => (Aggregation::Stddev, None),
+        Agg::Variance => (Aggregation::Variance, None),
+        Agg::First => (Aggregation::First, None),
+        Agg::Last => (Aggregation::Last, None),
+        Agg::LastN(n) => (Aggregation::LastN, Some(n)),
+        Agg::CountDistinct => (Aggregation::CountDistinct, None),
+        Agg::ApproxCountDistinct => (Aggregation::ApproxCountDistinct, None),
+    }
+}
+
+fn view(features: &[Feature], ttl: Option<i64>, with_ids: bool) -> ViewDef {
+    ViewDef {
+        name: "v".into(),
+        columns: columns(),
+        key_columns: vec![0],
+        timestamp_column: 1,
+        ingest_time_column: Some(7),
+        event_id_column: with_ids.then_some(5),
+        derived: vec![],
+        // `keep = true`: null and false both reject, as SQL filters do.
+        filter: Some(
+            Expr::compare(
+                CompareOp::Eq,
+                Expr::column(6, DataType::Bool),
+                Expr::literal(Value::Bool(true), DataType::Bool),
+            )
+            .unwrap(),
+        ),
+        ttl,
+        features: features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let (aggregation, n) = aggregation(f.agg);
+                FeatureDef {
+                    name: format!("f{i}"),
+                    aggregation,
+                    column: match f.column {
+                        Column::Rows => None,
+                        Column::X => Some(2),
+                        Column::Y => Some(3),
+                        Column::S => Some(4),
+                    },
+                    window: f.window,
+                    n,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn row(e: &RawEvent, keep: Option<bool>) -> Vec<Value> {
+    vec![
+        Value::Int64(e.key),
+        Value::Timestamp(Timestamp(e.event_time)),
+        e.x.map_or(Value::Null, Value::Float64),
+        e.y.map_or(Value::Null, Value::Int64),
+        e.s.as_deref().map_or(Value::Null, Value::from),
+        e.id.map_or(Value::Null, Value::Int64),
+        keep.map_or(Value::Null, Value::Bool),
+        Value::Timestamp(Timestamp(e.ingest_time)),
+    ]
+}
+
+fn feature() -> impl Strategy<Value = Feature> {
+    let numeric = prop_oneof![Just(Column::X), Just(Column::Y)];
+    let any_column = prop_oneof![Just(Column::X), Just(Column::Y), Just(Column::S)];
+    let window = prop_oneof![
+        Just(None),
+        Just(Some(1)),
+        Just(Some(5)),
+        Just(Some(10)),
+        Just(Some(30))
+    ];
+    let agg_col = prop_oneof![
+        Just((Agg::Count, Column::Rows)),
+        any_column.clone().prop_map(|c| (Agg::Count, c)),
+        numeric.clone().prop_map(|c| (Agg::Sum, c)),
+        numeric.clone().prop_map(|c| (Agg::Mean, c)),
+        any_column.clone().prop_map(|c| (Agg::Min, c)),
+        any_column.clone().prop_map(|c| (Agg::Max, c)),
+        numeric.clone().prop_map(|c| (Agg::Stddev, c)),
+        numeric.prop_map(|c| (Agg::Variance, c)),
+        any_column.clone().prop_map(|c| (Agg::First, c)),
+        any_column.clone().prop_map(|c| (Agg::Last, c)),
+        (any_column.clone(), 1usize..4).prop_map(|(c, n)| (Agg::LastN(n), c)),
+        any_column.clone().prop_map(|c| (Agg::CountDistinct, c)),
+        any_column.prop_map(|c| (Agg::ApproxCountDistinct, c)),
+    ];
+    (agg_col, window).prop_map(|((agg, column), window)| Feature {
+        agg,
+        column,
+        window,
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    features: Vec<Feature>,
+    ttl: Option<i64>,
+    with_ids: bool,
+    events: Vec<(RawEvent, Option<bool>)>,
+    arrival: Vec<usize>,
+    queries: Vec<(i64, i64, i64)>,
+}
+
+fn event(position: u64) -> impl Strategy<Value = (RawEvent, Option<bool>)> {
+    (
+        0..KEYS,
+        0i64..60,
+        prop_oneof![3 => Just(0i64), 1 => 0i64..40],
+        prop::option::weighted(
+            0.8,
+            prop_oneof![-1000.0f64..1000.0, Just(0.0), Just(-0.0), Just(2.5)],
+        ),
+        prop::option::weighted(0.8, prop_oneof![-50i64..50, Just(i64::MAX), Just(i64::MIN)]),
+        prop::option::weighted(0.8, prop::sample::select(vec!["a", "b", "c", "bb"])),
+        prop::option::of(0i64..8),
+        prop_oneof![6 => Just(Some(true)), 1 => Just(Some(false)), 1 => Just(None)],
+    )
+        .prop_map(move |(key, event_time, delay, x, y, s, id, keep)| {
+            let e = RawEvent {
+                key,
+                event_time,
+                ingest_time: event_time + delay,
+                position,
+                id,
+                passes_filter: keep == Some(true),
+                x,
+                y,
+                s: s.map(str::to_owned),
+            };
+            (e, keep)
+        })
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    let features = prop::collection::vec(feature(), 1..6);
+    let ttl = prop_oneof![Just(None), Just(Some(5i64)), Just(Some(20))];
+    (features, ttl, any::<bool>(), 0usize..40)
+        .prop_flat_map(|(features, ttl, with_ids, n)| {
+            let events: Vec<_> = (0..n as u64).map(event).collect();
+            (
+                Just(features),
+                Just(ttl),
+                Just(with_ids),
+                events,
+                any::<u64>(),
+                prop::collection::vec(
+                    (
+                        0..KEYS + 1,
+                        -5i64..70,
+                        prop_oneof![Just(None), Just(Some(0i64)), (-20i64..20).prop_map(Some)],
+                        any::<prop::sample::Index>(),
+                        any::<bool>(),
+                    ),
+                    1..25,
+                ),
+            )
+        })
+        .prop_map(|(features, ttl, with_ids, mut events, seed, raw_queries)| {
+            // Replays: some records arrive twice, identical.
+            let replayed: Vec<_> = events
+                .iter()
+                .filter(|(e, _)| e.position % 7 == 3)
+                .cloned()
+                .collect();
+            events.extend(replayed);
+            let mut arrival: Vec<usize> = (0..events.len()).collect();
+            // A seeded shuffle: arrival order is independent of canonical order.
+            let mut state = seed | 1;
+            for i in (1..arrival.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                arrival.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let queries = raw_queries
+                .into_iter()
+                .map(|(key, t, k_offset, pick, on_edge)| {
+                    // Half the queries sit exactly on an event time or a window edge.
+                    let t = if on_edge && !events.is_empty() {
+                        let (e, _) = &events[pick.index(events.len())];
+                        let w = features[pick.index(features.len())].window.unwrap_or(0);
+                        if t % 2 == 0 {
+                            e.event_time
+                        } else {
+                            e.event_time + w
+                        }
+                    } else {
+                        t
+                    };
+                    let k = k_offset.map_or(i64::MAX, |o| t + o);
+                    (key, t, k)
+                })
+                .collect();
+            Scenario {
+                features,
+                ttl,
+                with_ids,
+                events,
+                arrival,
+                queries,
+            }
+        })
+}
+
+fn to_oracle(v: &FeatureValue) -> Answer {
+    let scalar = |v: &Value| match v {
+        Value::Null => Scalar::Null,
+        Value::Int64(i) => Scalar::Int(*i),
+        Value::Float64(f) => Scalar::Float(*f),
+        Value::String(s) => Scalar::Str(s.to_string()),
+        other => panic!("unexpected {other:?}"),
+    };
+    match v {
+        FeatureValue::Scalar(s) => Answer::Scalar(scalar(s)),
+        FeatureValue::List(l) => Answer::List(l.iter().map(scalar).collect()),
+    }
+}
+
+fn status(s: FeatureStatus) -> Status {
+    match s {
+        FeatureStatus::Present => Status::Present,
+        FeatureStatus::NullValue => Status::NullValue,
+        FeatureStatus::NotFound => Status::NotFound,
+        FeatureStatus::OutsideMaxAge => Status::OutsideMaxAge,
+    }
+}
+
+/// The events as the oracle sees them: ids only matter when the view declares an id column.
+fn raw_events(s: &Scenario) -> Vec<RawEvent> {
+    s.events
+        .iter()
+        .map(|(e, _)| RawEvent {
+            id: if s.with_ids { e.id } else { None },
+            ..e.clone()
+        })
+        .collect()
+}
+
+fn ingest_all(state: &mut ViewState, s: &Scenario, order: &[usize]) {
+    for &i in order {
+        let (e, keep) = &s.events[i];
+        state
+            .ingest(&row(e, *keep), Timestamp(0), e.position)
+            .unwrap();
+    }
+}
+
+fn assert_matches_oracle(
+    s: &Scenario,
+    got: &ViewRow,
+    key: i64,
+    t: i64,
+    k: i64,
+) -> Result<(), TestCaseError> {
+    let (answers, statuses) = oracle::evaluate(&raw_events(s), &s.features, s.ttl, key, t, k);
+    let got_statuses: Vec<Status> = got.statuses.iter().map(|x| status(*x)).collect();
+    prop_assert_eq!(
+        &got_statuses,
+        &statuses,
+        "statuses for key {} t {} k {}",
+        key,
+        t,
+        k
+    );
+    for (i, (value, expected)) in got.values.iter().zip(&answers).enumerate() {
+        let value = to_oracle(value);
+        if s.features[i].agg == Agg::ApproxCountDistinct {
+            let (Answer::Scalar(Scalar::Int(a)), Answer::Scalar(Scalar::Int(b))) =
+                (&value, expected)
+            else {
+                prop_assert_eq!(&value, expected);
+                continue;
+            };
+            prop_assert!(
+                (a - b).abs() <= 2.max(b / 20),
+                "approx {} vs exact {}",
+                a,
+                b
+            );
+        } else {
+            prop_assert_eq!(
+                &value,
+                expected,
+                "feature {} ({:?}) key {} t {} k {}",
+                i,
+                s.features[i],
+                key,
+                t,
+                k
+            );
+        }
+    }
+    Ok(())
+}
+
+/// 512 cases by default; `PROPTEST_CASES=N` runs more (for a deeper search before a release).
+fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_some() {
+        default
+    } else {
+        ProptestConfig {
+            cases: 512,
+            ..default
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn incremental_batch_and_oracle_agree(s in scenario()) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut state = ViewState::new(def.clone());
+        ingest_all(&mut state, &s, &s.arrival);
+
+        let mut scratch = Vec::new();
+        let prepared: Vec<_> = s.events.iter().filter_map(|(e, keep)| def.prepare(&row(e, *keep), Timestamp(0), e.position, &mut scratch).unwrap()).collect();
+        let queries: Vec<Query> = s.queries.iter().map(|&(key, t, k)| Query { key: EntityKey::int(key), t, k }).collect();
+        let batch = answer_batch(&def, prepared, &queries);
+
+        for (q, batch) in queries.iter().zip(batch) {
+            let incremental = state.read(&q.key, q.t, q.k).unwrap();
+            prop_assert_eq!(&incremental, &batch.unwrap(), "incremental and batch differ at {:?}", q);
+            let EntityKey::Single(freshet_engine::KeyPart::Int(key)) = q.key else { unreachable!() };
+            assert_matches_oracle(&s, &incremental, key, q.t, q.k)?;
+        }
+    }
+
+    #[test]
+    fn arrival_order_does_not_change_the_state(s in scenario()) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut shuffled = ViewState::new(def.clone());
+        ingest_all(&mut shuffled, &s, &s.arrival);
+        let mut sorted = ViewState::new(def);
+        let in_order: Vec<usize> = (0..s.events.len()).collect();
+        ingest_all(&mut sorted, &s, &in_order);
+        prop_assert_eq!(shuffled.snapshot(), sorted.snapshot(), "same events, different bytes");
+    }
+
+    #[test]
+    fn snapshot_mid_stream_then_continue_changes_nothing(s in scenario(), cut in any::<prop::sample::Index>()) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut uninterrupted = ViewState::new(def.clone());
+        ingest_all(&mut uninterrupted, &s, &s.arrival);
+
+        let split = cut.index(s.arrival.len() + 1);
+        let mut first = ViewState::new(def.clone());
+        ingest_all(&mut first, &s, &s.arrival[..split]);
+        let bytes = first.snapshot();
+        let mut restored = ViewState::new(def);
+        restored.restore(&bytes).unwrap();
+        ingest_all(&mut restored, &s, &s.arrival[split..]);
+        prop_assert_eq!(restored.snapshot(), uninterrupted.snapshot());
+    }
+
+    #[test]
+    fn eviction_keeps_every_supported_answer(s in scenario(), supported_from in 0i64..60) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut full = ViewState::new(def.clone());
+        ingest_all(&mut full, &s, &s.arrival);
+        let mut evicted = full.clone();
+        evicted.evict(supported_from);
+        for &(key, t, _) in &s.queries {
+            let key = EntityKey::int(key);
+            let k = i64::MAX;
+            match evicted.read(&key, t, k) {
+                Ok(row) => prop_assert_eq!(row, full.read(&key, t, k).unwrap(), "t {} from {}", t, supported_from),
+                Err(QueryError::BeforeRetention { .. }) => prop_assert!(t < supported_from),
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+    }
+}
+
+fn simple_view() -> ViewDef {
+    view(
+        &[Feature {
+            agg: Agg::Count,
+            column: Column::Rows,
+            window: Some(10),
+        }],
+        Some(20),
+        true,
+    )
+}
+
+fn raw(key: i64, event_time: i64, position: u64) -> RawEvent {
+    RawEvent {
+        key,
+        event_time,
+        ingest_time: event_time,
+        position,
+        id: None,
+        passes_filter: true,
+        x: Some(1.0),
+        y: Some(1),
+        s: None,
+    }
+}
+
+#[test]
+fn windows_decay_without_new_events_and_ttl_expires() {
+    let mut state = ViewState::new(simple_view());
+    state
+        .ingest(&row(&raw(1, 100, 0), Some(true)), Timestamp(0), 0)
+        .unwrap();
+    let count = |t| state.read(&EntityKey::int(1), t, i64::MAX).unwrap();
+    assert_eq!(count(100).values[0], FeatureValue::Scalar(Value::Int64(1)));
+    assert_eq!(count(109).values[0], FeatureValue::Scalar(Value::Int64(1)));
+    // (t - W, t] excludes an event exactly W old: a 10-unit count reads 0 ten units later.
+    assert_eq!(count(110).values[0], FeatureValue::Scalar(Value::Int64(0)));
+    assert_eq!(count(110).statuses[0], FeatureStatus::Present);
+    assert_eq!(count(120).statuses[0], FeatureStatus::OutsideMaxAge);
+    assert_eq!(count(99).statuses[0], FeatureStatus::NotFound);
+    assert_eq!(
+        state
+            .read(&EntityKey::int(2), 100, i64::MAX)
+            .unwrap()
+            .statuses[0],
+        FeatureStatus::NotFound
+    );
+}
+
+#[test]
+fn knowledge_cutoff_hides_late_data() {
+    let mut state = ViewState::new(simple_view());
+    let mut late = raw(1, 100, 0);
+    late.ingest_time = 150;
+    state
+        .ingest(&row(&late, Some(true)), Timestamp(0), 0)
+        .unwrap();
+    assert_eq!(
+        state.read(&EntityKey::int(1), 105, 105).unwrap().statuses[0],
+        FeatureStatus::NotFound
+    );
+    assert_eq!(
+        state
+            .read(&EntityKey::int(1), 105, i64::MAX)
+            .unwrap()
+            .values[0],
+        FeatureValue::Scalar(Value::Int64(1))
+    );
+}
+
+#[test]
+fn duplicates_by_id_and_by_position_count_once() {
+    let mut state = ViewState::new(simple_view());
+    let mut first = raw(1, 100, 0);
+    first.id = Some(7);
+    let mut copy = raw(1, 101, 1);
+    copy.id = Some(7);
+    copy.ingest_time = 102;
+    assert_eq!(
+        state.ingest(&row(&first, Some(true)), Timestamp(0), 0),
+        Ok(IngestOutcome::Placed(InsertOutcome::Inserted))
+    );
+    assert_eq!(
+        state.ingest(&row(&copy, Some(true)), Timestamp(0), 1),
+        Ok(IngestOutcome::Placed(InsertOutcome::Duplicate))
+    );
+    assert_eq!(
+        state.ingest(&row(&first, Some(true)), Timestamp(0), 0),
+        Ok(IngestOutcome::Placed(InsertOutcome::Duplicate))
+    );
+    assert_eq!(
+        state
+            .read(&EntityKey::int(1), 105, i64::MAX)
+            .unwrap()
+            .values[0],
+        FeatureValue::Scalar(Value::Int64(1))
+    );
+}
+
+#[test]
+fn too_late_events_are_reported_not_misplaced() {
+    let mut state = ViewState::new(simple_view());
+    state
+        .ingest(&row(&raw(1, 100, 0), Some(true)), Timestamp(0), 0)
+        .unwrap();
+    state.evict(200);
+    let outcome = state.ingest(&row(&raw(1, 150, 1), Some(true)), Timestamp(0), 1);
+    assert_eq!(outcome, Ok(IngestOutcome::Placed(InsertOutcome::TooLate)));
+    assert_eq!(
+        state
+            .read(&EntityKey::int(1), 250, i64::MAX)
+            .unwrap()
+            .statuses[0],
+        FeatureStatus::OutsideMaxAge
+    );
+    assert!(matches!(
+        state.read(&EntityKey::int(1), 150, i64::MAX),
+        Err(QueryError::BeforeRetention { .. })
+    ));
+}
+
+#[test]
+fn bad_rows_are_rejected_with_the_field_and_change_nothing() {
+    let mut state = ViewState::new(simple_view());
+    let good = row(&raw(1, 100, 0), Some(true));
+    let mut missing_key = good.clone();
+    missing_key[0] = Value::Null;
+    assert_eq!(
+        state.ingest(&missing_key, Timestamp(0), 0),
+        Err(EventError::MissingKey {
+            field: "key".into()
+        })
+    );
+    let mut no_time = good.clone();
+    no_time[1] = Value::Null;
+    assert!(
+        matches!(state.ingest(&no_time, Timestamp(0), 0), Err(EventError::BadTime { field, .. }) if field == "ts")
+    );
+    let mut wrong = good.clone();
+    wrong[2] = Value::from("12.5");
+    assert!(
+        matches!(state.ingest(&wrong, Timestamp(0), 0), Err(EventError::WrongType { field, .. }) if field == "x")
+    );
+    assert!(matches!(
+        state.ingest(&good[..3], Timestamp(0), 0),
+        Err(EventError::ShortRow { .. })
+    ));
+    assert_eq!(state.entities(), 0);
+}
+
+#[test]
+fn damaged_snapshots_are_refused() {
+    let mut state = ViewState::new(simple_view());
+    state
+        .ingest(&row(&raw(1, 100, 0), Some(true)), Timestamp(0), 0)
+        .unwrap();
+    let bytes = state.snapshot();
+    let mut other = ViewState::new(simple_view());
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    assert_eq!(
+        other.restore(&flipped),
+        Err(freshet_engine::snapshot::SnapshotError::Checksum)
+    );
+    assert!(other.restore(&bytes[..10]).is_err());
+    let mut version = bytes.clone();
+    version[8] = 9;
+    assert!(matches!(
+        other.restore(&version),
+        Err(freshet_engine::snapshot::SnapshotError::UnsupportedVersion { found: 9 })
+    ));
+    let mut changed = ViewState::new(view(
+        &[Feature {
+            agg: Agg::Count,
+            column: Column::Rows,
+            window: Some(11),
+        }],
+        Some(20),
+        true,
+    ));
+    assert!(matches!(
+        changed.restore(&bytes),
+        Err(freshet_engine::snapshot::SnapshotError::DefinitionChanged { .. })
+    ));
+    assert_eq!(other.entities(), 0);
+    other.restore(&bytes).unwrap();
+    assert_eq!(other.snapshot(), bytes);
+}
