@@ -57,6 +57,12 @@ pub(crate) enum Command {
     )]
     Apply(ApplyArgs),
 
+    /// Write seeded synthetic events of a scenario to a Parquet or JSON-lines file.
+    #[command(
+        after_help = "The same arguments always produce the same file. Scenarios: rides (ride-hailing trips\nper driver, with a planted churn signal).\n\nExamples:\n  freshet generate --out trips.parquet\n  freshet generate --scenario rides --events 10000000 --entities 100000 --days 30 --seed 7 --out w1.parquet\n  freshet generate --events 1000 --out sample.jsonl"
+    )]
+    Generate(GenerateArgs),
+
     /// List applied registry versions, or show one.
     #[command(
         after_help = "Examples:\n  freshet history           every version, newest last\n  freshet history 3 --json  version 3 with its full project spec"
@@ -75,6 +81,31 @@ pub(crate) struct ApplyArgs {
     /// Apply breaking changes in place.
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The scenario to simulate.
+    #[arg(long, default_value = "rides")]
+    pub(crate) scenario: String,
+    /// Number of events.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) events: u64,
+    /// Number of distinct entities.
+    #[arg(long, default_value_t = 1_000)]
+    pub(crate) entities: u64,
+    /// Days the events span.
+    #[arg(long, default_value_t = 30.0)]
+    pub(crate) days: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Zipf exponent for skewed entity activity (0: mildly uneven).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) skew: f64,
+    /// Output file: .parquet or .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

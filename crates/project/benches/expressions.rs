@@ -59,7 +59,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("expressions");
     group.throughput(Throughput::Elements(rows.len() as u64));
 
-    let simple = views[0].filter.clone().unwrap();
+    let simple = views[0].def.filter.clone().unwrap();
     group.bench_function("filter_equals_string", |b| {
         b.iter(|| {
             rows.iter()
@@ -76,12 +76,13 @@ fn bench(c: &mut Criterion) {
             for r in &rows {
                 row.clear();
                 row.extend_from_slice(r);
-                for d in &rich.derived {
+                for d in &rich.def.derived {
                     let v = d.eval(&row);
                     row.push(v);
                 }
                 kept += usize::from(
-                    rich.filter
+                    rich.def
+                        .filter
                         .as_ref()
                         .unwrap()
                         .eval_predicate(black_box(&row)),

@@ -34,28 +34,23 @@ pub use diagnostic::{Diagnostic, Diagnostics, SourceFile};
 pub use env::{Env, ProcessEnv, Templated};
 pub use spec::ProjectSpec;
 
-use freshet_engine::Expr;
 use spec::Field;
 use std::path::{Path, PathBuf};
 
 /// The project file's name inside a project directory.
 pub const PROJECT_FILE: &str = "freshet.yaml";
 
-/// A feature view ready for the engine: the row layout and the compiled expressions.
+/// A feature view ready for the engine: its row layout and the engine's definition of it.
 ///
-/// A row handed to the engine is the source schema's columns in declaration order followed by the derived
-/// columns; [`CompiledView::derived`] fills the latter, [`CompiledView::filter`] decides whether the row
-/// counts, and [`CompiledView::feature_columns`] says which column each feature aggregates.
+/// A row handed to the engine is the source schema's columns in declaration order; the engine appends the
+/// derived columns, so [`CompiledView::columns`] lists both, and every index in [`CompiledView::def`]
+/// refers to that extended row.
 #[derive(Debug, Clone)]
 pub struct CompiledView {
     /// Source columns, then derived columns.
     pub columns: Vec<Field>,
-    /// Expressions computing the derived columns, in order.
-    pub derived: Vec<Expr>,
-    /// The filter, if any.
-    pub filter: Option<Expr>,
-    /// Per feature (in declaration order), the index of its column in the row, or `None` for a row count.
-    pub feature_columns: Vec<Option<usize>>,
+    /// The definition every path (streaming, backfill, training sets) evaluates.
+    pub def: freshet_engine::ViewDef,
 }
 
 /// A loaded, valid project.

@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod generate;
 mod history;
 mod init;
 mod plan;
@@ -18,6 +19,7 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Validate => validate::run(&cli.project_dir, cli.json),
         Command::Plan => plan::plan(&cli.project_dir, cli.json),
         Command::Apply(args) => plan::apply(&cli.project_dir, args.force, cli.json),
+        Command::Generate(args) => generate::run(args, cli.json),
         Command::History(args) => history::run(&cli.project_dir, args.number, cli.json),
     }
 }

@@ -141,3 +141,39 @@ fn unreadable_registry_is_a_failure_not_invalid_input() {
         stderr(&out)
     );
 }
+
+#[test]
+fn generate_is_reproducible_and_refuses_bad_output_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "generate",
+        "--events",
+        "3000",
+        "--entities",
+        "50",
+        "--seed",
+        "9",
+        "--out",
+    ];
+    for name in ["a.parquet", "b.parquet"] {
+        let out = freshet(dir.path(), &[&args[..], &[name]].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("wrote 3000 rides events"));
+    }
+    let a = fs::read(dir.path().join("a.parquet")).unwrap();
+    assert_eq!(
+        a,
+        fs::read(dir.path().join("b.parquet")).unwrap(),
+        "same arguments, same bytes"
+    );
+
+    let out = freshet(dir.path(), &["generate", "--out", "x.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("name the file *.parquet or *.jsonl"));
+    let out = freshet(
+        dir.path(),
+        &["generate", "--entities", "0", "--out", "x.parquet"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("x.parquet").exists());
+}

@@ -8,7 +8,7 @@ use crate::spec::{DerivedColumnSpec, EntitySpec, FeatureSpec, FeatureViewSpec, F
 use crate::sql::{self, CompiledSql, SqlError};
 use crate::suggest::did_you_mean;
 use crate::yaml::Spanned;
-use freshet_engine::{Aggregation, DataType};
+use freshet_engine::{Aggregation, DataType, Expr, FeatureDef, ViewDef};
 
 /// The columns an expression or feature may reference. `columns` is `None` when the source is invalid;
 /// `failed` lists derived columns that were declared but did not compile (already reported).
@@ -90,14 +90,6 @@ impl Validator {
         let columns = scope.columns?;
         let (derived, derived_exprs) = derived?;
         let features = features?;
-        let feature_columns = features
-            .iter()
-            .map(|f| {
-                f.column
-                    .as_ref()
-                    .and_then(|c| columns.iter().position(|x| &x.name == c))
-            })
-            .collect();
         let (filter_text, filter_expr) = filter?.map(|c| (c.canonical, c.expr)).unzip();
         let spec = FeatureViewSpec {
             name: name?,
@@ -110,12 +102,15 @@ impl Validator {
             ttl: ttl?,
             features,
         };
-        let compiled = CompiledView {
-            columns,
-            derived: derived_exprs,
-            filter: filter_expr,
-            feature_columns,
-        };
+        let def = engine_view(
+            &spec,
+            source?,
+            entities,
+            &columns,
+            derived_exprs,
+            filter_expr,
+        );
+        let compiled = CompiledView { columns, def };
         Some((spec, compiled))
     }
 
@@ -391,5 +386,55 @@ impl Validator {
                 None
             }
         }
+    }
+}
+
+/// The engine's definition of a validated view: every column reference resolved to a row index, every
+/// duration to microseconds. Validation guarantees each lookup succeeds; a miss would only drop a key.
+fn engine_view(
+    spec: &FeatureViewSpec,
+    source: &SourceSpec,
+    entities: &[EntitySpec],
+    columns: &[Field],
+    derived: Vec<Expr>,
+    filter: Option<Expr>,
+) -> ViewDef {
+    let position = |name: &str| source.schema.iter().position(|f| f.name == name);
+    let key_columns = spec
+        .entities
+        .iter()
+        .filter_map(|e| entities.iter().find(|x| &x.name == e))
+        .flat_map(|e| e.join_keys.iter())
+        .filter_map(|k| position(k))
+        .collect();
+    let features = spec
+        .features
+        .iter()
+        .map(|f| FeatureDef {
+            name: f.name.clone(),
+            aggregation: f.aggregation,
+            column: f
+                .column
+                .as_ref()
+                .and_then(|c| columns.iter().position(|x| &x.name == c)),
+            window: f.window.map(|w| w.micros()),
+            n: f.n.map(|n| n as usize),
+        })
+        .collect();
+    ViewDef {
+        name: spec.name.clone(),
+        columns: source
+            .schema
+            .iter()
+            .map(|f| (f.name.clone(), f.data_type))
+            .collect(),
+        key_columns,
+        timestamp_column: position(&source.timestamp_field).unwrap_or(0),
+        ingest_time_column: source.ingest_time_field.as_deref().and_then(position),
+        event_id_column: source.event_id_field.as_deref().and_then(position),
+        derived,
+        filter,
+        ttl: spec.ttl.map(|t| t.micros()),
+        features,
     }
 }

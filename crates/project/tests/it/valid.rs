@@ -60,11 +60,18 @@ fn compiled_views_evaluate_on_rows() {
         Value::from("completed"),
         Value::Null,
     ];
-    let derived = view.derived[0].eval(&row);
+    let derived = view.def.derived[0].eval(&row);
     row.push(derived);
     assert_eq!(row[4], Value::Int64(1250));
-    assert!(view.filter.as_ref().unwrap().eval_predicate(&row));
-    assert_eq!(view.feature_columns, vec![None, Some(4)]);
+    assert!(view.def.filter.as_ref().unwrap().eval_predicate(&row));
+    let columns: Vec<Option<usize>> = view.def.features.iter().map(|f| f.column).collect();
+    assert_eq!(columns, vec![None, Some(4)]);
+    assert_eq!(
+        (view.def.key_columns.clone(), view.def.timestamp_column),
+        (vec![0], 3)
+    );
+    assert_eq!(view.def.features[1].window, Some(24 * 3_600_000_000));
+    assert_eq!(view.def.ttl, Some(7 * 24 * 3_600_000_000));
 }
 
 #[test]

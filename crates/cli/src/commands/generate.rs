@@ -1,0 +1,94 @@
+//! `freshet generate`: seeded synthetic events to a file, with a progress bar.
+
+use crate::cli::GenerateArgs;
+use crate::output::{Failure, print_json, print_text};
+use freshet_project::scenarios::Scenario;
+use freshet_project::spec::FileFormat;
+use freshet_sources::formats::write_rows;
+use freshet_sources::generator::{GeneratorConfig, generator};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Instant;
+
+fn refused(message: String, help: &str) -> Failure {
+    Failure::Refused {
+        message,
+        help: help.to_owned(),
+    }
+}
+
+pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
+    let Some(scenario) = Scenario::from_name(&args.scenario) else {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        return Err(refused(
+            format!("unknown scenario `{}`", args.scenario),
+            &format!("choose one of: {}", names.join(", ")),
+        ));
+    };
+    let extension = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let format = match extension.as_str() {
+        "parquet" => FileFormat::Parquet,
+        "jsonl" | "ndjson" => FileFormat::JsonLines,
+        _ => {
+            return Err(refused(
+                format!("cannot tell the output format of {}", args.out.display()),
+                "name the file *.parquet or *.jsonl",
+            ));
+        }
+    };
+    let config = GeneratorConfig {
+        entities: args.entities,
+        events: Some(args.events),
+        days: args.days,
+        seed: args.seed,
+        skew: args.skew,
+        ..GeneratorConfig::default()
+    };
+    let rows = generator(scenario, &config).map_err(|e| {
+        refused(
+            e.to_string(),
+            "see `freshet generate --help` for valid values",
+        )
+    })?;
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.events)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bar:40} {human_pos}/{human_len} events  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let written = write_rows(&args.out, format, &scenario.schema(), rows, &mut |n| {
+        bar.set_position(n)
+    })
+    .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        print_json(&serde_json::json!({
+            "ok": true,
+            "scenario": scenario.name(),
+            "events": written,
+            "path": args.out.display().to_string(),
+            "seconds": seconds,
+        }));
+    } else {
+        print_text(&format!(
+            "wrote {written} {} events ({} entities over {} days, seed {}) to {} in {seconds:.1} s\n",
+            scenario.name(),
+            args.entities,
+            args.days,
+            args.seed,
+            args.out.display()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! File formats for events: writing rows of `Value`s as Parquet or JSON lines.
+//!
+//! Files are written to a temporary name in the target directory and moved into place only when
+//! complete, so a failed or interrupted write never leaves a partial file behind. Timestamps are UTC with
+//! microsecond precision: Parquet `TIMESTAMP(MICROS, UTC)` and RFC 3339 strings (`...Z`) in JSON, which
+//! pandas, Polars, DuckDB and Spark all read as instants.
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, TimeUnit};
+use freshet_engine::{DataType, Value};
+use freshet_project::spec::{Field, FileFormat};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Rows per Parquet row group and per progress report.
+const BATCH_ROWS: usize = 65_536;
+
+/// Why rows could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The file could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The output path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet or Arrow refused the data.
+    #[error("cannot encode {path} as Parquet: {reason}")]
+    Parquet {
+        /// The output path.
+        path: PathBuf,
+        /// The cause.
+        reason: String,
+    },
+    /// A row does not match the schema.
+    #[error("row {row}: column `{column}` should be {expected}, found {found}")]
+    Mismatch {
+        /// Row number, from 1.
+        row: u64,
+        /// The column.
+        column: String,
+        /// Its declared type.
+        expected: DataType,
+        /// What the row held.
+        found: String,
+    },
+    /// The format cannot be written.
+    #[error(
+        "writing {0:?} files is not supported; write Parquet (.parquet) or JSON lines (.jsonl)"
+    )]
+    Unsupported(FileFormat),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> FormatError + '_ {
+    move |source| FormatError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `rows` (each in `schema` order) to `path`; `progress` is told the running row count.
+pub fn write_rows(
+    path: &Path,
+    format: FileFormat,
+    schema: &[Field],
+    rows: impl Iterator<Item = Vec<Value>>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, FormatError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let staged = tempfile::Builder::new()
+        .prefix(".freshet-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(io(&dir))?;
+    let file = staged.reopen().map_err(io(path))?;
+    let written = match format {
+        FileFormat::Parquet => write_parquet(path, file, schema, rows, progress)?,
+        FileFormat::JsonLines => write_jsonl(path, file, schema, rows, progress)?,
+        other => return Err(FormatError::Unsupported(other)),
+    };
+    staged.persist(path).map_err(|e| FormatError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(written)
+}
+
+fn check(row_number: u64, schema: &[Field], row: &[Value]) -> Result<(), FormatError> {
+    for (i, field) in schema.iter().enumerate() {
+        let value = row.get(i).unwrap_or(&Value::Null);
+        if !value.fits(field.data_type) {
+            return Err(FormatError::Mismatch {
+                row: row_number,
+                column: field.name.clone(),
+                expected: field.data_type,
+                found: format!("{value:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The Arrow schema for a freshet schema.
+pub fn arrow_schema(schema: &[Field]) -> Schema {
+    Schema::new(
+        schema
+            .iter()
+            .map(|f| {
+                let t = match f.data_type {
+                    DataType::Bool => ArrowType::Boolean,
+                    DataType::Int64 => ArrowType::Int64,
+                    DataType::Float64 => ArrowType::Float64,
+                    DataType::String => ArrowType::Utf8,
+                    DataType::Timestamp => {
+                        ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                    }
+                };
+                ArrowField::new(&f.name, t, true)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn column(data_type: DataType, rows: &[Vec<Value>], i: usize) -> ArrayRef {
+    let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
+    match data_type {
+        DataType::Bool => {
+            let mut b = BooleanBuilder::with_capacity(rows.len());
+            values.for_each(|v| {
+                b.append_option(if let Value::Bool(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                })
+            });
+            Arc::new(b.finish())
+        }
+        DataType::Int64 => {
+            let mut b = Int64Builder::with_capacity(rows.len());
+            values.for_each(|v| {
+                b.append_option(if let Value::Int64(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                })
+            });
+            Arc::new(b.finish())
+        }
+        DataType::Float64 => {
+            let mut b = Float64Builder::with_capacity(rows.len());
+            values.for_each(|v| {
+                b.append_option(if let Value::Float64(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                })
+            });
+            Arc::new(b.finish())
+        }
+        DataType::String => {
+            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+            values.for_each(|v| {
+                b.append_option(if let Value::String(x) = v {
+                    Some(&**x)
+                } else {
+                    None
+                })
+            });
+            Arc::new(b.finish())
+        }
+        DataType::Timestamp => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
+            values.for_each(|v| {
+                b.append_option(if let Value::Timestamp(t) = v {
+                    Some(t.micros())
+                } else {
+                    None
+                })
+            });
+            Arc::new(b.finish())
+        }
+    }
+}
+
+fn write_parquet(
+    path: &Path,
+    file: std::fs::File,
+    schema: &[Field],
+    rows: impl Iterator<Item = Vec<Value>>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, FormatError> {
+    let parquet_err = |e: &dyn std::fmt::Display| FormatError::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let arrow = Arc::new(arrow_schema(schema));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(BATCH_ROWS))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, arrow.clone(), Some(props)).map_err(|e| parquet_err(&e))?;
+    let mut count = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        batch.clear();
+        for row in rows.by_ref().take(BATCH_ROWS) {
+            count += 1;
+            check(count, schema, &row)?;
+            batch.push(row);
+        }
+        let columns = schema
+            .iter()
+            .enumerate()
+            .map(|(i, f)| column(f.data_type, &batch, i))
+            .collect();
+        let record = RecordBatch::try_new(arrow.clone(), columns).map_err(|e| parquet_err(&e))?;
+        writer.write(&record).map_err(|e| parquet_err(&e))?;
+        progress(count);
+    }
+    writer.close().map_err(|e| parquet_err(&e))?;
+    Ok(count)
+}
+
+/// RFC 3339 in UTC with microseconds, e.g. `2026-01-01T00:00:00.250000Z`.
+pub fn format_timestamp(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros).map_or_else(
+        || micros.to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+    )
+}
+
+fn json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int64(i) => (*i).into(),
+        Value::Float64(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
+        Value::String(s) => serde_json::Value::String(s.to_string()),
+        Value::Timestamp(t) => serde_json::Value::String(format_timestamp(t.micros())),
+    }
+}
+
+fn write_jsonl(
+    path: &Path,
+    file: std::fs::File,
+    schema: &[Field],
+    rows: impl Iterator<Item = Vec<Value>>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, FormatError> {
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut count = 0u64;
+    for row in rows {
+        count += 1;
+        check(count, schema, &row)?;
+        let object: serde_json::Map<String, serde_json::Value> = schema
+            .iter()
+            .zip(&row)
+            .map(|(f, v)| (f.name.clone(), json_value(v)))
+            .collect();
+        serde_json::to_writer(&mut out, &object).map_err(|e| io(path)(e.into()))?;
+        out.write_all(b"\n").map_err(io(path))?;
+        if count.is_multiple_of(BATCH_ROWS as u64) {
+            progress(count);
+        }
+    }
+    out.flush().map_err(io(path))?;
+    progress(count);
+    Ok(count)
+}
