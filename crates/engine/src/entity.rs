@@ -93,14 +93,6 @@ pub enum InsertOutcome {
     TooLate,
 }
 
-/// An event as stored: its order, its id, and the feature inputs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StoredEvent {
-    pub(crate) order: EventOrder,
-    pub(crate) id: Option<KeyPart>,
-    pub(crate) values: Box<[Value]>,
-}
-
 /// What remains of evicted events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Prefix {
@@ -116,12 +108,14 @@ pub(crate) struct Prefix {
     pub(crate) accumulators: Vec<Option<Accumulator>>,
 }
 
-/// How to build accumulators for a view's features.
+/// How to build accumulators for a view's features, and how stored values are laid out.
 #[derive(Clone, Debug)]
 pub(crate) struct FeatureSpecs {
     pub(crate) features: Vec<FeatureDef>,
-    /// Per feature, its input slot in [`StoredEvent::values`].
+    /// Per feature, its input slot within an event's values.
     pub(crate) slots: Vec<Option<usize>>,
+    /// Values stored per event (the view's distinct feature inputs).
+    pub(crate) stride: usize,
     /// Per feature, whether its input is an integer column (exact sums).
     pub(crate) int_inputs: Vec<bool>,
     pub(crate) ttl: Option<i64>,
@@ -137,12 +131,12 @@ impl FeatureSpecs {
             f.n.unwrap_or(1),
         )
     }
+}
 
-    fn input<'e>(&self, i: usize, event: &'e StoredEvent) -> &'e Value {
-        self.slots[i]
-            .and_then(|s| event.values.get(s))
-            .unwrap_or(&Value::Null)
-    }
+/// The identity of an event being inserted.
+struct Parts {
+    order: EventOrder,
+    id: Option<KeyPart>,
 }
 
 /// The order in which copies of one event id became known: the first is the one that counts.
@@ -150,21 +144,54 @@ fn ingest_order(o: &EventOrder) -> (i64, u64, i64) {
     (o.ingest_time, o.position, o.event_time)
 }
 
-/// One entity's events in one view.
+/// One entity's events in one view, stored column-wise in canonical order: `orders[i]` is event i's
+/// place in time, `values[i * stride ..][..stride]` its feature inputs, and `ids[i]` its id (the `ids`
+/// vector stays empty for views without event ids). One allocation per column, none per event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EntityState {
-    events: Vec<StoredEvent>,
+    orders: Vec<EventOrder>,
+    ids: Vec<Option<KeyPart>>,
+    values: Vec<Value>,
     prefix: Option<Box<Prefix>>,
 }
 
 impl EntityState {
     /// Number of retained (not evicted) events.
     pub fn retained(&self) -> usize {
-        self.events.len()
+        self.orders.len()
+    }
+
+    fn input(&self, specs: &FeatureSpecs, feature: usize, event: usize) -> &Value {
+        specs.slots[feature]
+            .and_then(|s| self.values.get(event * specs.stride + s))
+            .unwrap_or(&Value::Null)
+    }
+
+    fn remove(&mut self, index: usize, stride: usize) {
+        self.orders.remove(index);
+        if !self.ids.is_empty() {
+            self.ids.remove(index);
+        }
+        self.values.drain(index * stride..(index + 1) * stride);
     }
 
     /// Inserts an event at its canonical position.
-    pub(crate) fn insert(&mut self, event: PreparedEvent) -> InsertOutcome {
+    pub(crate) fn insert(&mut self, event: PreparedEvent, stride: usize) -> InsertOutcome {
+        let PreparedEvent {
+            order, id, values, ..
+        } = event;
+        self.insert_parts(order, id, values.into_iter(), stride)
+    }
+
+    /// [`EntityState::insert`] from parts, so the hot path can stream values from a reused buffer.
+    pub(crate) fn insert_parts(
+        &mut self,
+        order: EventOrder,
+        id: Option<KeyPart>,
+        values: impl Iterator<Item = Value>,
+        stride: usize,
+    ) -> InsertOutcome {
+        let event = Parts { order, id };
         if self
             .prefix
             .as_ref()
@@ -173,65 +200,59 @@ impl EntityState {
             return InsertOutcome::TooLate;
         }
         if let Some(id) = &event.id
-            && let Some(existing) = self.events.iter().position(|e| e.id.as_ref() == Some(id))
+            && let Some(existing) = self.ids.iter().position(|e| e.as_ref() == Some(id))
         {
             // The copy ingested first is the one that counts; a later copy changes nothing.
-            if ingest_order(&self.events[existing].order) <= ingest_order(&event.order) {
+            if ingest_order(&self.orders[existing]) <= ingest_order(&event.order) {
                 return InsertOutcome::Duplicate;
             }
-            self.events.remove(existing);
+            self.remove(existing, stride);
         }
-        let at = self.events.partition_point(|e| e.order < event.order);
-        if self.events.get(at).is_some_and(|e| e.order == event.order) {
+        let at = self.orders.partition_point(|o| *o < event.order);
+        if self.orders.get(at) == Some(&event.order) {
             // Same time, ingest time and source position: the same record delivered again.
             return InsertOutcome::Duplicate;
         }
-        let stored = StoredEvent {
-            order: event.order,
-            id: event.id,
-            values: event.values.into_boxed_slice(),
-        };
-        self.events.insert(at, stored);
+        if event.id.is_some() && self.ids.len() < self.orders.len() {
+            self.ids.resize(self.orders.len(), None);
+        }
+        if !self.ids.is_empty() || event.id.is_some() {
+            self.ids.insert(at, event.id);
+        }
+        self.orders.insert(at, event.order);
+        if at == self.orders.len() - 1 {
+            self.values.extend(values);
+        } else {
+            self.values.splice(at * stride..at * stride, values);
+        }
         InsertOutcome::Inserted
     }
 
     /// Builds the state from events in any order, as inserting them one by one would.
-    pub(crate) fn from_events(mut events: Vec<PreparedEvent>) -> EntityState {
+    pub(crate) fn from_events(mut events: Vec<PreparedEvent>, stride: usize) -> EntityState {
         events.sort_by_key(|e| e.order);
+        let mut keep = vec![true; events.len()];
+        if events.iter().any(|e| e.id.is_some()) {
+            // Keep the first-ingested copy of each id: visit in ingest order.
+            let mut by_ingest: Vec<usize> = (0..events.len()).collect();
+            by_ingest.sort_by_key(|i| ingest_order(&events[*i].order));
+            let mut seen = std::collections::HashSet::new();
+            for i in by_ingest {
+                if let Some(id) = &events[i].id {
+                    keep[i] = seen.insert(id.clone());
+                }
+            }
+        }
+        let with_ids = events.iter().any(|e| e.id.is_some());
         let mut state = EntityState::default();
-        let has_ids = events.iter().any(|e| e.id.is_some());
-        if !has_ids {
-            events.dedup_by_key(|e| e.order);
-            state.events = events
-                .into_iter()
-                .map(|e| StoredEvent {
-                    order: e.order,
-                    id: None,
-                    values: e.values.into_boxed_slice(),
-                })
-                .collect();
-            return state;
-        }
-        // With ids, keep the first-ingested copy of each id: visit in ingest order.
-        let mut by_ingest: Vec<usize> = (0..events.len()).collect();
-        by_ingest.sort_by_key(|i| ingest_order(&events[*i].order));
-        let mut seen = std::collections::HashSet::new();
-        let mut keep = vec![false; events.len()];
-        for i in by_ingest {
-            keep[i] = match &events[i].id {
-                Some(id) => seen.insert(id.clone()),
-                None => true,
-            };
-        }
-        let mut previous: Option<EventOrder> = None;
         for (e, keep) in events.into_iter().zip(keep) {
-            if keep && previous != Some(e.order) {
-                previous = Some(e.order);
-                state.events.push(StoredEvent {
-                    order: e.order,
-                    id: e.id,
-                    values: e.values.into_boxed_slice(),
-                });
+            if keep && state.orders.last() != Some(&e.order) {
+                state.orders.push(e.order);
+                if with_ids {
+                    state.ids.push(e.id);
+                }
+                debug_assert_eq!(e.values.len(), stride);
+                state.values.extend(e.values);
             }
         }
         state
@@ -245,12 +266,12 @@ impl EntityState {
         k: i64,
     ) -> Result<ViewRow, QueryError> {
         let features = specs.features.len();
-        let end = self.events.partition_point(|e| e.order.event_time <= t);
-        let mut newest = self.events[..end]
+        let end = self.orders.partition_point(|o| o.event_time <= t);
+        let mut newest = self.orders[..end]
             .iter()
             .rev()
-            .find(|e| e.order.ingest_time <= k)
-            .map(|e| e.order.event_time);
+            .find(|o| o.ingest_time <= k)
+            .map(|o| o.event_time);
         if let Some(p) = &self.prefix {
             if t < p.supported_from {
                 return Err(QueryError::BeforeRetention {
@@ -284,7 +305,7 @@ impl EntityState {
                 Some(w) => {
                     let from = t.saturating_sub(w);
                     (
-                        self.events[..end].partition_point(|e| e.order.event_time <= from),
+                        self.orders[..end].partition_point(|o| o.event_time <= from),
                         specs.accumulator(i),
                     )
                 }
@@ -293,9 +314,9 @@ impl EntityState {
                     (0, prefix.unwrap_or_else(|| specs.accumulator(i)))
                 }
             };
-            for e in &self.events[start..end] {
-                if e.order.ingest_time <= k {
-                    acc.update(specs.input(i, e));
+            for e in start..end {
+                if self.orders[e].ingest_time <= k {
+                    acc.update(self.input(specs, i, e));
                 }
             }
             values.push(acc.finish());
@@ -317,16 +338,40 @@ impl EntityState {
         })
     }
 
+    /// Evicts only if the oldest retained event is old enough to go: the cheap check on the hot path.
+    pub(crate) fn evict_if_due(
+        &mut self,
+        specs: &FeatureSpecs,
+        supported_from: i64,
+        longest_window: i64,
+    ) {
+        let evict_before = supported_from
+            .saturating_sub(longest_window)
+            .saturating_add(1);
+        if self
+            .orders
+            .first()
+            .is_some_and(|o| o.event_time < evict_before)
+        {
+            self.evict(specs, supported_from, longest_window);
+        }
+    }
+
     /// Evicts what no query at or after `supported_from` needs, given the longest window of the view's
     /// windowed features. Evicted events are folded into the prefix in canonical order.
     pub(crate) fn evict(&mut self, specs: &FeatureSpecs, supported_from: i64, longest_window: i64) {
         let evict_before = supported_from
             .saturating_sub(longest_window)
             .saturating_add(1);
-        let cut = self
-            .events
-            .partition_point(|e| e.order.event_time < evict_before);
-        let prefix = self.prefix.get_or_insert_with(|| {
+        let cut = self.orders.partition_point(|o| o.event_time < evict_before);
+        if cut == 0 {
+            // Nothing to evict: every query the state answered stays exact, so nothing needs recording.
+            if let Some(p) = &mut self.prefix {
+                p.supported_from = p.supported_from.max(supported_from);
+            }
+            return;
+        }
+        let mut prefix = self.prefix.take().unwrap_or_else(|| {
             Box::new(Prefix {
                 evicted_before: i64::MIN,
                 supported_from: i64::MIN,
@@ -340,16 +385,23 @@ impl EntityState {
                     .collect(),
             })
         });
-        for e in self.events.drain(..cut) {
-            prefix.newest_event_time = prefix.newest_event_time.max(Some(e.order.event_time));
-            prefix.newest_ingest_time = prefix.newest_ingest_time.max(Some(e.order.ingest_time));
+        for e in 0..cut {
+            let order = self.orders[e];
+            prefix.newest_event_time = prefix.newest_event_time.max(Some(order.event_time));
+            prefix.newest_ingest_time = prefix.newest_ingest_time.max(Some(order.ingest_time));
             for (i, acc) in prefix.accumulators.iter_mut().enumerate() {
                 if let Some(acc) = acc {
-                    acc.update(specs.input(i, &e));
+                    acc.update(self.input(specs, i, e));
                 }
             }
         }
+        self.orders.drain(..cut);
+        if !self.ids.is_empty() {
+            self.ids.drain(..cut);
+        }
+        self.values.drain(..cut * specs.stride);
         prefix.evicted_before = prefix.evicted_before.max(evict_before);
         prefix.supported_from = prefix.supported_from.max(supported_from);
+        self.prefix = Some(prefix);
     }
 }

@@ -43,6 +43,11 @@ pub struct ViewState {
     specs: FeatureSpecs,
     entities: Map<EntityKey, EntityState>,
     scratch: Vec<Value>,
+    /// Reused buffer for one event's feature inputs.
+    values: Vec<Value>,
+    /// Oldest query time that must stay exact; entities evict below it lazily, when touched.
+    watermark: Option<i64>,
+    longest_window: i64,
 }
 
 /// The type of each extended-row column: source columns, then derived ones.
@@ -59,6 +64,7 @@ pub(crate) fn feature_specs(def: &ViewDef) -> FeatureSpecs {
     FeatureSpecs {
         features: def.features.clone(),
         slots: def.input_slots(),
+        stride: def.inputs().len(),
         int_inputs: def
             .features
             .iter()
@@ -74,9 +80,17 @@ impl ViewState {
         ViewState {
             inputs: def.inputs(),
             specs: feature_specs(&def),
+            longest_window: def
+                .features
+                .iter()
+                .filter_map(|f| f.window)
+                .max()
+                .unwrap_or(0),
             def,
             entities: Map::default(),
             scratch: Vec::new(),
+            values: Vec::new(),
+            watermark: None,
         }
     }
 
@@ -104,22 +118,39 @@ impl ViewState {
         position: u64,
     ) -> Result<IngestOutcome, EventError> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let prepared =
-            self.def
-                .prepare_inputs(row, ingest_time, position, &mut scratch, &self.inputs);
+        let mut values = std::mem::take(&mut self.values);
+        let prepared = self.def.prepare_inputs(
+            row,
+            ingest_time,
+            position,
+            &mut scratch,
+            &self.inputs,
+            &mut values,
+        );
         self.scratch = scratch;
-        Ok(match prepared? {
+        let outcome = prepared.map(|header| match header {
             None => IngestOutcome::Filtered,
-            Some(event) => IngestOutcome::Placed(self.place(event)),
-        })
+            Some((key, order, id)) => {
+                let state = self.entities.entry(key).or_default();
+                let outcome = state.insert_parts(order, id, values.drain(..), self.specs.stride);
+                if let Some(watermark) = self.watermark {
+                    state.evict_if_due(&self.specs, watermark, self.longest_window);
+                }
+                IngestOutcome::Placed(outcome)
+            }
+        });
+        self.values = values;
+        outcome
     }
 
-    /// Places an already prepared event.
+    /// Places an already prepared event; the entity then evicts what the watermark no longer needs.
     pub fn place(&mut self, event: PreparedEvent) -> InsertOutcome {
-        self.entities
-            .entry(event.key.clone())
-            .or_default()
-            .insert(event)
+        let state = self.entities.entry(event.key.clone()).or_default();
+        let outcome = state.insert(event, self.specs.stride);
+        if let Some(watermark) = self.watermark {
+            state.evict_if_due(&self.specs, watermark, self.longest_window);
+        }
+        outcome
     }
 
     /// The features of one entity as of `t`, knowing what was ingested up to `k`.
@@ -130,19 +161,23 @@ impl ViewState {
         }
     }
 
-    /// Evicts history that no query at or after `supported_from` (microseconds) needs. Later queries
-    /// before `supported_from` are refused; values at or after it are unchanged.
+    /// Evicts, in every entity, history that no query at or after `supported_from` (microseconds) needs.
+    /// Later queries before `supported_from` are refused; values at or after it are unchanged.
     pub fn evict(&mut self, supported_from: i64) {
-        let longest = self
-            .def
-            .features
-            .iter()
-            .filter_map(|f| f.window)
-            .max()
-            .unwrap_or(0);
+        self.advance_watermark(supported_from);
         for state in self.entities.values_mut() {
-            state.evict(&self.specs, supported_from, longest);
+            state.evict(&self.specs, supported_from, self.longest_window);
         }
+    }
+
+    /// Declares that queries before `supported_from` will no longer be asked, without a sweep: each
+    /// entity evicts lazily the next time an event is placed in it. Call [`ViewState::evict`] now and then
+    /// to also trim entities that receive no events. The watermark never moves backwards.
+    pub fn advance_watermark(&mut self, supported_from: i64) {
+        self.watermark = Some(
+            self.watermark
+                .map_or(supported_from, |w| w.max(supported_from)),
+        );
     }
 
     /// Entities in key order with their state, for snapshots.
@@ -174,7 +209,7 @@ pub fn answer_batch(
     }
     let states: Map<EntityKey, EntityState> = by_entity
         .into_iter()
-        .map(|(key, events)| (key, EntityState::from_events(events)))
+        .map(|(key, events)| (key, EntityState::from_events(events, specs.stride)))
         .collect();
     queries
         .iter()

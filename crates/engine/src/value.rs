@@ -8,9 +8,10 @@ use crate::types::{DataType, Timestamp};
 use std::sync::Arc;
 
 /// One value of a column or expression. `Null` is a value of every type.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// The absence of a value.
+    #[default]
     Null,
     /// A boolean.
     Bool(bool),

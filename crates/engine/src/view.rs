@@ -202,7 +202,21 @@ impl ViewDef {
         position: u64,
         scratch: &mut Vec<Value>,
     ) -> Result<Option<PreparedEvent>, EventError> {
-        self.prepare_inputs(row, ingest_time, position, scratch, &self.inputs())
+        let mut values = Vec::new();
+        let header = self.prepare_inputs(
+            row,
+            ingest_time,
+            position,
+            scratch,
+            &self.inputs(),
+            &mut values,
+        )?;
+        Ok(header.map(|(key, order, id)| PreparedEvent {
+            key,
+            order,
+            id,
+            values,
+        }))
     }
 
     /// [`ViewDef::prepare`] with the view's inputs computed once by the caller.
@@ -213,7 +227,8 @@ impl ViewDef {
         position: u64,
         scratch: &mut Vec<Value>,
         inputs: &[usize],
-    ) -> Result<Option<PreparedEvent>, EventError> {
+        values: &mut Vec<Value>,
+    ) -> Result<Option<(EntityKey, EventOrder, Option<KeyPart>)>, EventError> {
         if row.len() < self.columns.len() {
             return Err(EventError::ShortRow {
                 expected: self.columns.len(),
@@ -234,11 +249,15 @@ impl ViewDef {
             Some(c) => self.time(row, c)?,
             None => ingest_time.micros(),
         };
-        let parts = self
-            .key_columns
-            .iter()
-            .map(|c| self.key_part(row, *c))
-            .collect::<Result<Vec<_>, _>>()?;
+        let key = match self.key_columns.as_slice() {
+            // The common case, one join key, allocates nothing.
+            [only] => EntityKey::Single(self.key_part(row, *only)?),
+            many => EntityKey::from_parts(
+                many.iter()
+                    .map(|c| self.key_part(row, *c))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
         let id = match self.event_id_column {
             Some(c) => match row.get(c) {
                 Some(Value::Null) | None => None,
@@ -246,30 +265,37 @@ impl ViewDef {
             },
             None => None,
         };
-        scratch.clear();
-        scratch.extend_from_slice(row);
-        for expr in &self.derived {
-            let v = expr.eval(scratch);
-            scratch.push(v);
-        }
-        if let Some(filter) = &self.filter
-            && !filter.eval_predicate(scratch)
-        {
-            return Ok(None);
-        }
-        let values = inputs
-            .iter()
-            .map(|c| scratch.get(*c).cloned().unwrap_or(Value::Null))
-            .collect();
-        Ok(Some(PreparedEvent {
-            key: EntityKey::from_parts(parts),
-            order: EventOrder {
+        // Views without derived columns or a filter read their inputs straight from the source row.
+        let extended: &[Value] = if self.derived.is_empty() && self.filter.is_none() {
+            row
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(row);
+            for expr in &self.derived {
+                let v = expr.eval(scratch);
+                scratch.push(v);
+            }
+            if let Some(filter) = &self.filter
+                && !filter.eval_predicate(scratch)
+            {
+                return Ok(None);
+            }
+            scratch
+        };
+        values.clear();
+        values.extend(
+            inputs
+                .iter()
+                .map(|c| extended.get(*c).cloned().unwrap_or(Value::Null)),
+        );
+        Ok(Some((
+            key,
+            EventOrder {
                 event_time,
                 ingest_time,
                 position,
             },
             id,
-            values,
-        }))
+        )))
     }
 }

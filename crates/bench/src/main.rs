@@ -1,0 +1,45 @@
+//! `freshet-bench`: end-to-end benchmark workloads (PRODUCT.md section 8).
+//!
+//! Each workload generates its data deterministically (seeded), runs on one thread unless it says
+//! otherwise, and prints the machine, the exact command and the figures, ready for docs/benchmarks.md.
+//! Benchmarks measure; they never assert a time, so a slow machine makes a slow report, not a failure.
+
+#![forbid(unsafe_code)]
+
+mod b2;
+mod machine;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "freshet-bench",
+    about = "End-to-end benchmark workloads for freshet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, Subcommand)]
+enum Workload {
+    /// B2: streaming count/sum/mean/max over 1h/24h/7d sliding windows, in-process source.
+    B2(b2::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let command: Vec<String> = std::env::args().collect();
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", machine::describe());
+        println!("command: {}", command.join(" "));
+        println!(
+            "date:    {}",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    match cli.workload {
+        Workload::B2(args) => b2::run(&args),
+    }
+}
