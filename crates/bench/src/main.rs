@@ -11,6 +11,10 @@ mod machine;
 
 use clap::{Parser, Subcommand};
 
+/// The same allocator as the `freshet` binary, so figures reflect what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "freshet-bench",
