@@ -197,6 +197,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             )
         })
         .prop_map(|(features, ttl, with_ids, mut events, seed, raw_queries)| {
+            let ttl: Option<i64> = ttl;
             // Replays: some records arrive twice, identical.
             let replayed: Vec<_> = events
                 .iter()
@@ -216,14 +217,14 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             let queries = raw_queries
                 .into_iter()
                 .map(|(key, t, k_offset, pick, on_edge)| {
-                    // Half the queries sit exactly on an event time or a window edge.
+                    // Half the queries sit exactly on an event time, a window edge or a TTL edge.
                     let t = if on_edge && !events.is_empty() {
                         let (e, _) = &events[pick.index(events.len())];
                         let w = features[pick.index(features.len())].window.unwrap_or(0);
-                        if t % 2 == 0 {
-                            e.event_time
-                        } else {
-                            e.event_time + w
+                        match t.rem_euclid(3) {
+                            0 => e.event_time,
+                            1 => e.event_time + w,
+                            _ => e.event_time + ttl.unwrap_or(0),
                         }
                     } else {
                         t
