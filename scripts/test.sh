@@ -28,3 +28,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (every crate: unit, integration, property and golden-file tests)"
 cargo test --workspace --locked
+
+step "fuzz target still builds (run it with: cd crates/engine/fuzz && cargo fuzz run engine_vs_oracle -s none)"
+cargo check --manifest-path crates/engine/fuzz/Cargo.toml --locked --quiet

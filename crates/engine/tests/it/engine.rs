@@ -3,102 +3,14 @@
 //! and TTL edges; snapshots and eviction change nothing they should not.
 
 use crate::oracle::{self, Agg, Answer, Column, Feature, RawEvent, Scalar, Status};
-use freshet_engine::expr::CompareOp;
+use crate::support::{row, status, to_oracle, view};
 use freshet_engine::{
-    Aggregation, DataType, EntityKey, EventError, Expr, FeatureDef, FeatureStatus, FeatureValue,
-    IngestOutcome, InsertOutcome, Query, QueryError, Timestamp, Value, ViewDef, ViewRow, ViewState,
-    answer_batch,
+    EntityKey, EventError, FeatureStatus, FeatureValue, IngestOutcome, InsertOutcome, Query,
+    QueryError, Timestamp, Value, ViewDef, ViewRow, ViewState, answer_batch,
 };
 use proptest::prelude::*;
 
 const KEYS: i64 = 3;
-
-fn columns() -> Vec<(String, DataType)> {
-    [
-        ("key", DataType::Int64),
-        ("ts", DataType::Timestamp),
-        ("x", DataType::Float64),
-        ("y", DataType::Int64),
-        ("s", DataType::String),
-        ("id", DataType::Int64),
-        ("keep", DataType::Bool),
-        ("ingested", DataType::Timestamp),
-    ]
-    .into_iter()
-    .map(|(n, t)| (n.to_owned(), t))
-    .collect()
-}
-
-fn aggregation(agg: Agg) -> (Aggregation, Option<usize>) {
-    match agg {
-        Agg::Count => (Aggregation::Count, None),
-        Agg::Sum => (Aggregation::Sum, None),
-        Agg::Mean => (Aggregation::Mean, None),
-        Agg::Min => (Aggregation::Min, None),
-        Agg::Max => (Aggregation::Max, None),
-        Agg::Stddev => (Aggregation::Stddev, None),
-        Agg::Variance => (Aggregation::Variance, None),
-        Agg::First => (Aggregation::First, None),
-        Agg::Last => (Aggregation::Last, None),
-        Agg::LastN(n) => (Aggregation::LastN, Some(n)),
-        Agg::CountDistinct => (Aggregation::CountDistinct, None),
-        Agg::ApproxCountDistinct => (Aggregation::ApproxCountDistinct, None),
-    }
-}
-
-fn view(features: &[Feature], ttl: Option<i64>, with_ids: bool) -> ViewDef {
-    ViewDef {
-        name: "v".into(),
-        columns: columns(),
-        key_columns: vec![0],
-        timestamp_column: 1,
-        ingest_time_column: Some(7),
-        event_id_column: with_ids.then_some(5),
-        derived: vec![],
-        // `keep = true`: null and false both reject, as SQL filters do.
-        filter: Some(
-            Expr::compare(
-                CompareOp::Eq,
-                Expr::column(6, DataType::Bool),
-                Expr::literal(Value::Bool(true), DataType::Bool),
-            )
-            .unwrap(),
-        ),
-        ttl,
-        features: features
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let (aggregation, n) = aggregation(f.agg);
-                FeatureDef {
-                    name: format!("f{i}"),
-                    aggregation,
-                    column: match f.column {
-                        Column::Rows => None,
-                        Column::X => Some(2),
-                        Column::Y => Some(3),
-                        Column::S => Some(4),
-                    },
-                    window: f.window,
-                    n,
-                }
-            })
-            .collect(),
-    }
-}
-
-fn row(e: &RawEvent, keep: Option<bool>) -> Vec<Value> {
-    vec![
-        Value::Int64(e.key),
-        Value::Timestamp(Timestamp(e.event_time)),
-        e.x.map_or(Value::Null, Value::Float64),
-        e.y.map_or(Value::Null, Value::Int64),
-        e.s.as_deref().map_or(Value::Null, Value::from),
-        e.id.map_or(Value::Null, Value::Int64),
-        keep.map_or(Value::Null, Value::Bool),
-        Value::Timestamp(Timestamp(e.ingest_time)),
-    ]
-}
 
 fn feature() -> impl Strategy<Value = Feature> {
     let numeric = prop_oneof![Just(Column::X), Just(Column::Y)];
@@ -242,29 +154,6 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 queries,
             }
         })
-}
-
-fn to_oracle(v: &FeatureValue) -> Answer {
-    let scalar = |v: &Value| match v {
-        Value::Null => Scalar::Null,
-        Value::Int64(i) => Scalar::Int(*i),
-        Value::Float64(f) => Scalar::Float(*f),
-        Value::String(s) => Scalar::Str(s.to_string()),
-        other => panic!("unexpected {other:?}"),
-    };
-    match v {
-        FeatureValue::Scalar(s) => Answer::Scalar(scalar(s)),
-        FeatureValue::List(l) => Answer::List(l.iter().map(scalar).collect()),
-    }
-}
-
-fn status(s: FeatureStatus) -> Status {
-    match s {
-        FeatureStatus::Present => Status::Present,
-        FeatureStatus::NullValue => Status::NullValue,
-        FeatureStatus::NotFound => Status::NotFound,
-        FeatureStatus::OutsideMaxAge => Status::OutsideMaxAge,
-    }
 }
 
 /// The events as the oracle sees them: ids only matter when the view declares an id column.

@@ -5,3 +5,4 @@
 mod engine;
 mod expressions;
 mod oracle;
+mod support;
