@@ -175,6 +175,14 @@ impl EntityState {
         self.values.drain(index * stride..(index + 1) * stride);
     }
 
+    /// A value read from the ends of the entity's vectors, where the next insert lands; reading it pulls
+    /// those cache lines in ahead of the insert.
+    pub(crate) fn newest_event_time_hint(&self) -> i64 {
+        let order = self.orders.last().map_or(0, |o| o.event_time);
+        let value = self.values.last().map_or(0, |v| i64::from(v.is_null()));
+        order ^ value
+    }
+
     /// Inserts an event at its canonical position.
     pub(crate) fn insert(&mut self, event: PreparedEvent, stride: usize) -> InsertOutcome {
         let PreparedEvent {

@@ -143,6 +143,81 @@ impl ViewState {
         outcome
     }
 
+    /// Ingests many rows, accepted together at `ingest_time`, with positions `first_position`,
+    /// `first_position + 1`, ...; returns one outcome per row, in order. Same results as calling
+    /// [`ViewState::ingest`] on each row in turn.
+    ///
+    /// Faster for large state: rows are handled in chunks whose entities are first looked up together,
+    /// so the cache misses of a chunk overlap instead of being paid one after another.
+    pub fn ingest_batch<R: AsRef<[Value]>>(
+        &mut self,
+        rows: &[R],
+        ingest_time: Timestamp,
+        first_position: u64,
+    ) -> Vec<Result<IngestOutcome, EventError>> {
+        const CHUNK: usize = 32;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut headers = Vec::with_capacity(CHUNK);
+        let mut values: Vec<Value> = Vec::with_capacity(CHUNK * self.specs.stride);
+        let mut one = Vec::with_capacity(self.specs.stride);
+        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
+            headers.clear();
+            values.clear();
+            let base = first_position + (chunk_index * CHUNK) as u64;
+            for (i, row) in chunk.iter().enumerate() {
+                let prepared = self.def.prepare_inputs(
+                    row.as_ref(),
+                    ingest_time,
+                    base + i as u64,
+                    &mut scratch,
+                    &self.inputs,
+                    &mut one,
+                );
+                match prepared {
+                    Ok(Some(header)) => {
+                        values.append(&mut one);
+                        headers.push(Ok(Some(header)));
+                    }
+                    other => headers.push(other),
+                }
+            }
+            // Phase 1: touch every entity of the chunk (independent loads, overlapping misses).
+            let mut warm = 0i64;
+            for (key, ..) in headers
+                .iter()
+                .filter_map(|h| h.as_ref().ok().and_then(Option::as_ref))
+            {
+                if let Some(state) = self.entities.get(key) {
+                    warm = warm.wrapping_add(state.newest_event_time_hint());
+                }
+            }
+            std::hint::black_box(warm);
+            // Phase 2: place them.
+            let mut taken = values.drain(..);
+            for header in headers.drain(..) {
+                outcomes.push(header.map(|h| match h {
+                    None => IngestOutcome::Filtered,
+                    Some((key, order, id)) => {
+                        let state = self.entities.entry(key).or_default();
+                        let mut event_values = taken.by_ref().take(self.specs.stride);
+                        let outcome =
+                            state.insert_parts(order, id, &mut event_values, self.specs.stride);
+                        // A duplicate or late event leaves its values unread; skip them, or the next event
+                        // would read them as its own.
+                        event_values.for_each(drop);
+                        if let Some(watermark) = self.watermark {
+                            state.evict_if_due(&self.specs, watermark, self.longest_window);
+                        }
+                        IngestOutcome::Placed(outcome)
+                    }
+                }));
+            }
+        }
+        self.scratch = scratch;
+        outcomes
+    }
+
     /// Places an already prepared event; the entity then evicts what the watermark no longer needs.
     pub fn place(&mut self, event: PreparedEvent) -> InsertOutcome {
         let state = self.entities.entry(event.key.clone()).or_default();

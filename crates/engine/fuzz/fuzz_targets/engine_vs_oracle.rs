@@ -112,6 +112,20 @@ fuzz_target!(|input: Input| {
             prepared.push(p);
         }
     }
+    // Batched ingestion (positions are consecutive) must build exactly the same state.
+    let rows: Vec<Vec<freshet_engine::Value>> = events
+        .iter()
+        .map(|(e, keep)| support::row(e, *keep))
+        .collect();
+    let mut batched = ViewState::new(def.clone());
+    for outcome in batched.ingest_batch(&rows, Timestamp(0), 0) {
+        outcome.expect("well-formed");
+    }
+    assert_eq!(
+        batched.snapshot(),
+        state.snapshot(),
+        "batch and row-by-row ingestion differ"
+    );
     let queries: Vec<Query> = input
         .queries
         .iter()

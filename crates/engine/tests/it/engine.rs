@@ -271,6 +271,30 @@ proptest! {
     }
 
     #[test]
+    fn batch_ingestion_equals_row_by_row(s in scenario(), chunk in 1usize..50) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let ordered: Vec<Vec<Value>> = s.arrival.iter().map(|&i| row(&s.events[i].0, s.events[i].1)).collect();
+        let positions: Vec<u64> = s.arrival.iter().map(|&i| s.events[i].0.position).collect();
+        let mut one_by_one = ViewState::new(def.clone());
+        let mut batched = ViewState::new(def);
+        // Positions must be consecutive within a batch call, so batch runs of consecutive positions only.
+        let mut start = 0;
+        while start < ordered.len() {
+            let mut end = start + 1;
+            while end < ordered.len() && end - start < chunk && positions[end] == positions[end - 1] + 1 {
+                end += 1;
+            }
+            let outcomes = batched.ingest_batch(&ordered[start..end], Timestamp(0), positions[start]);
+            for (offset, outcome) in outcomes.into_iter().enumerate() {
+                let expected = one_by_one.ingest(&ordered[start + offset], Timestamp(0), positions[start + offset]);
+                prop_assert_eq!(outcome, expected);
+            }
+            start = end;
+        }
+        prop_assert_eq!(batched.snapshot(), one_by_one.snapshot());
+    }
+
+    #[test]
     fn snapshot_mid_stream_then_continue_changes_nothing(s in scenario(), cut in any::<prop::sample::Index>()) {
         let def = view(&s.features, s.ttl, s.with_ids);
         let mut uninterrupted = ViewState::new(def.clone());
