@@ -104,8 +104,12 @@ pub(crate) struct Prefix {
     pub(crate) newest_event_time: Option<i64>,
     /// Newest ingest time among evicted events, if any were evicted.
     pub(crate) newest_ingest_time: Option<i64>,
-    /// Accumulators of unbounded features (`None` for windowed ones), fed with evicted events in order.
+    /// Accumulators of unbounded features (`None` for windowed ones), fed with evicted events in order;
+    /// empty when the view has no unbounded feature, which spares every entity an allocation.
     pub(crate) accumulators: Vec<Option<Accumulator>>,
+    /// Ids of evicted events with the ingest order of the copy that counted, so a later copy is still
+    /// recognised as a duplicate. Ordered, so snapshots stay deterministic; empty without event ids.
+    pub(crate) evicted_ids: std::collections::BTreeMap<KeyPart, (i64, u64, i64)>,
 }
 
 /// How to build accumulators for a view's features, and how stored values are laid out.
@@ -216,6 +220,18 @@ impl EntityState {
             }
             self.remove(existing, stride);
         }
+        if let (Some(id), Some(prefix)) = (&event.id, &self.prefix)
+            && let Some(first) = prefix.evicted_ids.get(id)
+        {
+            // The counted copy was evicted. A later copy is a duplicate; an earlier-ingested one (only
+            // possible with explicit ingest times) would have to replace it, which eviction makes
+            // impossible here: the batch path over the event log handles it.
+            return if *first <= ingest_order(&event.order) {
+                InsertOutcome::Duplicate
+            } else {
+                InsertOutcome::TooLate
+            };
+        }
         let at = self.orders.partition_point(|o| *o < event.order);
         if self.orders.get(at) == Some(&event.order) {
             // Same time, ingest time and source position: the same record delivered again.
@@ -318,7 +334,10 @@ impl EntityState {
                     )
                 }
                 None => {
-                    let prefix = self.prefix.as_ref().and_then(|p| p.accumulators[i].clone());
+                    let prefix = self
+                        .prefix
+                        .as_ref()
+                        .and_then(|p| p.accumulators.get(i).cloned().flatten());
                     (0, prefix.unwrap_or_else(|| specs.accumulator(i)))
                 }
             };
@@ -385,16 +404,24 @@ impl EntityState {
                 supported_from: i64::MIN,
                 newest_event_time: None,
                 newest_ingest_time: None,
-                accumulators: specs
-                    .features
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| f.window.is_none().then(|| specs.accumulator(i)))
-                    .collect(),
+                evicted_ids: std::collections::BTreeMap::new(),
+                accumulators: if specs.features.iter().all(|f| f.window.is_some()) {
+                    Vec::new()
+                } else {
+                    specs
+                        .features
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| f.window.is_none().then(|| specs.accumulator(i)))
+                        .collect()
+                },
             })
         });
         for e in 0..cut {
             let order = self.orders[e];
+            if let Some(Some(id)) = self.ids.get(e) {
+                prefix.evicted_ids.insert(id.clone(), ingest_order(&order));
+            }
             prefix.newest_event_time = prefix.newest_event_time.max(Some(order.event_time));
             prefix.newest_ingest_time = prefix.newest_ingest_time.max(Some(order.ingest_time));
             for (i, acc) in prefix.accumulators.iter_mut().enumerate() {

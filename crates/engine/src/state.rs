@@ -48,7 +48,12 @@ pub struct ViewState {
     /// Oldest query time that must stay exact; entities evict below it lazily, when touched.
     watermark: Option<i64>,
     longest_window: i64,
+    /// Watermark at the last full sweep.
+    last_sweep: Option<i64>,
 }
+
+/// Microseconds in a day: the shortest interval between automatic sweeps.
+const DAY: i64 = 86_400_000_000;
 
 /// The type of each extended-row column: source columns, then derived ones.
 fn extended_types(def: &ViewDef) -> Vec<DataType> {
@@ -91,6 +96,7 @@ impl ViewState {
             scratch: Vec::new(),
             values: Vec::new(),
             watermark: None,
+            last_sweep: None,
         }
     }
 
@@ -236,23 +242,40 @@ impl ViewState {
         }
     }
 
-    /// Evicts, in every entity, history that no query at or after `supported_from` (microseconds) needs.
-    /// Later queries before `supported_from` are refused; values at or after it are unchanged.
+    /// Evicts now, in every entity, history that no query at or after `supported_from` (microseconds)
+    /// needs. Later queries before `supported_from` are refused; values at or after it are unchanged.
     pub fn evict(&mut self, supported_from: i64) {
-        self.advance_watermark(supported_from);
+        self.watermark = Some(
+            self.watermark
+                .map_or(supported_from, |w| w.max(supported_from)),
+        );
+        self.last_sweep = self.watermark;
         for state in self.entities.values_mut() {
             state.evict(&self.specs, supported_from, self.longest_window);
         }
     }
 
-    /// Declares that queries before `supported_from` will no longer be asked, without a sweep: each
-    /// entity evicts lazily the next time an event is placed in it. Call [`ViewState::evict`] now and then
-    /// to also trim entities that receive no events. The watermark never moves backwards.
+    /// Declares that queries before `supported_from` will no longer be asked. Entities evict lazily when
+    /// an event reaches them; in addition, once the watermark has moved by the view's longest window (at
+    /// least a day) since the last sweep, every entity is swept, so entities that went quiet are trimmed
+    /// too. Each entity therefore retains at most its longest window plus one sweep interval of events.
+    /// The watermark never moves backwards.
     pub fn advance_watermark(&mut self, supported_from: i64) {
-        self.watermark = Some(
-            self.watermark
-                .map_or(supported_from, |w| w.max(supported_from)),
-        );
+        let watermark = self
+            .watermark
+            .map_or(supported_from, |w| w.max(supported_from));
+        self.watermark = Some(watermark);
+        let interval = self.longest_window.max(DAY);
+        match self.last_sweep {
+            None => self.last_sweep = Some(watermark),
+            Some(last) if watermark.saturating_sub(last) >= interval => {
+                self.last_sweep = Some(watermark);
+                for state in self.entities.values_mut() {
+                    state.evict(&self.specs, watermark, self.longest_window);
+                }
+            }
+            Some(_) => {}
+        }
     }
 
     /// Entities in key order with their state, for snapshots.
