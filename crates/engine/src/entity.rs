@@ -137,12 +137,6 @@ impl FeatureSpecs {
     }
 }
 
-/// The identity of an event being inserted.
-struct Parts {
-    order: EventOrder,
-    id: Option<KeyPart>,
-}
-
 /// The order in which copies of one event id became known: the first is the one that counts.
 fn ingest_order(o: &EventOrder) -> (i64, u64, i64) {
     (o.ingest_time, o.position, o.event_time)
@@ -203,47 +197,46 @@ impl EntityState {
         values: impl Iterator<Item = Value>,
         stride: usize,
     ) -> InsertOutcome {
-        let event = Parts { order, id };
         if self
             .prefix
             .as_ref()
-            .is_some_and(|p| event.order.event_time < p.evicted_before)
+            .is_some_and(|p| order.event_time < p.evicted_before)
         {
             return InsertOutcome::TooLate;
         }
-        if let Some(id) = &event.id
+        if self.orders.binary_search(&order).is_ok() {
+            // Same time, ingest time and source position: the same record delivered again.
+            return InsertOutcome::Duplicate;
+        }
+        if let Some(id) = &id
             && let Some(existing) = self.ids.iter().position(|e| e.as_ref() == Some(id))
         {
             // The copy ingested first is the one that counts; a later copy changes nothing.
-            if ingest_order(&self.orders[existing]) <= ingest_order(&event.order) {
+            if ingest_order(&self.orders[existing]) <= ingest_order(&order) {
                 return InsertOutcome::Duplicate;
             }
             self.remove(existing, stride);
         }
-        if let (Some(id), Some(prefix)) = (&event.id, &self.prefix)
+        if let (Some(id), Some(prefix)) = (&id, &self.prefix)
             && let Some(first) = prefix.evicted_ids.get(id)
         {
             // The counted copy was evicted. A later copy is a duplicate; an earlier-ingested one (only
             // possible with explicit ingest times) would have to replace it, which eviction makes
             // impossible here: the batch path over the event log handles it.
-            return if *first <= ingest_order(&event.order) {
+            return if *first <= ingest_order(&order) {
                 InsertOutcome::Duplicate
             } else {
                 InsertOutcome::TooLate
             };
         }
-        let at = self.orders.partition_point(|o| *o < event.order);
-        if self.orders.get(at) == Some(&event.order) {
-            // Same time, ingest time and source position: the same record delivered again.
-            return InsertOutcome::Duplicate;
-        }
-        if event.id.is_some() && self.ids.len() < self.orders.len() {
+        let at = self.orders.partition_point(|o| *o < order);
+        if id.is_some() && self.ids.len() < self.orders.len() {
             self.ids.resize(self.orders.len(), None);
         }
-        if !self.ids.is_empty() || event.id.is_some() {
-            self.ids.insert(at, event.id);
+        if !self.ids.is_empty() || id.is_some() {
+            self.ids.insert(at, id);
         }
-        self.orders.insert(at, event.order);
+        self.orders.insert(at, order);
         if at == self.orders.len() - 1 {
             self.values.extend(values);
         } else {
