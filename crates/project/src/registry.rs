@@ -2,9 +2,9 @@
 //!
 //! `freshet apply` writes version N+1 as `vNNNNNN.json` under `<project>/.freshet/registry/`. The file is
 //! written to a uniquely named temporary file, flushed to disk, then moved to its final name only if that
-//! name is free (`tempfile`'s no-clobber persist). So a crash mid-write leaves at most a stray temporary file (ignored), never
-//! a half-written version, and two concurrent applies cannot both claim the same version number. Old
-//! versions are never rewritten: the directory is the history.
+//! name is free (`tempfile`'s no-clobber persist). So a crash mid-write leaves at most a stray temporary
+//! file (ignored), never a half-written version, and two concurrent applies cannot both claim the same
+//! version number. Old versions are never rewritten: the directory is the history.
 
 use crate::plan::Plan;
 use crate::spec::ProjectSpec;

@@ -130,8 +130,9 @@ impl Validator {
             if s.present.contains(&"schema") {
                 return None;
             }
-            self.report(Diagnostic::at(&s.at, "missing required field `schema`")
-                .help("declare each column and its type, e.g. `schema: {driver_id: int64, event_time: timestamp}`"));
+            let help = "declare each column and its type, e.g. \
+                        `schema: {driver_id: int64, event_time: timestamp}`";
+            self.report(Diagnostic::at(&s.at, "missing required field `schema`").help(help));
             return None;
         };
         if schema.value.is_empty() {
@@ -166,8 +167,10 @@ impl Validator {
     ) -> Option<String> {
         let Some(column) = column else {
             if required && s.scenario.is_none() && !s.present.contains(&"timestamp_field") {
-                self.report(Diagnostic::at(&s.at, format!("missing required field `{key}`"))
-                    .help("name the schema column holding each event's time, e.g. `timestamp_field: event_time`"));
+                let help = "name the schema column holding each event's time, \
+                            e.g. `timestamp_field: event_time`";
+                let message = format!("missing required field `{key}`");
+                self.report(Diagnostic::at(&s.at, message).help(help));
             }
             return None;
         };

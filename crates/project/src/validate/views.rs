@@ -158,8 +158,13 @@ impl Validator {
                     }
                     Some(f) if !matches!(f.data_type, DataType::Int64 | DataType::String) => {
                         ok = false;
-                        self.report(Diagnostic::at(&reference.at, format!("join key `{key}` of source `{}` is {}, but join keys must be int64 or string", source.name, f.data_type))
-                            .help(format!("declare `{key}` as int64 or string in the source schema")));
+                        let message = format!(
+                            "join key `{key}` of source `{}` is {}, but join keys must be int64 or string",
+                            source.name, f.data_type
+                        );
+                        let help =
+                            format!("declare `{key}` as int64 or string in the source schema");
+                        self.report(Diagnostic::at(&reference.at, message).help(help));
                     }
                     Some(_) => {}
                 }
@@ -228,8 +233,13 @@ impl Validator {
             let name = c.name.as_ref().and_then(|n| self.identifier(n, "column"));
             let clash = match (&name, &c.name, &scope.columns) {
                 (Some(n), Some(spanned), Some(columns)) if columns.iter().any(|f| &f.name == n) => {
-                    self.report(Diagnostic::at(&spanned.at, format!("column `{n}` already exists in the source or an earlier derived column"))
-                        .help("give the derived column a new name"));
+                    let message = format!(
+                        "column `{n}` already exists in the source or an earlier derived column"
+                    );
+                    self.report(
+                        Diagnostic::at(&spanned.at, message)
+                            .help("give the derived column a new name"),
+                    );
                     true
                 }
                 _ => false,
@@ -337,7 +347,9 @@ impl Validator {
                 let at = f.column.as_ref().map_or(&f.at, |c| &c.at);
                 let help = match column {
                     None => format!("add `column: <name>` to say what `{aggregation}` aggregates"),
-                    Some(_) => "aggregate a column of an accepted type, or derive one under `columns:` with CAST".to_owned(),
+                    Some(_) => "aggregate a column of an accepted type, \
+                                or derive one under `columns:` with CAST"
+                        .to_owned(),
                 };
                 self.report(Diagnostic::at(at, e.to_string()).help(help));
                 return None;
