@@ -134,64 +134,35 @@ pub fn arrow_schema(schema: &[Field]) -> Schema {
     )
 }
 
+/// Appends each row's value (or null, for a null or a value of another variant) to an Arrow builder.
+macro_rules! build {
+    ($builder:expr, $values:expr, $variant:ident($x:ident) => $out:expr) => {{
+        let mut builder = $builder;
+        for v in $values {
+            builder.append_option(match v {
+                Value::$variant($x) => Some($out),
+                _ => None,
+            });
+        }
+        Arc::new(builder.finish()) as ArrayRef
+    }};
+}
+
 fn column(data_type: DataType, rows: &[Vec<Value>], i: usize) -> ArrayRef {
     let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
+    let n = rows.len();
     match data_type {
-        DataType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(rows.len());
-            values.for_each(|v| {
-                b.append_option(if let Value::Bool(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
-        }
-        DataType::Int64 => {
-            let mut b = Int64Builder::with_capacity(rows.len());
-            values.for_each(|v| {
-                b.append_option(if let Value::Int64(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
-        }
-        DataType::Float64 => {
-            let mut b = Float64Builder::with_capacity(rows.len());
-            values.for_each(|v| {
-                b.append_option(if let Value::Float64(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
-        }
+        DataType::Bool => build!(BooleanBuilder::with_capacity(n), values, Bool(x) => *x),
+        DataType::Int64 => build!(Int64Builder::with_capacity(n), values, Int64(x) => *x),
+        DataType::Float64 => build!(Float64Builder::with_capacity(n), values, Float64(x) => *x),
         DataType::String => {
-            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-            values.for_each(|v| {
-                b.append_option(if let Value::String(x) = v {
-                    Some(&**x)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
+            build!(StringBuilder::with_capacity(n, n * 16), values, String(x) => &**x)
         }
-        DataType::Timestamp => {
-            let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
-            values.for_each(|v| {
-                b.append_option(if let Value::Timestamp(t) = v {
-                    Some(t.micros())
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
-        }
+        DataType::Timestamp => build!(
+            TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+            values,
+            Timestamp(x) => x.micros()
+        ),
     }
 }
 

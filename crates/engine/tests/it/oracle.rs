@@ -163,6 +163,20 @@ pub(crate) fn evaluate(
     (answers, statuses)
 }
 
+/// The exact sum of integer values.
+fn int_total(values: &[Scalar]) -> i128 {
+    values
+        .iter()
+        .map(|v| {
+            if let Scalar::Int(i) = v {
+                i128::from(*i)
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
 fn aggregate(f: &Feature, window: &[&RawEvent]) -> Answer {
     let values: Vec<Scalar> = window
         .iter()
@@ -182,31 +196,13 @@ fn aggregate(f: &Feature, window: &[&RawEvent]) -> Answer {
         Agg::Count if f.column == Column::Rows => s(Scalar::Int(window.len() as i64)),
         Agg::Count => s(Scalar::Int(values.len() as i64)),
         Agg::Sum if f.column == Column::Y => {
-            let total: i128 = values
-                .iter()
-                .map(|v| {
-                    if let Scalar::Int(i) = v {
-                        i128::from(*i)
-                    } else {
-                        0
-                    }
-                })
-                .sum();
+            let total = int_total(&values);
             s(i64::try_from(total).map_or(Scalar::Null, Scalar::Int))
         }
         Agg::Sum => s(Scalar::Float(floats.iter().fold(0.0, |a, x| a + x))),
         Agg::Mean if values.is_empty() => s(Scalar::Null),
         Agg::Mean if f.column == Column::Y => {
-            let total: i128 = values
-                .iter()
-                .map(|v| {
-                    if let Scalar::Int(i) = v {
-                        i128::from(*i)
-                    } else {
-                        0
-                    }
-                })
-                .sum();
+            let total = int_total(&values);
             s(Scalar::Float(total as f64 / values.len() as f64))
         }
         Agg::Mean => s(Scalar::Float(
