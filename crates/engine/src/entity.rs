@@ -204,7 +204,8 @@ impl EntityState {
         {
             return InsertOutcome::TooLate;
         }
-        if self.orders.binary_search(&order).is_ok() {
+        let mut at = self.orders.partition_point(|o| *o < order);
+        if self.orders.get(at) == Some(&order) {
             // Same time, ingest time and source position: the same record delivered again.
             return InsertOutcome::Duplicate;
         }
@@ -216,6 +217,9 @@ impl EntityState {
                 return InsertOutcome::Duplicate;
             }
             self.remove(existing, stride);
+            if existing < at {
+                at -= 1;
+            }
         }
         if let (Some(id), Some(prefix)) = (&id, &self.prefix)
             && let Some(first) = prefix.evicted_ids.get(id)
@@ -229,7 +233,6 @@ impl EntityState {
                 InsertOutcome::TooLate
             };
         }
-        let at = self.orders.partition_point(|o| *o < order);
         if id.is_some() && self.ids.len() < self.orders.len() {
             self.ids.resize(self.orders.len(), None);
         }
