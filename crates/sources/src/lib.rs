@@ -1,11 +1,14 @@
 //! Sources of events for freshet, and the file formats they travel in.
 //!
-//! This crate holds what reads or produces events outside the engine: the built-in, seeded
-//! [`generator`] (used by examples, tests, benchmarks and `freshet generate`) and the [`formats`] that
-//! events are written to and read from (Parquet, JSON lines). It depends on Arrow and Parquet so that the
+//! This crate holds what reads or produces events outside the engine: the [`decode`] stage every source
+//! starts with (records to typed rows, bad records explained), the built-in, seeded [`generator`] (used by
+//! examples, tests, benchmarks and `freshet generate`) and the [`formats`] that events are written in
+//! (Parquet, JSON lines). It depends on Arrow and Parquet so that the
 //! engine does not. Kafka, PostgreSQL and the file readers of `freshet ingest` join it with their issues.
 
 #![forbid(unsafe_code)]
 
+pub mod decode;
 pub mod formats;
 pub mod generator;
+pub mod read;

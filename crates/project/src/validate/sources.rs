@@ -353,11 +353,10 @@ impl Validator {
             return self.choice(f, "file format", &formats);
         }
         let template = path.value.template();
-        let extension = template
-            .rsplit('.')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        // `events.csv.gz` is a gzip-compressed CSV file: the format is the extension before `.gz`.
+        let name = template.to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        let extension = name.rsplit('.').next().unwrap_or_default().to_owned();
         match extension.as_str() {
             "parquet" => Some(FileFormat::Parquet),
             "csv" => Some(FileFormat::Csv),
@@ -368,7 +367,7 @@ impl Validator {
                         &path.at,
                         format!("cannot tell the format of `{template}` from its extension"),
                     )
-                    .help("add `format: parquet`, `format: csv` or `format: jsonl`"),
+                    .help("add `format: parquet`, `format: csv` or `format: jsonl` (text formats may be gzipped: `.csv.gz`)"),
                 );
                 None
             }

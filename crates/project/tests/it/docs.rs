@@ -31,3 +31,19 @@ fn project_file_reference_examples_validate() {
         valid(&text);
     }
 }
+
+#[test]
+fn example_projects_validate() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).expect("examples/ exists") {
+        let file = entry.unwrap().path().join("freshet.yaml");
+        if file.exists() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            eprintln!("checking {}", file.display());
+            valid(&text);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no example projects found");
+}

@@ -4,3 +4,4 @@
 
 mod formats;
 mod generator;
+mod read;

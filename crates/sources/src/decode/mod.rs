@@ -1,0 +1,240 @@
+//! Decoding: raw records (a JSON object, a CSV record) into rows of typed values in schema order.
+//!
+//! This is the first stage of every source: what fails here never reaches the event log or the engine,
+//! and goes to the dead-letter sink with a [`DecodeError`] naming the field and the fix. The rules are
+//! strict where guessing would change a feature's meaning, and lenient where it would not:
+//! - fields not in the schema are ignored (a payload may carry more than a view needs); a missing field
+//!   is null (the engine then rejects a null key or event time with its own error);
+//! - JSON values must have the declared type (a JSON number is an `int64` only if it is integral; a
+//!   number is never read as a string, nor a string as a number); CSV text is parsed per declared type;
+//! - timestamps follow [`time::parse_timestamp`]: zone-less text only with the source's `timezone`.
+
+pub mod time;
+
+use freshet_engine::{DataType, Timestamp, Value};
+use freshet_project::spec::{Field, SourceSpec};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+pub struct DecodeError {
+    /// The offending field, if the problem is in one.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+    /// How to fix it, when knowable.
+    pub help: Option<String>,
+}
+
+impl DecodeError {
+    fn record(reason: impl Into<String>) -> DecodeError {
+        DecodeError {
+            field: None,
+            reason: reason.into(),
+            help: None,
+        }
+    }
+
+    fn field(field: &Field, reason: impl Into<String>, help: impl Into<String>) -> DecodeError {
+        DecodeError {
+            field: Some(field.name.clone()),
+            reason: reason.into(),
+            help: Some(help.into()),
+        }
+    }
+}
+
+/// Decodes records of one source into rows in its schema order.
+#[derive(Debug, Clone)]
+pub struct RowDecoder {
+    fields: Vec<Field>,
+    by_name: HashMap<String, usize>,
+    timezone: Option<i32>,
+}
+
+impl RowDecoder {
+    /// A decoder for `schema`; `timezone` (seconds east of UTC) reads zone-less timestamps.
+    pub fn new(schema: &[Field], timezone: Option<i32>) -> RowDecoder {
+        RowDecoder {
+            by_name: schema
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.clone(), i))
+                .collect(),
+            fields: schema.to_vec(),
+            timezone,
+        }
+    }
+
+    /// A decoder for a validated source.
+    pub fn for_source(source: &SourceSpec) -> RowDecoder {
+        RowDecoder::new(&source.schema, source.timezone.map(|t| t.seconds))
+    }
+
+    /// The schema rows are decoded into.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// Decodes one JSON object (a Kafka payload, a JSON-lines line).
+    pub fn json_object(&self, bytes: &[u8]) -> Result<Vec<Value>, DecodeError> {
+        let parsed: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError {
+            field: None,
+            reason: format!("invalid JSON: {e}"),
+            help: Some("each record must be one JSON object".to_owned()),
+        })?;
+        let serde_json::Value::Object(object) = parsed else {
+            return Err(DecodeError::record(format!(
+                "expected a JSON object, found {}",
+                json_kind(&parsed)
+            )));
+        };
+        let mut row = vec![Value::Null; self.fields.len()];
+        for (key, value) in &object {
+            if let Some(&i) = self.by_name.get(key) {
+                row[i] = self.json_value(&self.fields[i], value)?;
+            }
+        }
+        Ok(row)
+    }
+
+    fn json_value(&self, field: &Field, value: &serde_json::Value) -> Result<Value, DecodeError> {
+        use serde_json::Value as J;
+        let wrong = || {
+            DecodeError::field(
+                field,
+                format!("expected {}, found {}", field.data_type, json_kind(value)),
+                format!(
+                    "send a JSON {} for `{}`, or null",
+                    json_type(field.data_type),
+                    field.name
+                ),
+            )
+        };
+        Ok(match (field.data_type, value) {
+            (_, J::Null) => Value::Null,
+            (DataType::Bool, J::Bool(b)) => Value::Bool(*b),
+            (DataType::Int64, J::Number(n)) => match n.as_i64() {
+                Some(i) => Value::Int64(i),
+                None => {
+                    return Err(DecodeError::field(
+                        field,
+                        format!("{n} is not a 64-bit integer"),
+                        "send a whole number within the int64 range",
+                    ));
+                }
+            },
+            (DataType::Float64, J::Number(n)) => n.as_f64().map_or(Value::Null, Value::Float64),
+            (DataType::String, J::String(s)) => Value::String(Arc::from(s.as_str())),
+            (DataType::Timestamp, J::String(s)) => Value::Timestamp(self.timestamp(field, s)?),
+            (DataType::Timestamp, J::Number(n)) => {
+                return Err(self
+                    .timestamp(field, &n.to_string())
+                    .err()
+                    .unwrap_or_else(wrong));
+            }
+            _ => return Err(wrong()),
+        })
+    }
+
+    fn timestamp(&self, field: &Field, text: &str) -> Result<Timestamp, DecodeError> {
+        time::parse_timestamp(text, self.timezone)
+            .map(Timestamp)
+            .map_err(|e| DecodeError {
+                field: Some(field.name.clone()),
+                reason: e.reason,
+                help: Some(e.help),
+            })
+    }
+
+    /// For CSV files: where each schema field sits in the header. Every schema field must be present.
+    pub fn csv_columns(&self, header: &csv::StringRecord) -> Result<Vec<usize>, DecodeError> {
+        let names: Vec<&str> = header.iter().map(str::trim).collect();
+        self.fields
+            .iter()
+            .map(|f| {
+                names
+                    .iter()
+                    .position(|n| *n == f.name)
+                    .ok_or_else(|| DecodeError {
+                        field: Some(f.name.clone()),
+                        reason: format!(
+                            "the header has no column `{}` (it has: {})",
+                            f.name,
+                            names.join(", ")
+                        ),
+                        help: Some(
+                            "rename the column in the file, or the field in the source schema"
+                                .to_owned(),
+                        ),
+                    })
+            })
+            .collect()
+    }
+
+    /// Decodes one CSV record, given the positions from [`RowDecoder::csv_columns`]. Empty cells are null.
+    pub fn csv_record(
+        &self,
+        columns: &[usize],
+        record: &csv::StringRecord,
+    ) -> Result<Vec<Value>, DecodeError> {
+        self.fields
+            .iter()
+            .zip(columns)
+            .map(|(field, &i)| {
+                let text = record.get(i).unwrap_or("").trim();
+                if text.is_empty() {
+                    return Ok(Value::Null);
+                }
+                let bad = |what: &str| {
+                    DecodeError::field(
+                        field,
+                        format!("`{text}` is not {what}"),
+                        format!("write {what}, or leave the cell empty for null"),
+                    )
+                };
+                Ok(match field.data_type {
+                    DataType::String => Value::String(Arc::from(text)),
+                    DataType::Int64 => Value::Int64(text.parse().map_err(|_| bad("an integer"))?),
+                    DataType::Float64 => Value::Float64(
+                        text.parse::<f64>()
+                            .ok()
+                            .filter(|f| !f.is_nan())
+                            .ok_or_else(|| bad("a number"))?,
+                    ),
+                    DataType::Bool => match text.to_ascii_lowercase().as_str() {
+                        "true" | "t" | "1" => Value::Bool(true),
+                        "false" | "f" | "0" => Value::Bool(false),
+                        _ => return Err(bad("true or false")),
+                    },
+                    DataType::Timestamp => Value::Timestamp(self.timestamp(field, text)?),
+                })
+            })
+            .collect()
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn json_type(t: DataType) -> &'static str {
+    match t {
+        DataType::Bool => "boolean",
+        DataType::Int64 => "integer",
+        DataType::Float64 => "number",
+        DataType::String | DataType::Timestamp => "string",
+    }
+}
+
+#[cfg(test)]
+mod tests;
