@@ -73,6 +73,11 @@ impl RowDecoder {
         RowDecoder::new(&source.schema, source.timezone.map(|t| t.seconds))
     }
 
+    /// Seconds east of UTC for zone-less timestamps, if the source set `timezone`.
+    pub fn timezone(&self) -> Option<i32> {
+        self.timezone
+    }
+
     /// The schema rows are decoded into.
     pub fn fields(&self) -> &[Field] {
         &self.fields

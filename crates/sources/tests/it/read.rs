@@ -174,3 +174,179 @@ fn the_clickstream_example_project_reads_its_data() {
     .unwrap();
     assert_eq!((summary.rows, summary.bad), (31_106, 0));
 }
+
+mod parquet_files {
+    use super::*;
+    use arrow_array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use freshet_project::scenarios::Scenario;
+    use freshet_project::spec::FileFormat;
+    use freshet_sources::formats::write_rows;
+    use freshet_sources::generator::{GeneratorConfig, generator};
+    use freshet_sources::read::read_parquet;
+    use std::sync::Arc;
+
+    fn loans() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loans/data/loan_table.parquet")
+    }
+
+    fn field(name: &str, data_type: DataType) -> Field {
+        Field {
+            name: name.into(),
+            data_type,
+        }
+    }
+
+    #[test]
+    fn real_loans_table_reads_every_row() {
+        let schema = vec![
+            field("loan_id", DataType::Int64),
+            field("person_income", DataType::Int64),
+            field("loan_int_rate", DataType::Float64),
+            field("loan_intent", DataType::String),
+            field("loan_status", DataType::Int64),
+            field("event_timestamp", DataType::Timestamp),
+        ];
+        let mut first = None;
+        let summary = read_parquet(&loans(), &RowDecoder::new(&schema, None), |r| {
+            if first.is_none()
+                && let Record::Row { row, .. } = r
+            {
+                first = Some(row);
+            }
+        })
+        .unwrap();
+        assert_eq!((summary.rows, summary.bad), (28_638, 0));
+        let row = first.unwrap();
+        assert!(matches!(row[0], Value::Int64(_)) && matches!(row[3], Value::String(_)));
+        assert!(
+            matches!(row[5], Value::Timestamp(t) if t.micros() > 1_500_000_000_000_000),
+            "{row:?}"
+        );
+    }
+
+    #[test]
+    fn the_loans_example_project_reads_its_data() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loans");
+        let project = freshet_project::load_project(
+            &dir,
+            &std::collections::HashMap::<String, String>::new(),
+        )
+        .unwrap();
+        let source = &project.spec.sources[0];
+        let freshet_project::spec::Connector::File { path, .. } = &source.connector else {
+            panic!()
+        };
+        let summary = read_parquet(
+            &dir.join(path.resolved()),
+            &RowDecoder::for_source(source),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((summary.rows, summary.bad), (28_638, 0));
+    }
+
+    #[test]
+    fn mistyped_or_missing_columns_are_file_errors() {
+        let err = read_parquet(
+            &loans(),
+            &RowDecoder::new(&[field("loan_intent", DataType::Int64)], None),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("column `loan_intent` is Utf8 in the file, which cannot hold int64"),
+            "{err}"
+        );
+        let err = read_parquet(
+            &loans(),
+            &RowDecoder::new(&[field("loan_idx", DataType::Int64)], None),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the file has no column `loan_idx`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn generated_parquet_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trips.parquet");
+        let rows: Vec<Vec<Value>> = generator(
+            Scenario::Rides,
+            &GeneratorConfig {
+                events: Some(20_000),
+                ..GeneratorConfig::default()
+            },
+        )
+        .unwrap()
+        .collect();
+        write_rows(
+            &path,
+            FileFormat::Parquet,
+            &Scenario::Rides.schema(),
+            rows.clone().into_iter(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut back = Vec::new();
+        read_parquet(
+            &path,
+            &RowDecoder::new(&Scenario::Rides.schema(), None),
+            |r| {
+                if let Record::Row { row, .. } = r {
+                    back.push(row);
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn zone_less_parquet_timestamps_need_a_timezone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("naive.parquet");
+        let ids = Arc::new(Int64Array::from(vec![1, 2]));
+        // 2024-03-13T12:21:14 wall time, no zone.
+        let times = Arc::new(TimestampMicrosecondArray::from(vec![
+            1_710_332_474_000_000,
+            1_710_332_475_000_000,
+        ]));
+        let batch = RecordBatch::try_from_iter(vec![("id", ids as _), ("at", times as _)]).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let schema = vec![
+            field("id", DataType::Int64),
+            field("at", DataType::Timestamp),
+        ];
+        let err = read_parquet(&path, &RowDecoder::new(&schema, None), |_| {}).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("holds timestamps without a time zone"),
+            "{err}"
+        );
+        let mut rows = Vec::new();
+        read_parquet(&path, &RowDecoder::new(&schema, Some(7200)), |r| {
+            rows.push(r)
+        })
+        .unwrap();
+        let Record::Row { row, .. } = &rows[0] else {
+            panic!()
+        };
+        assert_eq!(
+            row[1],
+            Value::Timestamp(Timestamp(1_710_325_274_000_000)),
+            "+02:00 wall time read as UTC"
+        );
+    }
+}

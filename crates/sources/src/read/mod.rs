@@ -1,7 +1,12 @@
-//! Reading text files of events (CSV, JSON lines; gzip-compressed when the name ends in `.gz`) into
+//! Reading files of events (CSV and JSON lines, gzip-compressed when the name ends in `.gz`; Parquet in
+//! [`read_parquet`]) into
 //! decoded rows, with every bad record kept, with its line number and original text, for the dead-letter
 //! sink. A bad record never stops the file: good rows are never lost because of bad ones. Only problems
 //! with the file itself (unreadable, a CSV header missing schema columns) end the read.
+
+mod parquet;
+
+pub use parquet::read_parquet;
 
 use crate::decode::{DecodeError, RowDecoder};
 use freshet_engine::Value;
@@ -50,7 +55,7 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    /// The CSV header lacks a schema column.
+    /// The file's columns cannot hold the schema (a CSV header or Parquet column missing or mistyped).
     #[error("{path}: {error}")]
     Header {
         /// The file.
