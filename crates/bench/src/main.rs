@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod b2;
+mod b3;
 mod machine;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ struct Cli {
 enum Workload {
     /// B2: streaming count/sum/mean/max over 1h/24h/7d sliding windows, in-process source.
     B2(b2::Args),
+    /// B3: a point-in-time training set, 1M spine rows x 10 last-value features over 10M events.
+    B3(b3::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.workload {
         Workload::B2(args) => b2::run(&args),
+        Workload::B3(args) => b3::run(&args),
     }
 }

@@ -13,6 +13,7 @@
 //! earlier than what was evicted) are refused rather than answered wrongly.
 
 use crate::accumulate::{Accumulator, FeatureValue};
+use crate::aggregation::Aggregation;
 use crate::key::KeyPart;
 use crate::value::Value;
 use crate::view::{EventOrder, FeatureDef, PreparedEvent};
@@ -248,31 +249,41 @@ impl EntityState {
         InsertOutcome::Inserted
     }
 
-    /// Builds the state from events in any order, as inserting them one by one would.
-    pub(crate) fn from_events(mut events: Vec<PreparedEvent>, stride: usize) -> EntityState {
-        events.sort_by_key(|e| e.order);
-        let mut keep = vec![true; events.len()];
-        if events.iter().any(|e| e.id.is_some()) {
+    /// Builds the state from the events at `group` (indexes into `events`, any order), as inserting them
+    /// one by one would. Values and ids are moved out of `events`.
+    pub(crate) fn from_group(
+        events: &mut [PreparedEvent],
+        group: &mut [usize],
+        stride: usize,
+    ) -> EntityState {
+        group.sort_unstable_by_key(|&i| events[i].order);
+        let mut keep = vec![true; group.len()];
+        let with_ids = group.iter().any(|&i| events[i].id.is_some());
+        if with_ids {
             // Keep the first-ingested copy of each id: visit in ingest order.
-            let mut by_ingest: Vec<usize> = (0..events.len()).collect();
-            by_ingest.sort_by_key(|i| ingest_order(&events[*i].order));
+            let mut by_ingest: Vec<usize> = (0..group.len()).collect();
+            by_ingest.sort_by_key(|&p| ingest_order(&events[group[p]].order));
             let mut seen = std::collections::HashSet::new();
-            for i in by_ingest {
-                if let Some(id) = &events[i].id {
-                    keep[i] = seen.insert(id.clone());
+            for p in by_ingest {
+                if let Some(id) = &events[group[p]].id {
+                    keep[p] = seen.insert(id.clone());
                 }
             }
         }
-        let with_ids = events.iter().any(|e| e.id.is_some());
-        let mut state = EntityState::default();
-        for (e, keep) in events.into_iter().zip(keep) {
-            if keep && state.orders.last() != Some(&e.order) {
-                state.orders.push(e.order);
+        let mut state = EntityState {
+            orders: Vec::with_capacity(group.len()),
+            values: Vec::with_capacity(group.len() * stride),
+            ..EntityState::default()
+        };
+        for (&i, keep) in group.iter().zip(keep) {
+            let event = &mut events[i];
+            // Identical orders are the same record delivered again: the first copy stands.
+            if keep && state.orders.last() != Some(&event.order) {
+                state.orders.push(event.order);
                 if with_ids {
-                    state.ids.push(e.id);
+                    state.ids.push(event.id.take());
                 }
-                debug_assert_eq!(e.values.len(), stride);
-                state.values.extend(e.values);
+                state.values.append(&mut event.values);
             }
         }
         state
@@ -337,12 +348,28 @@ impl EntityState {
                     (0, prefix.unwrap_or_else(|| specs.accumulator(i)))
                 }
             };
-            for e in start..end {
-                if self.orders[e].ingest_time <= k {
-                    acc.update(self.input(specs, i, e));
+            let value = match f.aggregation {
+                // `first` and `last` pick one value: scanning from the right end and stopping at the
+                // first counted one selects exactly what the full fold would, without reading the rest.
+                Aggregation::Last => self
+                    .pick(specs, i, (start..end).rev(), k)
+                    .unwrap_or_else(|| acc.finish()),
+                Aggregation::First => match acc.finish() {
+                    FeatureValue::Scalar(Value::Null) => {
+                        self.pick(specs, i, start..end, k).unwrap_or(acc.finish())
+                    }
+                    from_evicted_history => from_evicted_history,
+                },
+                _ => {
+                    for e in start..end {
+                        if self.orders[e].ingest_time <= k {
+                            acc.update(self.input(specs, i, e));
+                        }
+                    }
+                    acc.finish()
                 }
-            }
-            values.push(acc.finish());
+            };
+            values.push(value);
         }
         let statuses = values
             .iter()
@@ -359,6 +386,24 @@ impl EntityState {
             statuses,
             newest_event_time: Some(newest),
         })
+    }
+
+    /// The first counted (known by `k`, non-null, not NaN) input of feature `i` among `events`.
+    fn pick(
+        &self,
+        specs: &FeatureSpecs,
+        i: usize,
+        mut events: impl Iterator<Item = usize>,
+        k: i64,
+    ) -> Option<FeatureValue> {
+        events
+            .find(|&e| {
+                let v = self.input(specs, i, e);
+                self.orders[e].ingest_time <= k
+                    && !v.is_null()
+                    && !matches!(v, Value::Float64(f) if f.is_nan())
+            })
+            .map(|e| FeatureValue::Scalar(self.input(specs, i, e).clone()))
     }
 
     /// Evicts only if the oldest retained event is old enough to go: the cheap check on the hot path.

@@ -295,25 +295,67 @@ impl ViewState {
 /// Events may come in any order and may contain duplicates; rows the filter rejects are skipped. Each
 /// entity's events are sorted once into the same state that incremental ingestion builds, so the answers
 /// are identical to [`ViewState::read`] after ingesting the same events. Results are in query order.
+///
+/// Entities are handled one at a time: events and queries are grouped by entity with a counting sort,
+/// each entity's state is built, asked its queries while hot in cache, and dropped; so the state of all
+/// entities never exists at once and no event is moved more than once.
 pub fn answer_batch(
     def: &ViewDef,
     events: impl IntoIterator<Item = PreparedEvent>,
     queries: &[Query],
 ) -> Vec<Result<ViewRow, QueryError>> {
     let specs = feature_specs(def);
-    let mut by_entity: Map<EntityKey, Vec<PreparedEvent>> = Map::default();
-    for event in events {
-        by_entity.entry(event.key.clone()).or_default().push(event);
-    }
-    let states: Map<EntityKey, EntityState> = by_entity
-        .into_iter()
-        .map(|(key, events)| (key, EntityState::from_events(events, specs.stride)))
-        .collect();
-    queries
+    let mut events: Vec<PreparedEvent> = events.into_iter().collect();
+    let mut numbers: Map<EntityKey, usize> = Map::default();
+    let event_entity: Vec<usize> = events
         .iter()
-        .map(|q| match states.get(&q.key) {
-            Some(state) => state.query(&specs, q.t, q.k),
-            None => Ok(ViewRow::not_found(def.features.len())),
+        .map(|e| {
+            let next = numbers.len();
+            *numbers.entry(e.key.clone()).or_insert(next)
         })
-        .collect()
+        .collect();
+    let query_entity: Vec<Option<usize>> = queries
+        .iter()
+        .map(|q| numbers.get(&q.key).copied())
+        .collect();
+    let event_groups = group_by(numbers.len(), event_entity.iter().map(|&e| Some(e)));
+    let query_groups = group_by(numbers.len(), query_entity.iter().copied());
+    let mut results: Vec<Result<ViewRow, QueryError>> = queries
+        .iter()
+        .map(|_| Ok(ViewRow::not_found(def.features.len())))
+        .collect();
+    let (mut event_order, event_starts) = event_groups;
+    let (query_order, query_starts) = query_groups;
+    for entity in 0..numbers.len() {
+        let group = &mut event_order[event_starts[entity]..event_starts[entity + 1]];
+        let state = EntityState::from_group(&mut events, group, specs.stride);
+        for &q in &query_order[query_starts[entity]..query_starts[entity + 1]] {
+            results[q] = state.query(&specs, queries[q].t, queries[q].k);
+        }
+    }
+    results
+}
+
+/// A counting sort: indexes of `items` grouped by their group number (`None`: left out), stable within
+/// a group, with `starts[g]..starts[g + 1]` the range of group `g`.
+fn group_by(
+    groups: usize,
+    items: impl Iterator<Item = Option<usize>> + Clone,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut starts = vec![0usize; groups + 1];
+    for g in items.clone().flatten() {
+        starts[g + 1] += 1;
+    }
+    for g in 0..groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut cursor = starts.clone();
+    let mut order = vec![0usize; starts[groups]];
+    for (i, g) in items.enumerate() {
+        if let Some(g) = g {
+            order[cursor[g]] = i;
+            cursor[g] += 1;
+        }
+    }
+    (order, starts)
 }
