@@ -10,9 +10,10 @@
 //! 5 us; state for 1M entities in at most 4 GiB resident.
 
 use crate::machine::resident_bytes;
-use freshet_engine::{EntityKey, Value, ViewDef, ViewState};
+use crate::workload::{compile_view, rides};
+use freshet_engine::{EntityKey, Value, ViewState};
 use freshet_project::scenarios::Scenario;
-use freshet_sources::generator::{GeneratorConfig, generator};
+use freshet_sources::generator::generator;
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
@@ -64,27 +65,9 @@ feature_views:
       - {name: fare_max_7d, aggregation: max, column: fare, window: 7d}
 "#;
 
-/// The compiled B2 view over a (driver_id, fare, event_time) source.
-fn view() -> anyhow::Result<ViewDef> {
-    let file = freshet_project::SourceFile::new("b2.yaml", PROJECT);
-    let env = std::collections::HashMap::<String, String>::new();
-    let (_, mut views) =
-        freshet_project::parse_project(file, &env).map_err(|d| anyhow::anyhow!("{d}"))?;
-    views
-        .pop()
-        .map(|v| v.def)
-        .ok_or_else(|| anyhow::anyhow!("the B2 project has no view"))
-}
-
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let config = GeneratorConfig {
-        entities: args.entities,
-        events: Some(args.events),
-        days: args.days,
-        seed: args.seed,
-        ..GeneratorConfig::default()
-    };
+    let config = rides(args.entities, args.events, args.days, args.seed);
     let started = Instant::now();
     let rows: Vec<[Value; 3]> = generator(Scenario::Rides, &config)?
         .map(|mut r| {
@@ -104,7 +87,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     );
 
     let before = resident_bytes();
-    let mut state = ViewState::new(view()?);
+    let mut state = ViewState::new(compile_view("b2", PROJECT)?);
     let started = Instant::now();
     // The streaming runtime polls in batches; 1,024 events at 50,000 events/s is a 20 ms batch.
     for (index, batch) in rows.chunks(args.batch.max(1)).enumerate() {

@@ -9,6 +9,7 @@
 mod b2;
 mod b3;
 mod machine;
+mod workload;
 
 use clap::{Parser, Subcommand};
 

@@ -41,4 +41,4 @@ pub use key::{EntityKey, KeyPart};
 pub use state::{IngestOutcome, Query, ViewState, answer_batch};
 pub use types::{DataType, FeatureType, Timestamp};
 pub use value::Value;
-pub use view::{EventError, EventOrder, FeatureDef, PreparedEvent, ViewDef};
+pub use view::{EventError, EventOrder, FeatureDef, PreparedEvent, Preparer, ViewDef};

@@ -81,6 +81,40 @@ pub struct PreparedEvent {
     pub values: Vec<Value>,
 }
 
+/// Prepares many rows of one view, reusing what does not change between rows.
+#[derive(Debug)]
+pub struct Preparer<'v> {
+    def: &'v ViewDef,
+    inputs: Vec<usize>,
+    scratch: Vec<Value>,
+}
+
+impl Preparer<'_> {
+    /// [`ViewDef::prepare`] for one row.
+    pub fn prepare(
+        &mut self,
+        row: &[Value],
+        ingest_time: Timestamp,
+        position: u64,
+    ) -> Result<Option<PreparedEvent>, EventError> {
+        let mut values = Vec::with_capacity(self.inputs.len());
+        let header = self.def.prepare_inputs(
+            row,
+            ingest_time,
+            position,
+            &mut self.scratch,
+            &self.inputs,
+            &mut values,
+        )?;
+        Ok(header.map(|(key, order, id)| PreparedEvent {
+            key,
+            order,
+            id,
+            values,
+        }))
+    }
+}
+
 /// Why a row cannot become an event. Each names the offending field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -191,7 +225,17 @@ impl ViewDef {
         }
     }
 
-    /// Turns a source row into an event, or `Ok(None)` when the filter rejects it.
+    /// A [`Preparer`] for many rows: the view's inputs are worked out once, not per row.
+    pub fn preparer(&self) -> Preparer<'_> {
+        Preparer {
+            def: self,
+            inputs: self.inputs(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Turns a source row into an event, or `Ok(None)` when the filter rejects it. For many rows, use
+    /// [`ViewDef::preparer`].
     ///
     /// `ingest_time` is when freshet accepted the row; a source's explicit ingest-time column overrides it.
     /// `scratch` is reused between calls to hold the extended row without allocating per event.

@@ -74,6 +74,16 @@ pub struct ReadSummary {
     pub bad: u64,
 }
 
+impl ReadSummary {
+    /// Counts one record.
+    pub(crate) fn count(&mut self, record: &Record) {
+        match record {
+            Record::Row { .. } => self.rows += 1,
+            Record::Bad { .. } => self.bad += 1,
+        }
+    }
+}
+
 fn open(path: &Path) -> Result<Box<dyn Read>, ReadError> {
     let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
@@ -102,10 +112,7 @@ pub fn read_records(
     };
     let mut summary = ReadSummary::default();
     let mut emit = |record: Record| {
-        match &record {
-            Record::Row { .. } => summary.rows += 1,
-            Record::Bad { .. } => summary.bad += 1,
-        }
+        summary.count(&record);
         each(record);
     };
     let reader = BufReader::with_capacity(1 << 20, open(path)?);

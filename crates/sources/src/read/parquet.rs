@@ -159,22 +159,17 @@ pub fn read_parquet(
                 }
             }
             let record = match bad {
-                None => {
-                    summary.rows += 1;
-                    Record::Row {
-                        line: row_number,
-                        row,
-                    }
-                }
-                Some(error) => {
-                    summary.bad += 1;
-                    Record::Bad {
-                        line: row_number,
-                        error,
-                        original: String::new(),
-                    }
-                }
+                None => Record::Row {
+                    line: row_number,
+                    row,
+                },
+                Some(error) => Record::Bad {
+                    line: row_number,
+                    error,
+                    original: String::new(),
+                },
             };
+            summary.count(&record);
             each(record);
         }
     }
