@@ -263,16 +263,18 @@ impl ViewDef {
         }))
     }
 
-    /// [`ViewDef::prepare`] with the view's inputs computed once by the caller.
-    pub(crate) fn prepare_inputs(
+    /// Checks that `row` can be an event of this view (schema types, join keys, times, event id) without
+    /// evaluating derived columns or the filter: what a source checks before accepting an event.
+    pub fn check(&self, row: &[Value]) -> Result<(), EventError> {
+        self.header(row, Timestamp(0)).map(|_| ())
+    }
+
+    /// The key, event time, ingest time and id of a row, or why it cannot be an event.
+    fn header(
         &self,
         row: &[Value],
         ingest_time: Timestamp,
-        position: u64,
-        scratch: &mut Vec<Value>,
-        inputs: &[usize],
-        values: &mut Vec<Value>,
-    ) -> Result<Option<(EntityKey, EventOrder, Option<KeyPart>)>, EventError> {
+    ) -> Result<(EntityKey, i64, i64, Option<KeyPart>), EventError> {
         if row.len() < self.columns.len() {
             return Err(EventError::ShortRow {
                 expected: self.columns.len(),
@@ -309,6 +311,20 @@ impl ViewDef {
             },
             None => None,
         };
+        Ok((key, event_time, ingest_time, id))
+    }
+
+    /// [`ViewDef::prepare`] with the view's inputs computed once by the caller.
+    pub(crate) fn prepare_inputs(
+        &self,
+        row: &[Value],
+        ingest_time: Timestamp,
+        position: u64,
+        scratch: &mut Vec<Value>,
+        inputs: &[usize],
+        values: &mut Vec<Value>,
+    ) -> Result<Option<(EntityKey, EventOrder, Option<KeyPart>)>, EventError> {
+        let (key, event_time, ingest_time, id) = self.header(row, ingest_time)?;
         // Views without derived columns or a filter read their inputs straight from the source row.
         let extended: &[Value] = if self.derived.is_empty() && self.filter.is_none() {
             row

@@ -148,6 +148,16 @@ macro_rules! build {
     }};
 }
 
+/// One Arrow column per schema field from rows in schema order (a value of another type becomes null:
+/// check rows first where that matters).
+pub fn rows_to_columns(schema: &[Field], rows: &[Vec<Value>]) -> Vec<ArrayRef> {
+    schema
+        .iter()
+        .enumerate()
+        .map(|(i, f)| column(f.data_type, rows, i))
+        .collect()
+}
+
 fn column(data_type: DataType, rows: &[Vec<Value>], i: usize) -> ArrayRef {
     let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
     let n = rows.len();
@@ -194,11 +204,7 @@ fn write_parquet(
             check(count, schema, &row)?;
             batch.push(row);
         }
-        let columns = schema
-            .iter()
-            .enumerate()
-            .map(|(i, f)| column(f.data_type, &batch, i))
-            .collect();
+        let columns = rows_to_columns(schema, &batch);
         let record = RecordBatch::try_new(arrow.clone(), columns).map_err(|e| parquet_err(&e))?;
         writer.write(&record).map_err(|e| parquet_err(&e))?;
         progress(count);
@@ -215,7 +221,8 @@ pub fn format_timestamp(micros: i64) -> String {
     )
 }
 
-fn json_value(v: &Value) -> serde_json::Value {
+/// A value as JSON: timestamps as RFC 3339 text, non-finite floats as null.
+pub fn json_value(v: &Value) -> serde_json::Value {
     match v {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),

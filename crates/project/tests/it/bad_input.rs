@@ -307,3 +307,14 @@ fn a_broken_object_is_reported_once() {
         ("sources[0].schema.status", "unknown column type `strin`")
     );
 }
+
+/// The event log's own columns start with `_freshet_`; identifiers must start with a letter, so a source
+/// column can never collide with them.
+#[test]
+fn event_log_column_names_cannot_be_declared() {
+    let text = base_with("status: string,", "status: string, _freshet_date: string,");
+    let (line, _, path, message, _) = single_error(&text);
+    assert_eq!(line, 11);
+    assert_eq!(path, "sources[0].schema._freshet_date");
+    assert!(message.contains("must start with a letter"), "{message}");
+}

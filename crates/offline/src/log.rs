@@ -1,0 +1,330 @@
+//! The event log: one append-only Delta Lake table per source (see [`crate::layout`]).
+//!
+//! Appends are atomic and idempotent. Every append carries Delta *application transactions*
+//! (`txn` actions: an application id and a version) in the same commit as its data files, so "this batch
+//! of this source position has landed" becomes true at exactly the moment the data does. A writer that
+//! crashed between writing files and committing leaves only unreferenced files, which no reader sees;
+//! a writer that retries after a crash first asks [`SourceLog::transaction_version`] and skips what
+//! has already landed. This is how a file ingested twice adds nothing, and how the streaming runtime
+//! will make Kafka offsets exactly-once.
+
+use crate::layout::{DATE, INGEST_TIME, POSITION, date_of, table_dir, table_schema};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{Schema, SchemaRef};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructType, Transaction};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use freshet_engine::Value;
+use freshet_project::spec::Field;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Problems with the event log itself.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Delta Lake refused an operation.
+    #[error("event log at {dir}: {source}")]
+    Delta {
+        /// The table.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    /// The table exists with columns the source no longer declares.
+    #[error(
+        "the event log at {dir} holds columns ({found}) but the source now declares ({declared}); \
+         move the old log away (or declare a new source) to start a new one"
+    )]
+    SchemaChanged {
+        /// The table.
+        dir: PathBuf,
+        /// Columns in the table.
+        found: String,
+        /// Columns the source declares.
+        declared: String,
+    },
+    /// A batch to append was malformed (a bug in the caller, reported rather than panicking).
+    #[error("event log at {dir}: cannot build a batch: {reason}")]
+    Batch {
+        /// The table.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A data file of the log cannot be read back.
+    #[error(
+        "event log file {file} is unreadable: {reason}; restore it from a backup or re-ingest the source into a new log"
+    )]
+    Corrupt {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The table's directory cannot be created or read.
+    #[error("event log at {dir}: {source}")]
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Accepted events on their way into the log: rows in the source's schema order, each with the ingest
+/// time the log records and its source position.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LogRows {
+    /// Rows in source-schema order; the event time column must not be null.
+    pub rows: Vec<Vec<Value>>,
+    /// Ingest time of each row, in microseconds.
+    pub ingest_times: Vec<i64>,
+    /// Source position of each row.
+    pub positions: Vec<u64>,
+}
+
+impl LogRows {
+    /// Appends one event.
+    pub fn push(&mut self, row: Vec<Value>, ingest_time: i64, position: u64) {
+        self.rows.push(row);
+        self.ingest_times.push(ingest_time);
+        self.positions.push(position);
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// No events.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// One source's table.
+#[derive(Debug)]
+pub struct SourceLog {
+    table: DeltaTable,
+    dir: PathBuf,
+    fields: Vec<Field>,
+    timestamp_column: usize,
+    schema: SchemaRef,
+}
+
+fn column_list(names: impl Iterator<Item = String>) -> String {
+    names.collect::<Vec<_>>().join(", ")
+}
+
+impl SourceLog {
+    /// Opens the log of `source` under `offline_root`, creating an empty table on first use.
+    ///
+    /// `fields` is the source's schema and `timestamp_field` its event-time column.
+    pub async fn open(
+        offline_root: &Path,
+        source: &str,
+        fields: &[Field],
+        timestamp_field: &str,
+    ) -> Result<SourceLog, LogError> {
+        let dir = table_dir(offline_root, source);
+        let schema: SchemaRef = Arc::new(table_schema(fields));
+        std::fs::create_dir_all(&dir).map_err(|e| LogError::Io {
+            dir: dir.clone(),
+            source: e,
+        })?;
+        let delta = |e: DeltaTableError| LogError::Delta {
+            dir: dir.clone(),
+            source: Box::new(e),
+        };
+        let url =
+            url::Url::from_directory_path(std::path::absolute(&dir).map_err(|e| LogError::Io {
+                dir: dir.clone(),
+                source: e,
+            })?)
+            .map_err(|()| LogError::Io {
+                dir: dir.clone(),
+                source: std::io::Error::other("not a valid directory path"),
+            })?;
+        let mut table = DeltaTableBuilder::from_url(url.clone())
+            .map_err(delta)?
+            .build()
+            .map_err(delta)?;
+        if table.verify_deltatable_existence().await.map_err(delta)? {
+            table.load().await.map_err(delta)?;
+        } else {
+            let columns: StructType = schema
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| delta(e.into()))?;
+            table = deltalake::operations::create::CreateBuilder::new()
+                .with_location(url.as_str())
+                .with_table_name(source)
+                .with_comment(format!("freshet event log of source `{source}`"))
+                .with_columns(columns.fields().cloned())
+                .with_partition_columns([DATE])
+                .await
+                .map_err(delta)?;
+        }
+        let log = SourceLog {
+            timestamp_column: fields
+                .iter()
+                .position(|f| f.name == timestamp_field)
+                .unwrap_or(0),
+            table,
+            dir,
+            fields: fields.to_vec(),
+            schema,
+        };
+        log.check_schema()?;
+        Ok(log)
+    }
+
+    fn delta(&self, e: DeltaTableError) -> LogError {
+        LogError::Delta {
+            dir: self.dir.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    fn check_schema(&self) -> Result<(), LogError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        let found: Vec<String> = snapshot
+            .schema()
+            .fields()
+            .map(|f| f.name().clone())
+            .collect();
+        let declared: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if found != declared {
+            return Err(LogError::SchemaChanged {
+                dir: self.dir.clone(),
+                found: column_list(found.into_iter()),
+                declared: column_list(declared.into_iter()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The table's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The source's columns (without the log's own).
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The current table version (0 for a new, empty table).
+    pub fn version(&self) -> u64 {
+        self.table.version().unwrap_or(0)
+    }
+
+    /// Reloads the table to its newest version (another process may have appended).
+    pub async fn refresh(&mut self) -> Result<(), LogError> {
+        let result = self.table.update_state().await;
+        result.map_err(|e| self.delta(e))
+    }
+
+    /// The version recorded for application id `app_id` by the newest append that carried it.
+    pub async fn transaction_version(&self, app_id: &str) -> Result<Option<i64>, LogError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        let log_store = self.table.log_store();
+        let result = snapshot
+            .transaction_version(log_store.as_ref(), app_id)
+            .await;
+        result.map_err(|e| self.delta(e))
+    }
+
+    /// Appends `rows` and records `transactions` in the same atomic commit; returns the new table
+    /// version. An empty `rows` still commits the transactions (so "nothing more to add" is recorded).
+    pub async fn append(
+        &mut self,
+        rows: &LogRows,
+        transactions: Vec<Transaction>,
+    ) -> Result<u64, LogError> {
+        let properties = CommitProperties::default().with_application_transactions(transactions);
+        let mut writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(|e| self.delta(e))?
+            .with_commit_properties(properties);
+        if !rows.is_empty() {
+            let batch = self.batch(rows)?;
+            let written = writer.write(batch).await;
+            written.map_err(|e| self.delta(e))?;
+        }
+        let committed = writer.flush_and_commit(&mut self.table).await;
+        committed.map_err(|e| self.delta(e))
+    }
+
+    fn batch(&self, rows: &LogRows) -> Result<RecordBatch, LogError> {
+        let mut columns: Vec<ArrayRef> =
+            freshet_sources::formats::rows_to_columns(&self.fields, &rows.rows);
+        let dates: StringArray = rows
+            .rows
+            .iter()
+            .map(|r| match r.get(self.timestamp_column) {
+                Some(Value::Timestamp(t)) => Some(date_of(t.micros())),
+                _ => None,
+            })
+            .collect();
+        let positions: Int64Array = rows
+            .positions
+            .iter()
+            .map(|p| Some(i64::try_from(*p).unwrap_or(i64::MAX)))
+            .collect();
+        columns.push(Arc::new(
+            TimestampMicrosecondArray::from(rows.ingest_times.clone()).with_timezone("UTC"),
+        ));
+        columns.push(Arc::new(positions));
+        columns.push(Arc::new(dates));
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| LogError::Batch {
+            dir: self.dir.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The Parquet files of the current version, in commit order.
+    pub fn files(&self) -> Result<Vec<PathBuf>, LogError> {
+        let uris: Vec<String> = self
+            .table
+            .get_file_uris()
+            .map_err(|e| self.delta(e))?
+            .collect();
+        let mut files = Vec::with_capacity(uris.len());
+        for uri in uris {
+            let path = url::Url::parse(&uri)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .unwrap_or_else(|| PathBuf::from(&uri));
+            files.push(path);
+        }
+        Ok(files)
+    }
+
+    /// The Arrow schema of the table (source columns, then the log's own).
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+}
+
+/// The fields [`crate::scan`] reads back from the log: the source's, then ingest time and position.
+pub(crate) fn read_fields(fields: &[Field]) -> Vec<Field> {
+    let mut all = fields.to_vec();
+    all.push(Field {
+        name: INGEST_TIME.to_owned(),
+        data_type: freshet_engine::DataType::Timestamp,
+    });
+    all.push(Field {
+        name: POSITION.to_owned(),
+        data_type: freshet_engine::DataType::Int64,
+    });
+    all
+}

@@ -1,0 +1,161 @@
+//! `freshet ingest` semantics: every good record lands exactly once, bad ones go to the dead-letter file.
+
+use crate::{Fixture, TRIPS};
+use freshet_engine::{Timestamp, Value};
+use freshet_offline::dead_letter::DeadLetter;
+use freshet_offline::ingest::IngestOptions;
+use freshet_offline::layout::file_position;
+
+const GOOD: &str = "trip_id,driver_id,event_time,fare,status
+1,7,2026-01-01T10:00:00Z,12.5,completed
+2,7,2026-01-01T11:00:00Z,8.0,cancelled
+3,8,2026-01-02T09:30:00+01:00,20.25,completed
+";
+
+#[tokio::test]
+async fn good_rows_land_once_with_ingest_time_and_position() {
+    let fixture = Fixture::new(TRIPS);
+    fixture.write("a.csv", GOOD);
+    let reports = fixture.ingest("trips", &IngestOptions::default()).await;
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        (reports[0].records, reports[0].added, reports[0].rejected),
+        (3, 3, 0)
+    );
+    assert!(!reports[0].already_logged);
+    let events = fixture.logged("trips").await;
+    assert_eq!(events.len(), 3);
+    let (row, ingest_time, position) = &events[2];
+    let t = Timestamp(1_767_342_600_000_000); // 2026-01-02T08:30:00Z
+    assert_eq!(row[2], Value::Timestamp(t));
+    assert_eq!(row[3], Value::Float64(20.25));
+    // A historical file without an ingest-time column: known when it happened.
+    assert_eq!(*ingest_time, t.micros());
+    // The first file of the log, its fourth line.
+    assert_eq!(*position, file_position(1, 4));
+}
+
+#[tokio::test]
+async fn ingesting_the_same_content_again_adds_nothing_even_renamed() {
+    let fixture = Fixture::new(TRIPS);
+    fixture.write("a.csv", GOOD);
+    fixture.ingest("trips", &IngestOptions::default()).await;
+    let again = fixture.ingest("trips", &IngestOptions::default()).await;
+    assert!(again[0].already_logged);
+    assert_eq!(again[0].added, 0);
+    fixture.write("copy-of-a.csv", GOOD);
+    let renamed = fixture.ingest("trips", &IngestOptions::default()).await;
+    assert!(renamed.iter().all(|r| r.already_logged && r.added == 0));
+    assert_eq!(fixture.logged("trips").await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_new_file_gets_the_next_file_number() {
+    let fixture = Fixture::new(TRIPS);
+    fixture.write("a.csv", GOOD);
+    fixture.ingest("trips", &IngestOptions::default()).await;
+    fixture.write(
+        "b.csv",
+        "trip_id,driver_id,event_time,fare,status\n9,9,2026-01-03T00:00:00Z,1,completed\n",
+    );
+    let reports = fixture.ingest("trips", &IngestOptions::default()).await;
+    assert_eq!(reports.iter().map(|r| r.added).sum::<u64>(), 1);
+    let events = fixture.logged("trips").await;
+    assert_eq!(events.last().unwrap().2, file_position(2, 2));
+}
+
+#[tokio::test]
+async fn bad_records_go_to_the_dead_letter_file_and_good_ones_are_kept() {
+    let fixture = Fixture::new(TRIPS);
+    fixture.write(
+        "mixed.csv",
+        "trip_id,driver_id,event_time,fare,status
+1,7,2026-01-01T10:00:00Z,12.5,completed
+2,7,2026-01-01T11:00:00Z,twelve,completed
+3,,2026-01-01T12:00:00Z,3.0,completed
+4,7,,3.0,completed
+5,7,2026-01-01 13:00:00,3.0,completed
+6,8,2026-01-01T14:00:00Z,4.0,completed
+",
+    );
+    let reports = fixture.ingest("trips", &IngestOptions::default()).await;
+    let report = &reports[0];
+    assert_eq!((report.records, report.added, report.rejected), (6, 2, 4));
+    let path = report.dead_letter.clone().expect("a dead-letter file");
+    let letters: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rows: Vec<u64> = letters.iter().map(|l| l["row"].as_u64().unwrap()).collect();
+    assert_eq!(rows, [3, 4, 5, 6]);
+    assert!(letters[0]["file"].as_str().unwrap().ends_with("mixed.csv"));
+    assert_eq!(letters[0]["field"], "fare");
+    assert_eq!(
+        letters[0]["original"],
+        "2,7,2026-01-01T11:00:00Z,twelve,completed"
+    );
+    assert!(
+        letters[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("join key `driver_id` is missing"),
+        "{}",
+        letters[1]["reason"]
+    );
+    assert!(
+        letters[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("driver_trips")
+    );
+    assert!(
+        letters[2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("event time")
+    );
+    assert!(
+        letters[3]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no time zone")
+    );
+    let parsed: Vec<DeadLetter> = letters
+        .iter()
+        .map(|l| serde_json::from_value(l.clone()).unwrap())
+        .collect();
+    assert_eq!(parsed.len(), 4);
+    let logged: Vec<i64> = fixture
+        .logged("trips")
+        .await
+        .iter()
+        .map(|(row, _, _)| match row[0] {
+            Value::Int64(id) => id,
+            _ => panic!("trip_id"),
+        })
+        .collect();
+    assert_eq!(logged, [1, 6]);
+}
+
+#[tokio::test]
+async fn chunked_ingest_commits_each_chunk_and_the_result_is_the_same() {
+    let fixture = Fixture::new(TRIPS);
+    let mut text = String::from("trip_id,driver_id,event_time,fare,status\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "{i},{},2026-01-01T00:{:02}:00Z,{i}.5,completed\n",
+            i % 7,
+            i % 60
+        ));
+    }
+    fixture.write("many.csv", &text);
+    let reports = fixture
+        .ingest("trips", &IngestOptions { chunk_records: 10 })
+        .await;
+    assert_eq!(reports[0].added, 100);
+    let log = fixture.open_log("trips").await;
+    // create + 10 full chunks + the empty closing chunk that marks the file done.
+    assert_eq!(log.version(), 11);
+    assert_eq!(fixture.logged("trips").await.len(), 100);
+}
