@@ -63,6 +63,18 @@ pub(crate) enum Command {
     )]
     Generate(GenerateArgs),
 
+    /// Load file sources (Parquet, CSV, JSON lines) into the event log.
+    #[command(
+        after_help = "Each file is committed in chunks, atomically. Ingesting a file already in the log (under\nany name) adds nothing; an interrupted ingest resumes where it stopped. Records that fail\nthe schema or a feature view's checks go to a dead-letter file, with their row and reason.\n\nExamples:\n  freshet ingest -p examples/clickstream            every file source\n  freshet ingest --source clicks --json"
+    )]
+    Ingest(IngestArgs),
+
+    /// Build a point-in-time training set of a feature service from the event log.
+    #[command(
+        after_help = "Each spine row (its join keys, a timestamp and any labels, passed through unchanged) gets\nevery feature of the service as of its timestamp, knowing only what had been ingested by\nthen (--hindsight: everything). Columns are named view__feature, with a view__status\ncolumn per view (PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE).\n\nExamples:\n  freshet training-set --service driver_activity --spine labels.parquet --out train.parquet\n  freshet training-set --service driver_activity --at 2026-01-31T00:00:00Z --out scores.parquet"
+    )]
+    TrainingSet(TrainingSetArgs),
+
     /// List applied registry versions, or show one.
     #[command(
         after_help = "Examples:\n  freshet history           every version, newest last\n  freshet history 3 --json  version 3 with its full project spec"
@@ -106,6 +118,41 @@ pub(crate) struct GenerateArgs {
     /// Output file: .parquet or .jsonl.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    /// The file source to ingest; all file sources when omitted.
+    #[arg(long)]
+    pub(crate) source: Option<String>,
+    /// Records per atomic commit.
+    #[arg(long, default_value_t = freshet_offline::ingest::DEFAULT_CHUNK_RECORDS, value_name = "N")]
+    pub(crate) chunk_records: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainingSetArgs {
+    /// The feature service whose features to compute.
+    #[arg(long)]
+    pub(crate) service: String,
+    /// Spine file (Parquet or CSV) with the join keys and a timestamp column.
+    #[arg(long, value_name = "FILE", conflicts_with = "at")]
+    pub(crate) spine: Option<PathBuf>,
+    /// Instead of a spine: every entity's values as of this instant (RFC 3339, with a zone).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub(crate) at: Option<String>,
+    /// The spine's timestamp column (default: event_timestamp, event_time or timestamp).
+    #[arg(long, value_name = "COLUMN")]
+    pub(crate) timestamp_column: Option<String>,
+    /// Use everything in the log, even what arrived after each row's time (leaks late data).
+    #[arg(long)]
+    pub(crate) hindsight: bool,
+    /// Name feature columns `feature` instead of `view__feature`.
+    #[arg(long)]
+    pub(crate) bare_names: bool,
+    /// Output Parquet file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -4,15 +4,42 @@
 //! - [`ingest`]: `freshet ingest`, loading file sources into the log with dead letters.
 //! - [`scan`]: reading a table version's events back for the engine.
 //! - [`training`]: point-in-time training sets through the engine's batch entry point.
-//! - [`backfill`]: rebuilding the serving state from the log, resumably.
 //!
 //! This crate owns the heavy dependencies of the offline path (Delta Lake and its async runtime) so the
 //! engine and the project model stay free of them.
 
+pub mod columns;
 pub mod dead_letter;
 pub mod ingest;
 pub mod layout;
 pub mod log;
 pub mod scan;
+pub mod spine;
+pub mod training;
+pub mod views;
 
 pub use log::{LogError, LogRows, SourceLog};
+
+use freshet_engine::ViewDef;
+use freshet_project::Project;
+use freshet_project::spec::OfflineStoreSpec;
+use std::path::PathBuf;
+
+/// The offline store's root directory: the project's `offline_store.path`, relative to the project.
+pub fn offline_root(project: &Project) -> PathBuf {
+    match &project.spec.offline_store {
+        OfflineStoreSpec::Local { path } => project.dir.join(path.resolved()),
+    }
+}
+
+/// The engine definitions of the feature views fed by `source`.
+pub fn views_of_source(project: &Project, source: &str) -> Vec<ViewDef> {
+    project
+        .spec
+        .feature_views
+        .iter()
+        .zip(&project.views)
+        .filter(|(view, _)| view.source == source)
+        .map(|(_, compiled)| compiled.def.clone())
+        .collect()
+}

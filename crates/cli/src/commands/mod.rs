@@ -2,8 +2,10 @@
 
 mod generate;
 mod history;
+mod ingest;
 mod init;
 mod plan;
+mod training_set;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +23,8 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Apply(args) => plan::apply(&cli.project_dir, args.force, cli.json),
         Command::Generate(args) => generate::run(args, cli.json),
         Command::History(args) => history::run(&cli.project_dir, args.number, cli.json),
+        Command::Ingest(args) => ingest::run(&cli.project_dir, args, cli.json),
+        Command::TrainingSet(args) => training_set::run(&cli.project_dir, args, cli.json),
     }
 }
 
@@ -50,4 +54,15 @@ pub(crate) fn latest(
     Ok(registry
         .latest()
         .with_context(|| format!("reading the registry in {}", registry.dir().display()))?)
+}
+
+/// A Tokio runtime for commands that touch the event log (Delta Lake is async). Two worker threads:
+/// one per core of the machines freshet targets, so decoding overlaps with writing.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::Other)
 }

@@ -1,0 +1,315 @@
+//! Point-in-time training sets: for every spine row, each feature of a service as of the row's time,
+//! computed by the engine's batch entry point ([`answer_batch`]) over the event log: the same code and
+//! the same per-entity state that serve online, so training and serving cannot disagree.
+//!
+//! The knowledge cutoff is the row's own time by default (only what had been ingested by then counts,
+//! so late data never leaks into the past); hindsight mode sees everything the log holds. Output is one
+//! Parquet file: the spine's columns unchanged, then per view its features (`view__feature`) and a
+//! `view__status` column. It is staged beside its destination and renamed into place: a failed run
+//! leaves no partial file.
+
+use crate::columns::feature_array;
+use crate::spine::{Spine, SpineError};
+use crate::views::{ServiceView, ViewStatus, load_events, service_views};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+use freshet_engine::{EntityKey, FeatureValue, KeyPart, PreparedEvent, Query, answer_batch};
+use freshet_project::Project;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use crate::views::TrainingError;
+
+/// Where the rows of a training set come from.
+#[derive(Debug, Clone)]
+pub enum SpineInput {
+    /// A Parquet or CSV file, with an optional explicit timestamp column.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its timestamp column, when not one of the recognised names.
+        timestamp_column: Option<String>,
+    },
+    /// Every entity with an event at or before this instant (microseconds), as of it: batch scoring.
+    At(i64),
+}
+
+/// Settings of a training-set build.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingOptions {
+    /// Knowledge cutoff +infinity instead of each row's time.
+    pub hindsight: bool,
+    /// Name feature columns `feature` instead of `view__feature` (refused if two would collide).
+    pub bare_names: bool,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainingReport {
+    /// The output file.
+    pub path: PathBuf,
+    /// Rows written.
+    pub rows: usize,
+    /// Output columns, in order.
+    pub columns: Vec<String>,
+    /// Events read from the log.
+    pub events: u64,
+    /// Per view, the rows that found the entity (status `PRESENT`).
+    pub present: Vec<(String, usize)>,
+}
+
+/// Builds the training set of `service` for `input` into `out` (Parquet).
+pub async fn build_training_set(
+    project: &Project,
+    service: &str,
+    input: &SpineInput,
+    out: &Path,
+    options: &TrainingOptions,
+) -> Result<TrainingReport, TrainingError> {
+    let views = service_views(project, service)?;
+    let (events, read) = load_events(project, &views).await?;
+    let spine = match input {
+        SpineInput::File {
+            path,
+            timestamp_column,
+        } => {
+            let keys: Vec<&str> = views
+                .iter()
+                .flat_map(|v| v.join_keys.iter().map(|(k, _)| k.as_str()))
+                .collect();
+            let mut text = keys.clone();
+            if let Some(t) = timestamp_column {
+                text.push(t);
+            }
+            text.extend(["event_timestamp", "event_time", "timestamp"]);
+            let spine = Spine::read(path, &text)?;
+            let column = spine.timestamp_column(timestamp_column.as_deref())?;
+            (spine, column)
+        }
+        SpineInput::At(at) => (every_entity(&views, &events, *at)?, AT_COLUMN.to_owned()),
+    };
+    let (spine, time_column) = spine;
+    let times = spine.timestamps(&time_column)?;
+    let mut columns: Vec<(Field, ArrayRef)> = spine
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let parts: Vec<ArrayRef> = spine.batches.iter().map(|b| b.column(i).clone()).collect();
+            let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow_select::concat::concat(&refs).map(|a| (f.as_ref().clone(), a))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| TrainingError::Write {
+            path: out.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let mut present = Vec::new();
+    for (view, view_events) in views.iter().zip(events) {
+        let keys = spine_keys(&spine, view)?;
+        let queries: Vec<Query> = keys
+            .into_iter()
+            .zip(&times)
+            .map(|(key, &t)| Query {
+                key,
+                t,
+                k: if options.hindsight { i64::MAX } else { t },
+            })
+            .collect();
+        let answers = answer_batch(&view.def, view_events, &queries);
+        let (view_columns, found) = view_columns(view, &answers, options, out)?;
+        present.push((view.name.clone(), found));
+        columns.extend(view_columns);
+    }
+    check_names(&columns, options)?;
+    let names = columns.iter().map(|(f, _)| f.name().clone()).collect();
+    write_parquet(out, columns)?;
+    Ok(TrainingReport {
+        path: out.to_path_buf(),
+        rows: times.len(),
+        columns: names,
+        events: read,
+        present,
+    })
+}
+
+/// The timestamp column of an `--at` spine.
+const AT_COLUMN: &str = "event_timestamp";
+
+/// The spine of `--at`: every entity with an event at or before `at`, one row each, sorted by key.
+fn every_entity(
+    views: &[ServiceView],
+    events: &[Vec<PreparedEvent>],
+    at: i64,
+) -> Result<Spine, TrainingError> {
+    let join_keys = &views[0].join_keys;
+    if let Some(other) = views.iter().find(|v| &v.join_keys != join_keys) {
+        return Err(TrainingError::MixedEntities {
+            first: views[0].name.clone(),
+            other: other.name.clone(),
+        });
+    }
+    let mut keys: Vec<&EntityKey> = events
+        .iter()
+        .flatten()
+        .filter(|e| e.order.event_time <= at)
+        .map(|e| &e.key)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, (name, data_type)) in join_keys.iter().enumerate() {
+        let values: Vec<freshet_engine::Value> = keys
+            .iter()
+            .map(|k| match k.parts().get(i) {
+                Some(KeyPart::Int(x)) => freshet_engine::Value::Int64(*x),
+                Some(KeyPart::Str(s)) => freshet_engine::Value::String(s.clone()),
+                None => freshet_engine::Value::Null,
+            })
+            .collect();
+        fields.push(Field::new(
+            name,
+            crate::columns::arrow_type(*data_type),
+            false,
+        ));
+        arrays.push(crate::columns::scalar_array(*data_type, values.iter()));
+    }
+    let times = vec![freshet_engine::Value::Timestamp(freshet_engine::Timestamp(at)); keys.len()];
+    fields.push(Field::new(
+        AT_COLUMN,
+        crate::columns::arrow_type(freshet_engine::DataType::Timestamp),
+        false,
+    ));
+    arrays.push(crate::columns::scalar_array(
+        freshet_engine::DataType::Timestamp,
+        times.iter(),
+    ));
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| TrainingError::Write {
+        path: PathBuf::from("--at"),
+        reason: e.to_string(),
+    })?;
+    Ok(Spine {
+        path: PathBuf::from("--at"),
+        batches: vec![batch],
+        schema,
+    })
+}
+
+/// Each spine row's key for `view`.
+fn spine_keys(spine: &Spine, view: &ServiceView) -> Result<Vec<EntityKey>, SpineError> {
+    let mut columns = Vec::with_capacity(view.join_keys.len());
+    for (name, data_type) in &view.join_keys {
+        columns.push(spine.key_parts(name, *data_type)?);
+    }
+    if columns.len() == 1 {
+        return Ok(columns
+            .pop()
+            .unwrap_or_default()
+            .into_iter()
+            .map(EntityKey::Single)
+            .collect());
+    }
+    let rows = spine.rows();
+    Ok((0..rows)
+        .map(|r| EntityKey::from_parts(columns.iter().map(|c| c[r].clone()).collect()))
+        .collect())
+}
+
+/// A view's feature columns and its status column, and how many rows found the entity.
+fn view_columns(
+    view: &ServiceView,
+    answers: &[Result<freshet_engine::ViewRow, freshet_engine::QueryError>],
+    options: &TrainingOptions,
+    out: &Path,
+) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
+    // The batch path holds all history, so no query can fall before retained data; an error here is
+    // reported, not hidden.
+    let rows: Vec<&freshet_engine::ViewRow> = answers
+        .iter()
+        .map(|a| {
+            a.as_ref().map_err(|e| TrainingError::Write {
+                path: out.to_path_buf(),
+                reason: format!("view `{}`: {e}", view.name),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut columns = Vec::new();
+    for &(feature, output_type) in &view.features {
+        let name = if options.bare_names {
+            view.def.features[feature].name.clone()
+        } else {
+            format!("{}__{}", view.name, view.def.features[feature].name)
+        };
+        let values: Vec<&FeatureValue> = rows.iter().map(|r| &r.values[feature]).collect();
+        let array = feature_array(output_type, &values);
+        columns.push((Field::new(name, array.data_type().clone(), true), array));
+    }
+    let statuses: Vec<ViewStatus> = rows.iter().map(|r| ViewStatus::of(r)).collect();
+    let found = statuses
+        .iter()
+        .filter(|s| **s == ViewStatus::Present)
+        .count();
+    let status: StringArray = statuses.iter().map(|s| Some(s.name())).collect();
+    columns.push((
+        Field::new(
+            format!("{}__status", view.name),
+            arrow_schema::DataType::Utf8,
+            false,
+        ),
+        Arc::new(status),
+    ));
+    Ok((columns, found))
+}
+
+fn check_names(
+    columns: &[(Field, ArrayRef)],
+    options: &TrainingOptions,
+) -> Result<(), TrainingError> {
+    let mut seen = std::collections::HashSet::new();
+    for (field, _) in columns {
+        if !seen.insert(field.name().as_str()) {
+            let help = if options.bare_names {
+                "drop --bare-names so columns are named view__feature"
+            } else {
+                "rename the spine column"
+            };
+            return Err(TrainingError::DuplicateColumn {
+                column: field.name().clone(),
+                help: help.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn write_parquet(out: &Path, columns: Vec<(Field, ArrayRef)>) -> Result<(), TrainingError> {
+    let fail = |reason: String| TrainingError::Write {
+        path: out.to_path_buf(),
+        reason,
+    };
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| fail(e.to_string()))?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let staged = tempfile::Builder::new()
+        .prefix(".freshet-")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(|e| fail(e.to_string()))?;
+    let file = staged.reopen().map_err(|e| fail(e.to_string()))?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
+        .map_err(|e| fail(e.to_string()))?;
+    writer.write(&batch).map_err(|e| fail(e.to_string()))?;
+    writer.close().map_err(|e| fail(e.to_string()))?;
+    staged.persist(out).map_err(|e| fail(e.error.to_string()))?;
+    Ok(())
+}
