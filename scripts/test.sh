@@ -2,9 +2,9 @@
 # The whole freshet test suite, runnable on a fresh Debian machine that has only the Rust toolchain.
 #
 # It brings up everything the tests need, then runs formatting, lints and every test of every crate.
+# Today that is a Python with the `deltalake` package, the independent reader that checks the event log.
 # Services the integration tests talk to (Redis, PostgreSQL, a Kafka-protocol broker) are installed and
-# started here as the crates that need them land; today's crates need none, so nothing is started and
-# nothing is skipped.
+# started here as the crates that need them land. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,30 @@ if command -v rustup >/dev/null 2>&1; then
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
   done
 fi
+
+# Installs Debian packages (as root, or through sudo).
+install_packages() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+# Installs packages when a command is missing.
+need() {
+  local command=$1; shift
+  command -v "$command" >/dev/null 2>&1 || install_packages "$@"
+}
+
+step "test tools: Python with deltalake and pyarrow (reads the event log independently)"
+need python3 python3 python3-venv
+target_dir=${CARGO_TARGET_DIR:-target}
+venv="$target_dir/test-python"
+if ! "$venv/bin/python" -c "import deltalake, pyarrow" >/dev/null 2>&1; then
+  rm -rf "$venv"
+  python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; install_packages python3-venv; python3 -m venv "$venv"; }
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check deltalake pyarrow
+fi
+FRESHET_TEST_PYTHON="$(cd "$venv" && pwd)/bin/python"
+export FRESHET_TEST_PYTHON
 
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check

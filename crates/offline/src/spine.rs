@@ -253,7 +253,13 @@ impl Spine {
                     let reason = if array.is_null(i) {
                         "the join key is empty".to_owned()
                     } else {
-                        format!("the join key is not a valid {data_type}")
+                        let shown = arrow_cast::display::ArrayFormatter::try_new(
+                            array.as_ref(),
+                            &arrow_cast::display::FormatOptions::default(),
+                        )
+                        .map(|f| f.value(i).to_string())
+                        .unwrap_or_default();
+                        format!("`{shown}` is not a valid {data_type}")
                     };
                     return Err(bad(i, reason));
                 }

@@ -4,6 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod ingest;
+#[path = "../../../engine/tests/it/oracle.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod oracle;
+mod training;
 
 use freshet_engine::Value;
 use freshet_offline::SourceLog;

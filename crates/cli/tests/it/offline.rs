@@ -1,0 +1,398 @@
+//! The offline path through the binary: `ingest` into the Delta event log (checked by an independent
+//! reader, the Python `deltalake` package), interrupted ingests, and `training-set` with its bad inputs.
+
+use super::{freshet, stderr, stdout};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const PROJECT: &str = r#"project: trips
+entities:
+  - {name: driver, join_keys: [driver_id]}
+sources:
+  - name: trips
+    type: file
+    path: data/*.csv
+    timestamp_field: event_time
+    schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64, status: string}
+feature_views:
+  - name: driver_trips
+    entities: [driver]
+    source: trips
+    filter: "status = 'completed'"
+    ttl: 7d
+    features:
+      - {name: trips_24h, aggregation: count, window: 24h}
+      - {name: fare_sum_24h, aggregation: sum, column: fare, window: 24h}
+      - {name: last_fare, aggregation: last, column: fare}
+feature_services:
+  - {name: activity, features: ["driver_trips:*"]}
+"#;
+
+const TRIPS: &str = "trip_id,driver_id,event_time,fare,status
+1,7,2026-01-01T10:00:00Z,12.5,completed
+2,7,2026-01-01T11:00:00Z,8.0,cancelled
+3,8,2026-01-02T09:30:00Z,20.25,completed
+4,7,2026-01-02T09:00:00Z,not-a-number,completed
+5,7,2026-01-02T09:45:00Z,5.0,completed
+";
+
+fn project(root: &Path, yaml: &str) -> PathBuf {
+    let dir = root.join("proj");
+    fs::create_dir_all(dir.join("data")).unwrap();
+    fs::write(dir.join("freshet.yaml"), yaml).unwrap();
+    dir
+}
+
+/// A Python with `deltalake` and `pyarrow`: the test command's (FRESHET_TEST_PYTHON), or a virtual
+/// environment made once under the target directory.
+fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("FRESHET_TEST_PYTHON") {
+                return PathBuf::from(p);
+            }
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
+            let python = venv.join("bin/python");
+            if !python.exists() {
+                let ok = Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv)
+                    .status()
+                    .unwrap()
+                    .success()
+                    && Command::new(&python)
+                        .args(["-m", "pip", "install", "-q", "deltalake", "pyarrow"])
+                        .status()
+                        .unwrap()
+                        .success();
+                assert!(
+                    ok,
+                    "cannot set up Python with deltalake; run scripts/test.sh"
+                );
+            }
+            python
+        })
+        .clone()
+}
+
+/// Reads a Delta table with the Python `deltalake` package; returns (rows, distinct positions, the
+/// sorted values of `column`).
+fn read_with_python(table: &Path, column: &str) -> (u64, u64, Vec<serde_json::Value>) {
+    let script = format!(
+        "import json, sys\nfrom deltalake import DeltaTable\nt = DeltaTable(sys.argv[1]).to_pyarrow_table()\n\
+         print(json.dumps([t.num_rows, len(set(t.column('_freshet_position').to_pylist())), sorted(t.column('{column}').to_pylist())]))"
+    );
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .arg(table)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn ingest_is_exactly_once_and_readable_by_an_independent_reader() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = project(root.path(), PROJECT);
+    fs::write(dir.join("data/trips.csv"), TRIPS).unwrap();
+
+    let out = freshet(root.path(), &["ingest", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!("ingest", stdout(&out));
+    let dead = fs::read_to_string(
+        dir.join(".freshet/offline/dead-letter/trips")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    assert!(
+        dead.contains(r#""row":5"#) && dead.contains("not-a-number"),
+        "{dead}"
+    );
+
+    let out = freshet(root.path(), &["ingest", "-p", "proj", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sources"][0]["files"][0]["already_logged"], true);
+    assert_eq!(report["sources"][0]["files"][0]["added"], 0);
+
+    let table = dir.join(".freshet/offline/events/trips");
+    assert_eq!(
+        read_with_python(&table, "trip_id"),
+        (4, 4, vec![1.into(), 2.into(), 3.into(), 5.into()])
+    );
+}
+
+#[test]
+fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
+    let root = tempfile::tempdir().unwrap();
+    let yaml = PROJECT.replace("data/*.csv", "data/trips.jsonl").replace(
+        "schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64, status: string}",
+        "schema: {trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}",
+    );
+    let dir = project(root.path(), &yaml);
+    let events = 200_000;
+    let out = freshet(
+        root.path(),
+        &[
+            "generate",
+            "--events",
+            &events.to_string(),
+            "--out",
+            "proj/data/trips.jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["ingest", "-p", "proj", "--chunk-records", "10000"])
+        .current_dir(root.path())
+        .spawn()
+        .unwrap();
+    let log = dir.join(".freshet/offline/events/trips/_delta_log");
+    // Kill it (SIGKILL: no cleanup) once a few chunks have been committed.
+    let commits = || {
+        fs::read_dir(&log).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+    };
+    while commits() < 4 && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = freshet(
+        root.path(),
+        &["ingest", "-p", "proj", "--chunk-records", "10000", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &report["sources"][0]["files"][0];
+    let resumed = file["resumed_after"].as_u64().unwrap();
+    assert!(
+        resumed >= 30_000,
+        "the second run resumed after {resumed} records: {file}"
+    );
+    assert_eq!(file["added"].as_u64().unwrap() + resumed, events);
+
+    let (rows, positions, ids) =
+        read_with_python(&dir.join(".freshet/offline/events/trips"), "trip_id");
+    assert_eq!((rows, positions), (events, events));
+    let ids: Vec<&str> = ids.iter().map(|v| v.as_str().unwrap()).collect();
+    ids.windows(2)
+        .for_each(|w| assert!(w[0] != w[1], "trip {} twice", w[0]));
+    assert_eq!(ids.len(), events as usize);
+}
+
+#[test]
+fn training_set_from_a_spine_and_at_an_instant() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = project(root.path(), PROJECT);
+    fs::write(dir.join("data/trips.csv"), TRIPS).unwrap();
+    assert_eq!(
+        freshet(root.path(), &["ingest", "-p", "proj"])
+            .status
+            .code(),
+        Some(0)
+    );
+    fs::write(
+        root.path().join("spine.csv"),
+        "driver_id,event_timestamp,label\n7,2026-01-01T10:30:00Z,1\n7,2026-01-02T10:00:00Z,0\n8,2026-01-02T09:30:00Z,1\n9,2026-01-02T00:00:00Z,0\n",
+    )
+    .unwrap();
+    let out = freshet(
+        root.path(),
+        &[
+            "training-set",
+            "-p",
+            "proj",
+            "--service",
+            "activity",
+            "--spine",
+            "spine.csv",
+            "--out",
+            "train.parquet",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["training_set"]["rows"], 4);
+    assert_eq!(
+        report["training_set"]["columns"],
+        serde_json::json!([
+            "driver_id",
+            "event_timestamp",
+            "label",
+            "driver_trips__trips_24h",
+            "driver_trips__fare_sum_24h",
+            "driver_trips__last_fare",
+            "driver_trips__status"
+        ])
+    );
+    let table = read_parquet(&root.path().join("train.parquet"));
+    assert_eq!(table[3], "driver_trips__trips_24h: [1, 1, 1, null]");
+    // The 2026-01-02 09:00 trip is in the dead-letter file, so 5.0 (09:45) is the last fare at 10:00.
+    assert_eq!(
+        table[5],
+        "driver_trips__last_fare: [12.5, 5.0, 20.25, null]"
+    );
+    assert_eq!(
+        table[6],
+        "driver_trips__status: [PRESENT, PRESENT, PRESENT, NOT_FOUND]"
+    );
+
+    let out = freshet(
+        root.path(),
+        &[
+            "training-set",
+            "-p",
+            "proj",
+            "--service",
+            "activity",
+            "--at",
+            "2026-01-02T10:00:00Z",
+            "--out",
+            "at.parquet",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = read_parquet(&root.path().join("at.parquet"));
+    assert_eq!(table[0], "driver_id: [7, 8]");
+    assert_eq!(table[2], "driver_trips__trips_24h: [1, 1]");
+}
+
+/// Each column of a Parquet file as `name: [values]`.
+fn read_parquet(path: &Path) -> Vec<String> {
+    let script = "import sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\n\
+                  [print(f'{n}: [' + ', '.join('null' if v is None else str(v) for v in t.column(n).to_pylist()) + ']') for n in t.column_names]";
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bad_training_set_inputs_are_refused_and_leave_no_file() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = project(root.path(), PROJECT);
+    fs::write(dir.join("data/trips.csv"), TRIPS).unwrap();
+    let run = |spine: &str, service: &str| {
+        fs::write(root.path().join("spine.csv"), spine).unwrap();
+        let out = freshet(
+            root.path(),
+            &[
+                "training-set",
+                "-p",
+                "proj",
+                "--service",
+                service,
+                "--spine",
+                "spine.csv",
+                "--out",
+                "train.parquet",
+            ],
+        );
+        assert!(
+            !root.path().join("train.parquet").exists(),
+            "a partial file was left"
+        );
+        (out.status.code(), stderr(&out))
+    };
+    let good = "driver_id,event_timestamp\n7,2026-01-01T10:30:00Z\n";
+    let (code, message) = run(good, "activity");
+    assert_eq!(code, Some(2));
+    assert!(
+        message.contains("run `freshet ingest --source trips` first"),
+        "{message}"
+    );
+
+    assert_eq!(
+        freshet(root.path(), &["ingest", "-p", "proj"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let cases = [
+        (
+            good,
+            "nope",
+            "unknown feature service `nope`; feature services: activity",
+        ),
+        (
+            "driver,event_timestamp\n7,2026-01-01T10:30:00Z\n",
+            "activity",
+            "spine spine.csv has no column `driver_id` (it has: driver, event_timestamp)",
+        ),
+        (
+            "driver_id,when\n7,2026-01-01T10:30:00Z\n",
+            "activity",
+            "no column is named event_timestamp, event_time, timestamp; name it with --timestamp-column",
+        ),
+        (
+            "driver_id,event_timestamp\n7,2026-01-01T10:30:00Z\n7,2026-01-01 10:30:00\n",
+            "activity",
+            "spine spine.csv, row 2, column `event_timestamp`: timestamp `2026-01-01 10:30:00` has no time zone",
+        ),
+        (
+            "driver_id,event_timestamp\nseven,2026-01-01T10:30:00Z\n",
+            "activity",
+            "spine spine.csv, row 1, column `driver_id`: `seven` is not a valid int64",
+        ),
+    ];
+    for (spine, service, expected) in cases {
+        let (code, message) = run(spine, service);
+        assert_eq!(code, Some(2), "{message}");
+        assert!(
+            message.contains(expected),
+            "expected `{expected}` in:\n{message}"
+        );
+        assert!(message.contains("help:"), "{message}");
+    }
+}
+
+#[test]
+fn a_file_without_a_schema_column_is_refused_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = project(root.path(), PROJECT);
+    fs::write(
+        dir.join("data/trips.csv"),
+        "trip_id,driver_id,event_time,status\n1,7,2026-01-01T10:00:00Z,completed\n",
+    )
+    .unwrap();
+    let out = freshet(root.path(), &["ingest", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(
+        message.contains("proj/data/trips.csv") && message.contains("fare"),
+        "{message}"
+    );
+    let out = freshet(root.path(), &["ingest", "-p", "proj", "--source", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("ingest_unknown_source", stderr(&out));
+}
