@@ -75,6 +75,12 @@ pub(crate) enum Command {
     )]
     TrainingSet(TrainingSetArgs),
 
+    /// Rebuild the serving state of feature views from the event log.
+    #[command(
+        after_help = "Each view's state is saved to .freshet/state/<view>.state. An interrupted backfill continues\nfrom its last checkpoint; a state that covers the whole log is left unchanged; files the log\ngained since are added (or, if they reach below evicted history, the view is rebuilt).\n\nExamples:\n  freshet backfill -p examples/clickstream\n  freshet backfill --view user_activity --json"
+    )]
+    Backfill(BackfillArgs),
+
     /// List applied registry versions, or show one.
     #[command(
         after_help = "Examples:\n  freshet history           every version, newest last\n  freshet history 3 --json  version 3 with its full project spec"
@@ -153,6 +159,16 @@ pub(crate) struct TrainingSetArgs {
     /// Output Parquet file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackfillArgs {
+    /// A feature view to rebuild (repeatable); every view when omitted.
+    #[arg(long = "view", value_name = "NAME")]
+    pub(crate) views: Vec<String>,
+    /// Seconds between checkpoints while running.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub(crate) checkpoint_interval: f64,
 }
 
 #[derive(Debug, Args)]

@@ -160,6 +160,13 @@ impl EntityState {
         self.orders.len()
     }
 
+    /// Event time of the newest event this entity has seen, retained or evicted.
+    pub fn newest_event_time(&self) -> Option<i64> {
+        let retained = self.orders.last().map(|o| o.event_time);
+        let evicted = self.prefix.as_ref().and_then(|p| p.newest_event_time);
+        retained.max(evicted)
+    }
+
     fn input(&self, specs: &FeatureSpecs, feature: usize, event: usize) -> &Value {
         specs.slots[feature]
             .and_then(|s| self.values.get(event * specs.stride + s))

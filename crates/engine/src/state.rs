@@ -110,6 +110,14 @@ impl ViewState {
         self.entities.len()
     }
 
+    /// Event time of the newest event of any entity, retained or evicted.
+    pub fn newest_event_time(&self) -> Option<i64> {
+        self.entities
+            .values()
+            .filter_map(EntityState::newest_event_time)
+            .max()
+    }
+
     /// Number of retained events over all entities.
     pub fn retained_events(&self) -> usize {
         self.entities.values().map(EntityState::retained).sum()

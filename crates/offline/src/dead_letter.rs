@@ -83,11 +83,7 @@ impl DeadLetters {
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(fail)?;
-        let mut staged = tempfile::Builder::new()
-            .prefix(".freshet-")
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .map_err(fail)?;
+        let mut staged = freshet_project::files::stage_file(dir).map_err(fail)?;
         {
             let mut out = std::io::BufWriter::new(staged.as_file_mut());
             for letter in letters {

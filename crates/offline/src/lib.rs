@@ -4,10 +4,12 @@
 //! - [`ingest`]: `freshet ingest`, loading file sources into the log with dead letters.
 //! - [`scan`]: reading a table version's events back for the engine.
 //! - [`training`]: point-in-time training sets through the engine's batch entry point.
+//! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
 //!
 //! This crate owns the heavy dependencies of the offline path (Delta Lake and its async runtime) so the
 //! engine and the project model stay free of them.
 
+pub mod backfill;
 pub mod columns;
 pub mod dead_letter;
 pub mod ingest;

@@ -297,11 +297,7 @@ fn write_parquet(out: &Path, columns: Vec<(Field, ArrayRef)>) -> Result<(), Trai
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let staged = tempfile::Builder::new()
-        .prefix(".freshet-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .map_err(|e| fail(e.to_string()))?;
+    let staged = freshet_project::files::stage_file(&dir).map_err(|e| fail(e.to_string()))?;
     let file = staged.reopen().map_err(|e| fail(e.to_string()))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)

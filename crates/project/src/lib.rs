@@ -18,6 +18,7 @@
 pub mod diagnostic;
 pub mod duration;
 pub mod env;
+pub mod files;
 pub mod plan;
 pub mod registry;
 pub mod scenarios;

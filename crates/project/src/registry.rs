@@ -175,11 +175,7 @@ impl Registry {
     /// under its final name only if that name is still free.
     fn write_new(&self, version: u64, bytes: &[u8]) -> Result<(), RegistryError> {
         let target = self.path_of(version);
-        let mut staged = tempfile::Builder::new()
-            .prefix(".staging-")
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .map_err(Self::io(&self.dir))?;
+        let mut staged = crate::files::stage_file(&self.dir).map_err(Self::io(&self.dir))?;
         staged.write_all(bytes).map_err(Self::io(staged.path()))?;
         staged.as_file().sync_all().map_err(Self::io(&target))?;
         match staged.persist_noclobber(&target) {

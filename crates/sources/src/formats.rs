@@ -80,11 +80,7 @@ pub fn write_rows(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let staged = tempfile::Builder::new()
-        .prefix(".freshet-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .map_err(io(&dir))?;
+    let staged = freshet_project::files::stage_file(&dir).map_err(io(&dir))?;
     let file = staged.reopen().map_err(io(path))?;
     let written = match format {
         FileFormat::Parquet => write_parquet(path, file, schema, rows, progress)?,

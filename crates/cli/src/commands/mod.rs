@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod backfill;
 mod generate;
 mod history;
 mod ingest;
@@ -25,6 +26,7 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::History(args) => history::run(&cli.project_dir, args.number, cli.json),
         Command::Ingest(args) => ingest::run(&cli.project_dir, args, cli.json),
         Command::TrainingSet(args) => training_set::run(&cli.project_dir, args, cli.json),
+        Command::Backfill(args) => backfill::run(&cli.project_dir, args, cli.json),
     }
 }
 

@@ -396,3 +396,69 @@ fn a_file_without_a_schema_column_is_refused_by_name() {
     assert_eq!(out.status.code(), Some(2));
     insta::assert_snapshot!("ingest_unknown_source", stderr(&out));
 }
+
+#[test]
+fn an_interrupted_backfill_continues_and_ends_in_the_same_state() {
+    let root = tempfile::tempdir().unwrap();
+    let yaml = PROJECT.replace("data/*.csv", "data/trips.jsonl").replace(
+        "schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64, status: string}",
+        "schema: {trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}",
+    );
+    let dir = project(root.path(), &yaml);
+    let out = freshet(
+        root.path(),
+        &[
+            "generate",
+            "--events",
+            "100000",
+            "--out",
+            "proj/data/trips.jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = freshet(
+        root.path(),
+        &["ingest", "-p", "proj", "--chunk-records", "2000"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Checkpoint after every file, and kill the backfill (SIGKILL) once a checkpoint exists.
+    let state = dir.join(".freshet/state/driver_trips.state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["backfill", "-p", "proj", "--checkpoint-interval", "0"])
+        .current_dir(root.path())
+        .spawn()
+        .unwrap();
+    while !state.exists() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = freshet(root.path(), &["backfill", "-p", "proj", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let view = &report["views"][0];
+    assert!(
+        view["files_skipped"].as_u64().unwrap() > 0,
+        "did not continue: {view}"
+    );
+    assert!(view["files_read"].as_u64().unwrap() > 0, "{view}");
+    let resumed = fs::read(&state).unwrap();
+
+    // The same backfill, uninterrupted, from scratch.
+    fs::remove_file(&state).unwrap();
+    let out = freshet(root.path(), &["backfill", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        fs::read(&state).unwrap() == resumed,
+        "the resumed state differs"
+    );
+
+    let out = freshet(root.path(), &["backfill", "-p", "proj"]);
+    assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
+    assert!(
+        fs::read(&state).unwrap() == resumed,
+        "a second run changed the state"
+    );
+}

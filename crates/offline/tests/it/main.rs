@@ -3,6 +3,7 @@
 // Test helpers may fail loudly: a panic is how a test reports a broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backfill;
 mod ingest;
 #[path = "../../../engine/tests/it/oracle.rs"]
 #[allow(dead_code, unreachable_pub)]

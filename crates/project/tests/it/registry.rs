@@ -47,7 +47,7 @@ fn stray_temporary_files_are_ignored() {
         .unwrap();
     // What a crash between write and link leaves behind.
     std::fs::write(
-        registry.dir().join(".staging-interrupted.tmp"),
+        registry.dir().join(".freshet-interrupted.partial"),
         b"{\"half\":",
     )
     .unwrap();
