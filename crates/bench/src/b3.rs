@@ -7,7 +7,7 @@
 
 use crate::machine::resident_bytes;
 use crate::workload::{compile_view, rides};
-use freshet_engine::{EntityKey, Query, Value, answer_batch};
+use freshet_engine::{EntityKey, EventBatch, Query, Value, answer_batch};
 use freshet_project::scenarios::Scenario;
 use freshet_sources::generator::generator;
 use rand::{RngExt, SeedableRng};
@@ -74,14 +74,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     // Historical data: each event became known when it happened.
     let started = Instant::now();
     let mut preparer = def.preparer();
-    let mut events = Vec::with_capacity(rows.len());
+    let mut events = EventBatch::with_capacity(&def, rows.len());
     for (position, row) in rows.iter().enumerate() {
         let Value::Timestamp(t) = row[2] else {
             continue;
         };
-        if let Some(e) = preparer.prepare(row, t, position as u64)? {
-            events.push(e);
-        }
+        preparer.prepare_into(&mut events, row, t, position as u64)?;
     }
     let prepare = started.elapsed().as_secs_f64();
     drop(rows);

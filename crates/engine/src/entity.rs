@@ -14,6 +14,7 @@
 
 use crate::accumulate::{Accumulator, FeatureValue};
 use crate::aggregation::Aggregation;
+use crate::batch::EventBatch;
 use crate::key::KeyPart;
 use crate::value::Value;
 use crate::view::{EventOrder, FeatureDef, PreparedEvent};
@@ -258,21 +259,22 @@ impl EntityState {
 
     /// Builds the state from the events at `group` (indexes into `events`, any order), as inserting them
     /// one by one would. Values and ids are moved out of `events`.
-    pub(crate) fn from_group(
-        events: &mut [PreparedEvent],
-        group: &mut [usize],
-        stride: usize,
-    ) -> EntityState {
-        group.sort_unstable_by_key(|&i| events[i].order);
+    pub(crate) fn from_group(events: &mut EventBatch, group: &mut [usize]) -> EntityState {
+        let stride = events.stride;
+        let orders = &events.orders;
+        // Events arrive mostly in time order; check before paying for a sort.
+        if !group.is_sorted_by_key(|&i| orders[i]) {
+            group.sort_unstable_by_key(|&i| orders[i]);
+        }
         let mut keep = vec![true; group.len()];
-        let with_ids = group.iter().any(|&i| events[i].id.is_some());
+        let with_ids = group.iter().any(|&i| events.id(i).is_some());
         if with_ids {
             // Keep the first-ingested copy of each id: visit in ingest order.
             let mut by_ingest: Vec<usize> = (0..group.len()).collect();
-            by_ingest.sort_by_key(|&p| ingest_order(&events[group[p]].order));
+            by_ingest.sort_by_key(|&p| ingest_order(&orders[group[p]]));
             let mut seen = std::collections::HashSet::new();
             for p in by_ingest {
-                if let Some(id) = &events[group[p]].id {
+                if let Some(id) = events.id(group[p]) {
                     keep[p] = seen.insert(id.clone());
                 }
             }
@@ -283,14 +285,15 @@ impl EntityState {
             ..EntityState::default()
         };
         for (&i, keep) in group.iter().zip(keep) {
-            let event = &mut events[i];
+            let order = events.orders[i];
             // Identical orders are the same record delivered again: the first copy stands.
-            if keep && state.orders.last() != Some(&event.order) {
-                state.orders.push(event.order);
+            if keep && state.orders.last() != Some(&order) {
+                state.orders.push(order);
                 if with_ids {
-                    state.ids.push(event.id.take());
+                    state.ids.push(events.ids.get_mut(i).and_then(Option::take));
                 }
-                state.values.append(&mut event.values);
+                let values = &mut events.values[i * stride..(i + 1) * stride];
+                state.values.extend(values.iter_mut().map(std::mem::take));
             }
         }
         state

@@ -24,6 +24,7 @@
 
 mod accumulate;
 pub mod aggregation;
+pub mod batch;
 pub mod entity;
 pub mod expr;
 pub mod key;
@@ -35,6 +36,7 @@ pub mod view;
 
 pub use accumulate::FeatureValue;
 pub use aggregation::Aggregation;
+pub use batch::EventBatch;
 pub use entity::{FeatureStatus, InsertOutcome, QueryError, ViewRow};
 pub use expr::Expr;
 pub use key::{EntityKey, KeyPart};

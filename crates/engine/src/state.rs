@@ -6,6 +6,7 @@
 //! [`answer_batch`] groups a whole set of events by entity, sorts each group once, and answers many
 //! `(entity, t, k)` queries. The property tests check that the two agree bit for bit for any arrival order.
 
+use crate::batch::EventBatch;
 use crate::entity::{EntityState, FeatureSpecs, InsertOutcome, QueryError, ViewRow};
 use crate::key::EntityKey;
 use crate::types::{DataType, Timestamp};
@@ -309,17 +310,17 @@ impl ViewState {
 /// entities never exists at once and no event is moved more than once.
 pub fn answer_batch(
     def: &ViewDef,
-    events: impl IntoIterator<Item = PreparedEvent>,
+    mut events: EventBatch,
     queries: &[Query],
 ) -> Vec<Result<ViewRow, QueryError>> {
     let specs = feature_specs(def);
-    let mut events: Vec<PreparedEvent> = events.into_iter().collect();
     let mut numbers: Map<EntityKey, usize> = Map::default();
     let event_entity: Vec<usize> = events
+        .keys
         .iter()
-        .map(|e| {
+        .map(|key| {
             let next = numbers.len();
-            *numbers.entry(e.key.clone()).or_insert(next)
+            *numbers.entry(key.clone()).or_insert(next)
         })
         .collect();
     let query_entity: Vec<Option<usize>> = queries
@@ -336,7 +337,7 @@ pub fn answer_batch(
     let (query_order, query_starts) = query_groups;
     for entity in 0..numbers.len() {
         let group = &mut event_order[event_starts[entity]..event_starts[entity + 1]];
-        let state = EntityState::from_group(&mut events, group, specs.stride);
+        let state = EntityState::from_group(&mut events, group);
         for &q in &query_order[query_starts[entity]..query_starts[entity + 1]] {
             results[q] = state.query(&specs, queries[q].t, queries[q].k);
         }

@@ -7,6 +7,7 @@
 //! field), derived columns are computed, and the filter decides whether the event counts at all.
 
 use crate::aggregation::Aggregation;
+use crate::batch::EventBatch;
 use crate::expr::Expr;
 use crate::key::{EntityKey, KeyPart};
 use crate::types::{DataType, Timestamp};
@@ -87,6 +88,8 @@ pub struct Preparer<'v> {
     def: &'v ViewDef,
     inputs: Vec<usize>,
     scratch: Vec<Value>,
+    /// One event's values, before its batch is known.
+    values: Vec<Value>,
 }
 
 impl Preparer<'_> {
@@ -112,6 +115,67 @@ impl Preparer<'_> {
             id,
             values,
         }))
+    }
+}
+
+impl Preparer<'_> {
+    /// [`Preparer::prepare`] straight into a batch, without a vector per event; returns whether the row
+    /// became an event (`false`: the filter rejected it).
+    pub fn prepare_into(
+        &mut self,
+        batch: &mut EventBatch,
+        row: &[Value],
+        ingest_time: Timestamp,
+        position: u64,
+    ) -> Result<bool, EventError> {
+        // The values go straight to the end of the batch; the header follows only if the row is an
+        // event (a rejected or filtered row appends no value).
+        let header = self.def.prepare_inputs(
+            row,
+            ingest_time,
+            position,
+            &mut self.scratch,
+            &self.inputs,
+            &mut batch.values,
+        )?;
+        Ok(header.is_some_and(|(key, order, id)| {
+            batch.push_header(key, order, id);
+            true
+        }))
+    }
+}
+
+impl Preparer<'_> {
+    /// [`Preparer::prepare_into`] with the batch chosen by the event's entity: into
+    /// `batches[route(key) % batches.len()]`. A caller that will answer entity groups separately (on
+    /// separate threads) prepares straight into its groups, with no later pass to split them.
+    pub fn prepare_routed(
+        &mut self,
+        batches: &mut [EventBatch],
+        route: impl Fn(&EntityKey) -> usize,
+        row: &[Value],
+        ingest_time: Timestamp,
+        position: u64,
+    ) -> Result<bool, EventError> {
+        self.values.clear();
+        let header = self.def.prepare_inputs(
+            row,
+            ingest_time,
+            position,
+            &mut self.scratch,
+            &self.inputs,
+            &mut self.values,
+        )?;
+        let parts = batches.len();
+        match header {
+            Some((key, order, id)) if parts > 0 => {
+                let batch = &mut batches[route(&key) % parts];
+                batch.values.append(&mut self.values);
+                batch.push_header(key, order, id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
@@ -188,6 +252,26 @@ impl ViewDef {
             .collect()
     }
 
+    /// Which source columns preparing an event reads (keys, times, id, feature inputs, and what derived
+    /// columns and the filter refer to): a reader may leave the others null.
+    pub fn source_columns_read(&self) -> Vec<bool> {
+        let mut read = vec![false; self.columns.len()];
+        let mut mark = |c: usize| {
+            if let Some(r) = read.get_mut(c) {
+                *r = true;
+            }
+        };
+        self.key_columns.iter().for_each(|&c| mark(c));
+        mark(self.timestamp_column);
+        self.ingest_time_column.into_iter().for_each(&mut mark);
+        self.event_id_column.into_iter().for_each(&mut mark);
+        self.inputs().into_iter().for_each(&mut mark);
+        for expr in self.derived.iter().chain(&self.filter) {
+            expr.columns().into_iter().for_each(&mut mark);
+        }
+        read
+    }
+
     /// Longest window; `None` if any feature is unbounded.
     pub fn longest_window(&self) -> Option<i64> {
         self.features
@@ -231,6 +315,7 @@ impl ViewDef {
             def: self,
             inputs: self.inputs(),
             scratch: Vec::new(),
+            values: Vec::new(),
         }
     }
 
@@ -342,7 +427,6 @@ impl ViewDef {
             }
             scratch
         };
-        values.clear();
         values.extend(
             inputs
                 .iter()

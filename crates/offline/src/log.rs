@@ -8,7 +8,7 @@
 //! has already landed. This is how a file ingested twice adds nothing, and how the streaming runtime
 //! will make Kafka offsets exactly-once.
 
-use crate::layout::{DATE, INGEST_TIME, POSITION, date_of, table_dir, table_schema};
+use crate::layout::{DATE, date_of, table_dir, table_schema};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -313,18 +313,4 @@ impl SourceLog {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
-}
-
-/// The fields [`crate::scan`] reads back from the log: the source's, then ingest time and position.
-pub(crate) fn read_fields(fields: &[Field]) -> Vec<Field> {
-    let mut all = fields.to_vec();
-    all.push(Field {
-        name: INGEST_TIME.to_owned(),
-        data_type: freshet_engine::DataType::Timestamp,
-    });
-    all.push(Field {
-        name: POSITION.to_owned(),
-        data_type: freshet_engine::DataType::Int64,
-    });
-    all
 }

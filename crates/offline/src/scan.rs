@@ -4,18 +4,30 @@
 //! time neither adds half a batch nor hides one. Each event comes back as its source row plus the
 //! ingest time and position the log recorded, which is everything the engine needs to place it exactly
 //! where streaming would have.
+//!
+//! The reader is columnar: it decodes only the columns the caller needs, fills one reused row per event
+//! (columns not needed stay null), and shares repeated strings (a status, a country) instead of
+//! allocating each. [`scan_parallel`] splits the files over threads, each with its own state.
 
-use crate::log::{LogError, read_fields};
-use freshet_engine::Value;
+use crate::layout::{INGEST_TIME, POSITION};
+use crate::log::LogError;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType as Arrow;
+use freshet_engine::{DataType, Timestamp, Value};
 use freshet_project::spec::Field;
-use freshet_sources::decode::RowDecoder;
-use freshet_sources::read::{ReadError, Record, read_parquet};
-use std::path::PathBuf;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One event read from the log.
 #[derive(Debug)]
 pub struct LoggedEvent<'a> {
-    /// The source row, in source-schema order.
+    /// The source row, in source-schema order (columns not asked for are null).
     pub row: &'a [Value],
     /// When freshet accepted it (microseconds).
     pub ingest_time: i64,
@@ -23,56 +35,213 @@ pub struct LoggedEvent<'a> {
     pub position: u64,
 }
 
-/// Reads every event of `files` (a table version's files, with the source's `fields`), in file order.
-/// Returns the number of events read.
+/// Reads every event of `files` (a table version's files, with the source's `fields`), in file order,
+/// decoding every column. Returns the number of events read.
 pub fn scan_files(
     files: &[PathBuf],
     fields: &[Field],
     mut each: impl FnMut(LoggedEvent<'_>),
 ) -> Result<u64, LogError> {
-    let all = read_fields(fields);
-    let decoder = RowDecoder::new(&all, None);
-    let source_columns = fields.len();
-    let mut count = 0u64;
+    let needed = vec![true; fields.len()];
+    let mut count = 0;
     for file in files {
-        let mut broken = None;
-        read_parquet(file, &decoder, |record| match record {
-            Record::Row { row, .. } => {
-                let (ingest_time, position) = match (&row[source_columns], &row[source_columns + 1])
-                {
-                    (Value::Timestamp(t), Value::Int64(p)) => (t.micros(), *p as u64),
-                    _ => {
-                        broken.get_or_insert_with(|| {
-                            "an event without ingest time or position".to_owned()
-                        });
-                        return;
+        count += scan_file(file, fields, &needed, &mut each)?;
+    }
+    Ok(count)
+}
+
+/// Reads `files` on `threads` threads. Each thread starts from `init()` and folds its events into it
+/// with `each`; the states come back in no particular order, with the number of events read. Only the
+/// columns marked in `needed` (one flag per field) are decoded.
+pub fn scan_parallel<S: Send>(
+    files: &[PathBuf],
+    fields: &[Field],
+    needed: &[bool],
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    each: impl Fn(&mut S, LoggedEvent<'_>) + Sync,
+) -> Result<(Vec<S>, u64), LogError> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Result<(S, u64), LogError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.clamp(1, files.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut state = init();
+                    let mut count = 0;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        count += scan_file(file, fields, needed, &mut |e| each(&mut state, e))?;
                     }
-                };
-                count += 1;
-                each(LoggedEvent {
-                    row: &row[..source_columns],
-                    ingest_time,
-                    position,
-                });
-            }
-            Record::Bad { line, error, .. } => {
-                broken.get_or_insert_with(|| format!("row {line}: {error}"));
-            }
-        })
+                    Ok((state, count))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(LogError::Corrupt {
+                        file: PathBuf::from("(scan thread)"),
+                        reason: "a reader thread stopped unexpectedly".to_owned(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut states = Vec::with_capacity(results.len());
+    let mut total = 0;
+    for result in results {
+        let (state, count) = result?;
+        states.push(state);
+        total += count;
+    }
+    Ok((states, total))
+}
+
+fn corrupt(file: &Path, reason: impl ToString) -> LogError {
+    LogError::Corrupt {
+        file: file.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads one file, calling `each` per event; returns the number of events.
+fn scan_file(
+    file: &Path,
+    fields: &[Field],
+    needed: &[bool],
+    each: &mut dyn FnMut(LoggedEvent<'_>),
+) -> Result<u64, LogError> {
+    let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(|e| corrupt(file, e))?;
+    let schema = builder.schema().clone();
+    let index = |name: &str| {
+        schema
+            .index_of(name)
+            .map_err(|_| corrupt(file, format!("the file has no column `{name}`")))
+    };
+    // Root columns to decode: the needed fields, then ingest time and position.
+    let mut roots = Vec::new();
+    for (field, _) in fields.iter().zip(needed).filter(|(_, n)| **n) {
+        roots.push(index(&field.name)?);
+    }
+    roots.push(index(INGEST_TIME)?);
+    roots.push(index(POSITION)?);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let batches = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
         .map_err(|e| corrupt(file, e))?;
-        if let Some(reason) = broken {
-            return Err(LogError::Corrupt {
-                file: file.clone(),
-                reason,
+    let mut row = vec![Value::Null; fields.len()];
+    let mut interners: Vec<Interner> = fields.iter().map(|_| Interner::default()).collect();
+    let mut count = 0u64;
+    for batch in batches {
+        let batch: RecordBatch = batch.map_err(|e| corrupt(file, e))?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| corrupt(file, format!("the file has no column `{name}`")))
+        };
+        let mut columns: Vec<(usize, ArrayRef)> = Vec::new();
+        for (i, field) in fields.iter().enumerate().filter(|(i, _)| needed[*i]) {
+            let array = column(&field.name)?;
+            check_type(file, field, array.data_type())?;
+            columns.push((i, array));
+        }
+        let ingest = column(INGEST_TIME)?;
+        let ingest = ingest
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| corrupt(file, "the ingest-time column is not a timestamp"))?;
+        let position = column(POSITION)?;
+        let position = position
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| corrupt(file, "the position column is not int64"))?;
+        for r in 0..batch.num_rows() {
+            for (i, array) in &columns {
+                row[*i] = cell(array, r, fields[*i].data_type, &mut interners[*i]);
+            }
+            count += 1;
+            each(LoggedEvent {
+                row: &row,
+                ingest_time: ingest.value(r),
+                position: position.value(r) as u64,
             });
         }
     }
     Ok(count)
 }
 
-fn corrupt(file: &std::path::Path, e: ReadError) -> LogError {
-    LogError::Corrupt {
-        file: file.to_path_buf(),
-        reason: e.to_string(),
+/// The log writes each field with one Arrow type; anything else means the file is not ours.
+fn check_type(file: &Path, field: &Field, found: &Arrow) -> Result<(), LogError> {
+    let ok = match field.data_type {
+        DataType::Int64 => matches!(found, Arrow::Int64),
+        DataType::Float64 => matches!(found, Arrow::Float64),
+        DataType::String => matches!(found, Arrow::Utf8),
+        DataType::Bool => matches!(found, Arrow::Boolean),
+        DataType::Timestamp => {
+            matches!(
+                found,
+                Arrow::Timestamp(arrow_schema::TimeUnit::Microsecond, _)
+            )
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(corrupt(
+            file,
+            format!(
+                "column `{}` is {found}, not {}",
+                field.name, field.data_type
+            ),
+        ))
+    }
+}
+
+fn cell(array: &ArrayRef, row: usize, data_type: DataType, interner: &mut Interner) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    match data_type {
+        DataType::Int64 => Value::Int64(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => Value::Float64(array.as_primitive::<Float64Type>().value(row)),
+        DataType::String => Value::String(interner.get(array.as_string::<i32>().value(row))),
+        DataType::Bool => Value::Bool(array.as_boolean().value(row)),
+        DataType::Timestamp => Value::Timestamp(Timestamp(
+            array.as_primitive::<TimestampMicrosecondType>().value(row),
+        )),
+    }
+}
+
+/// Shares the strings of a low-cardinality column (a status, a country code) so each distinct value is
+/// allocated once per file. A column with many distinct values (an id) turns it off after a while, so
+/// it costs nothing there.
+#[derive(Default)]
+struct Interner {
+    seen: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
+    off: bool,
+}
+
+impl Interner {
+    const LIMIT: usize = 4096;
+
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if self.off {
+            return Arc::from(s);
+        }
+        if let Some(shared) = self.seen.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(s);
+        if self.seen.len() >= Self::LIMIT {
+            self.off = true;
+            self.seen = HashMap::default();
+        } else {
+            self.seen.insert(Box::from(s), shared.clone());
+        }
+        shared
     }
 }

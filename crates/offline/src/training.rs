@@ -10,10 +10,12 @@
 
 use crate::columns::feature_array;
 use crate::spine::{Spine, SpineError};
-use crate::views::{ServiceView, ViewStatus, load_events, service_views};
+use crate::views::{ServiceView, ViewStatus, entity_group, load_events, service_views};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
-use freshet_engine::{EntityKey, FeatureValue, KeyPart, PreparedEvent, Query, answer_batch};
+use freshet_engine::{
+    EntityKey, EventBatch, FeatureValue, KeyPart, Query, QueryError, ViewDef, ViewRow, answer_batch,
+};
 use freshet_project::Project;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,7 +119,7 @@ pub async fn build_training_set(
                 k: if options.hindsight { i64::MAX } else { t },
             })
             .collect();
-        let answers = answer_batch(&view.def, view_events, &queries);
+        let answers = answer_in_parallel(&view.def, view_events, queries)?;
         let (view_columns, found) = view_columns(view, &answers, options, out)?;
         present.push((view.name.clone(), found));
         columns.extend(view_columns);
@@ -134,13 +136,58 @@ pub async fn build_training_set(
     })
 }
 
+/// [`answer_batch`] on one thread per entity group: events were prepared into groups by entity
+/// ([`entity_group`]); queries are split the same way, each group is answered on its own, and the answers
+/// are put back in query order. The engine stays single-threaded and pure; this only divides its work.
+fn answer_in_parallel(
+    def: &ViewDef,
+    event_parts: Vec<EventBatch>,
+    queries: Vec<Query>,
+) -> Result<Vec<Result<ViewRow, QueryError>>, TrainingError> {
+    let mut query_parts: Vec<(Vec<usize>, Vec<Query>)> =
+        vec![(Vec::new(), Vec::new()); event_parts.len()];
+    for (i, query) in queries.into_iter().enumerate() {
+        let part = &mut query_parts[entity_group(&query.key) % event_parts.len().max(1)];
+        part.0.push(i);
+        part.1.push(query);
+    }
+    let total = query_parts.iter().map(|p| p.0.len()).sum();
+    type Part = (Vec<usize>, Vec<Result<ViewRow, QueryError>>);
+    let answered: Vec<Option<Part>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = event_parts
+            .into_iter()
+            .zip(query_parts)
+            .map(|(events, (indexes, queries))| {
+                scope.spawn(move || {
+                    let answers = answer_batch(def, events, &queries);
+                    (indexes, answers)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().ok()).collect()
+    });
+    let mut results: Vec<Option<Result<ViewRow, QueryError>>> = (0..total).map(|_| None).collect();
+    for part in answered {
+        let (indexes, answers) = part.ok_or_else(|| {
+            TrainingError::Internal(format!("a thread answering view `{}` stopped", def.name))
+        })?;
+        for (i, answer) in indexes.into_iter().zip(answers) {
+            results[i] = Some(answer);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| TrainingError::Internal("a query was left unanswered".to_owned())))
+        .collect()
+}
+
 /// The timestamp column of an `--at` spine.
 const AT_COLUMN: &str = "event_timestamp";
 
 /// The spine of `--at`: every entity with an event at or before `at`, one row each, sorted by key.
 fn every_entity(
     views: &[ServiceView],
-    events: &[Vec<PreparedEvent>],
+    events: &[Vec<EventBatch>],
     at: i64,
 ) -> Result<Spine, TrainingError> {
     let join_keys = &views[0].join_keys;
@@ -153,8 +200,9 @@ fn every_entity(
     let mut keys: Vec<&EntityKey> = events
         .iter()
         .flatten()
-        .filter(|e| e.order.event_time <= at)
-        .map(|e| &e.key)
+        .flat_map(|batch| batch.keys().iter().zip(batch.orders()))
+        .filter(|(_, order)| order.event_time <= at)
+        .map(|(key, _)| key)
         .collect();
     keys.sort();
     keys.dedup();

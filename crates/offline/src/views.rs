@@ -2,10 +2,10 @@
 //! from each, and every logged event of each view prepared for the engine.
 
 use crate::log::{LogError, SourceLog};
-use crate::scan::scan_files;
+use crate::scan::scan_parallel;
 use crate::spine::SpineError;
 use freshet_engine::{
-    DataType, FeatureStatus, FeatureType, PreparedEvent, Timestamp, ViewDef, ViewRow,
+    DataType, EventBatch, FeatureStatus, FeatureType, Timestamp, ViewDef, ViewRow,
 };
 use freshet_project::Project;
 use freshet_project::spec::FeatureViewSpec;
@@ -58,6 +58,9 @@ pub enum TrainingError {
         /// How to fix it.
         help: String,
     },
+    /// A bug: something that cannot happen did.
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
     /// The output cannot be written.
     #[error("cannot write {path}: {reason}")]
     Write {
@@ -186,51 +189,93 @@ fn join_keys(project: &Project, view: &FeatureViewSpec) -> Vec<(String, DataType
         .collect()
 }
 
-/// Every logged event of each view, prepared by the view (rows its filter rejects are left out), and
-/// the number of events read. Each source's log is read once, whatever the number of its views.
+/// The entity group (of [`READ_THREADS`]) an entity's events and queries belong to.
+pub fn entity_group(key: &freshet_engine::EntityKey) -> usize {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(key) as usize % READ_THREADS
+}
+
+/// Every logged event of each view, prepared by the view (rows its filter rejects are left out) into
+/// [`READ_THREADS`] batches by [`entity_group`], and the number of events read. Each source's log is
+/// read once, whatever the number of its views, on [`READ_THREADS`] threads, decoding only the columns
+/// the views read.
 pub async fn load_events(
     project: &Project,
     views: &[ServiceView],
-) -> Result<(Vec<Vec<PreparedEvent>>, u64), TrainingError> {
+) -> Result<(Vec<Vec<EventBatch>>, u64), TrainingError> {
     let root = crate::offline_root(project);
-    let mut events: Vec<Vec<PreparedEvent>> = views.iter().map(|_| Vec::new()).collect();
+    let groups = |def: &ViewDef| -> Vec<EventBatch> {
+        (0..READ_THREADS)
+            .map(|_| EventBatch::with_capacity(def, 0))
+            .collect()
+    };
+    let mut events: Vec<Vec<EventBatch>> = views.iter().map(|v| groups(&v.def)).collect();
     let mut read = 0u64;
     let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
-    sources.dedup();
     sources.sort_unstable();
     sources.dedup();
     for source_name in sources {
         let Some(source) = project.spec.sources.iter().find(|s| s.name == source_name) else {
             continue;
         };
-        let first_view = views.iter().find(|v| v.source == source_name);
         let dir = crate::layout::table_dir(&root, source_name);
         if !dir.join("_delta_log").is_dir() {
             return Err(TrainingError::NoLog {
                 source_name: source_name.to_owned(),
-                view: first_view.map(|v| v.name.clone()).unwrap_or_default(),
+                view: views
+                    .iter()
+                    .find(|v| v.source == source_name)
+                    .map(|v| v.name.clone())
+                    .unwrap_or_default(),
             });
         }
         let log =
             SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
         let files = log.files()?;
-        let mut preparers: Vec<(usize, freshet_engine::Preparer<'_>)> = views
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.source == source_name)
-            .map(|(i, v)| (i, v.def.preparer()))
+        let mine: Vec<usize> = (0..views.len())
+            .filter(|&i| views[i].source == source_name)
             .collect();
-        read += scan_files(&files, log.fields(), |event| {
-            for (i, preparer) in &mut preparers {
-                // The log holds only rows every view accepted at ingest; a row refused now (the
-                // project changed since) does not count, as it would not when streaming.
-                if let Ok(Some(e)) =
-                    preparer.prepare(event.row, Timestamp(event.ingest_time), event.position)
-                {
-                    events[*i].push(e);
+        let mut needed = vec![false; source.schema.len()];
+        for &i in &mine {
+            for (n, r) in needed.iter_mut().zip(views[i].def.source_columns_read()) {
+                *n |= r;
+            }
+        }
+        let (parts, count) = scan_parallel(
+            &files,
+            log.fields(),
+            &needed,
+            READ_THREADS,
+            || {
+                mine.iter()
+                    .map(|&i| (views[i].def.preparer(), groups(&views[i].def)))
+                    .collect::<Vec<_>>()
+            },
+            |state, event| {
+                for (preparer, batches) in state.iter_mut() {
+                    // The log holds only rows every view accepted at ingest; a row refused now (the
+                    // project changed since) does not count, as it would not when streaming.
+                    let _ = preparer.prepare_routed(
+                        batches,
+                        entity_group,
+                        event.row,
+                        Timestamp(event.ingest_time),
+                        event.position,
+                    );
+                }
+            },
+        )?;
+        read += count;
+        for part in parts {
+            for ((_, batches), &i) in part.into_iter().zip(&mine) {
+                for (group, mut batch) in events[i].iter_mut().zip(batches) {
+                    group.append(&mut batch);
                 }
             }
-        })?;
+        }
     }
     Ok((events, read))
 }
+
+/// Threads that read the log: one per core of the machines freshet is sized for.
+pub const READ_THREADS: usize = 2;

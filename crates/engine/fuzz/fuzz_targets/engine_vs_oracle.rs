@@ -139,7 +139,7 @@ fuzz_target!(|input: Input| {
             }
         })
         .collect();
-    let batch = answer_batch(&def, prepared, &queries);
+    let batch = answer_batch(&def, prepared.into_iter().collect(), &queries);
     let raw: Vec<RawEvent> = events.into_iter().map(|(e, _)| e).collect();
     for (q, batch) in queries.iter().zip(batch) {
         let incremental = state

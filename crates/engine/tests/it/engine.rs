@@ -5,8 +5,8 @@
 use crate::oracle::{self, Agg, Answer, Column, Feature, RawEvent, Scalar, Status};
 use crate::support::{row, status, to_oracle, view};
 use freshet_engine::{
-    EntityKey, EventError, FeatureStatus, FeatureValue, IngestOutcome, InsertOutcome, Query,
-    QueryError, Timestamp, Value, ViewDef, ViewRow, ViewState, answer_batch,
+    EntityKey, EventBatch, EventError, FeatureStatus, FeatureValue, IngestOutcome, InsertOutcome,
+    Query, QueryError, Timestamp, Value, ViewDef, ViewRow, ViewState, answer_batch,
 };
 use proptest::prelude::*;
 
@@ -246,8 +246,16 @@ proptest! {
         let mut state = ViewState::new(def.clone());
         ingest_all(&mut state, &s, &s.arrival);
 
+        // Half the events prepared one by one, half straight into a batch: both must build the same.
         let mut scratch = Vec::new();
-        let prepared: Vec<_> = s.events.iter().filter_map(|(e, keep)| def.prepare(&row(e, *keep), Timestamp(0), e.position, &mut scratch).unwrap()).collect();
+        let (first, second) = s.events.split_at(s.events.len() / 2);
+        let mut prepared: EventBatch = first.iter().filter_map(|(e, keep)| def.prepare(&row(e, *keep), Timestamp(0), e.position, &mut scratch).unwrap()).collect();
+        let mut rest = EventBatch::with_capacity(&def, second.len());
+        let mut preparer = def.preparer();
+        for (e, keep) in second {
+            preparer.prepare_into(&mut rest, &row(e, *keep), Timestamp(0), e.position).unwrap();
+        }
+        prepared.append(&mut rest);
         let queries: Vec<Query> = s.queries.iter().map(|&(key, t, k)| Query { key: EntityKey::int(key), t, k }).collect();
         let batch = answer_batch(&def, prepared, &queries);
 
