@@ -94,6 +94,12 @@ impl EventBatch {
     /// Moves every event of `other` to the end of this batch.
     pub fn append(&mut self, other: &mut EventBatch) {
         if self.is_empty() {
+            // Take the other batch's buffers whole: nothing is copied.
+            let capacity = self.keys.capacity();
+            if other.keys.capacity() >= capacity {
+                std::mem::swap(self, other);
+                return;
+            }
             self.stride = other.stride;
         }
         if !other.ids.is_empty() || !self.ids.is_empty() {
@@ -104,6 +110,40 @@ impl EventBatch {
         self.orders.append(&mut other.orders);
         self.ids.append(&mut other.ids);
         self.values.append(&mut other.values);
+    }
+
+    /// The events of `group` (one entity's batch indexes, any order) that count, in canonical order,
+    /// into `kept`: exactly the events inserting them one by one would keep. Of copies sharing an id
+    /// the first ingested counts; a record delivered twice (same time, ingest time and position) counts
+    /// once.
+    pub(crate) fn canonical(&self, group: &mut [usize], kept: &mut Vec<usize>) {
+        kept.clear();
+        let orders = &self.orders;
+        // Events arrive mostly in time order; check before paying for a sort.
+        if !group.is_sorted_by_key(|&i| orders[i]) {
+            group.sort_unstable_by_key(|&i| orders[i]);
+        }
+        let with_ids = group.iter().any(|&i| self.id(i).is_some());
+        let mut keep = vec![true; if with_ids { group.len() } else { 0 }];
+        if with_ids {
+            // Keep the first-ingested copy of each id: visit in ingest order.
+            let mut by_ingest: Vec<usize> = (0..group.len()).collect();
+            by_ingest.sort_by_key(|&p| crate::entity::ingest_order(&orders[group[p]]));
+            let mut seen = std::collections::HashSet::new();
+            for p in by_ingest {
+                if let Some(id) = self.id(group[p]) {
+                    keep[p] = seen.insert(id);
+                }
+            }
+        }
+        let mut last: Option<EventOrder> = None;
+        for (p, &i) in group.iter().enumerate() {
+            let order = orders[i];
+            if keep.get(p).copied().unwrap_or(true) && last != Some(order) {
+                kept.push(i);
+                last = Some(order);
+            }
+        }
     }
 
     /// The id of event `i`.

@@ -13,9 +13,8 @@
 //! earlier than what was evicted) are refused rather than answered wrongly.
 
 use crate::accumulate::{Accumulator, FeatureValue};
-use crate::aggregation::Aggregation;
-use crate::batch::EventBatch;
 use crate::key::KeyPart;
+use crate::query::{Flat, History};
 use crate::value::Value;
 use crate::view::{EventOrder, FeatureDef, PreparedEvent};
 use serde::{Deserialize, Serialize};
@@ -50,7 +49,7 @@ impl ViewRow {
         ViewRow::all_null(features, FeatureStatus::NotFound, None)
     }
 
-    fn all_null(features: usize, status: FeatureStatus, newest: Option<i64>) -> ViewRow {
+    pub(crate) fn all_null(features: usize, status: FeatureStatus, newest: Option<i64>) -> ViewRow {
         ViewRow {
             values: vec![FeatureValue::Scalar(Value::Null); features],
             statuses: vec![status; features],
@@ -128,7 +127,7 @@ pub(crate) struct FeatureSpecs {
 }
 
 impl FeatureSpecs {
-    fn accumulator(&self, i: usize) -> Accumulator {
+    pub(crate) fn accumulator(&self, i: usize) -> Accumulator {
         let f = &self.features[i];
         Accumulator::new(
             f.aggregation,
@@ -140,7 +139,7 @@ impl FeatureSpecs {
 }
 
 /// The order in which copies of one event id became known: the first is the one that counts.
-fn ingest_order(o: &EventOrder) -> (i64, u64, i64) {
+pub(crate) fn ingest_order(o: &EventOrder) -> (i64, u64, i64) {
     (o.ingest_time, o.position, o.event_time)
 }
 
@@ -257,48 +256,6 @@ impl EntityState {
         InsertOutcome::Inserted
     }
 
-    /// Builds the state from the events at `group` (indexes into `events`, any order), as inserting them
-    /// one by one would. Values and ids are moved out of `events`.
-    pub(crate) fn from_group(events: &mut EventBatch, group: &mut [usize]) -> EntityState {
-        let stride = events.stride;
-        let orders = &events.orders;
-        // Events arrive mostly in time order; check before paying for a sort.
-        if !group.is_sorted_by_key(|&i| orders[i]) {
-            group.sort_unstable_by_key(|&i| orders[i]);
-        }
-        let mut keep = vec![true; group.len()];
-        let with_ids = group.iter().any(|&i| events.id(i).is_some());
-        if with_ids {
-            // Keep the first-ingested copy of each id: visit in ingest order.
-            let mut by_ingest: Vec<usize> = (0..group.len()).collect();
-            by_ingest.sort_by_key(|&p| ingest_order(&orders[group[p]]));
-            let mut seen = std::collections::HashSet::new();
-            for p in by_ingest {
-                if let Some(id) = events.id(group[p]) {
-                    keep[p] = seen.insert(id.clone());
-                }
-            }
-        }
-        let mut state = EntityState {
-            orders: Vec::with_capacity(group.len()),
-            values: Vec::with_capacity(group.len() * stride),
-            ..EntityState::default()
-        };
-        for (&i, keep) in group.iter().zip(keep) {
-            let order = events.orders[i];
-            // Identical orders are the same record delivered again: the first copy stands.
-            if keep && state.orders.last() != Some(&order) {
-                state.orders.push(order);
-                if with_ids {
-                    state.ids.push(events.ids.get_mut(i).and_then(Option::take));
-                }
-                let values = &mut events.values[i * stride..(i + 1) * stride];
-                state.values.extend(values.iter_mut().map(std::mem::take));
-            }
-        }
-        state
-    }
-
     /// The value of every feature as of event time `t` with knowledge cutoff `k` (microseconds).
     pub(crate) fn query(
         &self,
@@ -306,114 +263,15 @@ impl EntityState {
         t: i64,
         k: i64,
     ) -> Result<ViewRow, QueryError> {
-        let features = specs.features.len();
-        let end = self.orders.partition_point(|o| o.event_time <= t);
-        let mut newest = self.orders[..end]
-            .iter()
-            .rev()
-            .find(|o| o.ingest_time <= k)
-            .map(|o| o.event_time);
-        if let Some(p) = &self.prefix {
-            if t < p.supported_from {
-                return Err(QueryError::BeforeRetention {
-                    t,
-                    supported_from: p.supported_from,
-                });
-            }
-            let needs_prefix =
-                newest.is_none() || specs.features.iter().any(|f| f.window.is_none());
-            if let Some(evicted_ingest) = p.newest_ingest_time
-                && needs_prefix
-                && k < evicted_ingest
-            {
-                return Err(QueryError::CutoffBeforeEviction { k, evicted_ingest });
-            }
-            newest = newest.or(p.newest_event_time);
+        History {
+            orders: &self.orders,
+            values: Flat {
+                values: &self.values,
+                stride: specs.stride,
+            },
+            prefix: self.prefix.as_deref(),
         }
-        let Some(newest) = newest else {
-            return Ok(ViewRow::not_found(features));
-        };
-        if specs.ttl.is_some_and(|ttl| newest <= t.saturating_sub(ttl)) {
-            return Ok(ViewRow::all_null(
-                features,
-                FeatureStatus::OutsideMaxAge,
-                Some(newest),
-            ));
-        }
-        let mut values = Vec::with_capacity(features);
-        for (i, f) in specs.features.iter().enumerate() {
-            let (start, mut acc) = match f.window {
-                Some(w) => {
-                    let from = t.saturating_sub(w);
-                    (
-                        self.orders[..end].partition_point(|o| o.event_time <= from),
-                        specs.accumulator(i),
-                    )
-                }
-                None => {
-                    let prefix = self
-                        .prefix
-                        .as_ref()
-                        .and_then(|p| p.accumulators.get(i).cloned().flatten());
-                    (0, prefix.unwrap_or_else(|| specs.accumulator(i)))
-                }
-            };
-            let value = match f.aggregation {
-                // `first` and `last` pick one value: scanning from the right end and stopping at the
-                // first counted one selects exactly what the full fold would, without reading the rest.
-                Aggregation::Last => self
-                    .pick(specs, i, (start..end).rev(), k)
-                    .unwrap_or_else(|| acc.finish()),
-                Aggregation::First => match acc.finish() {
-                    FeatureValue::Scalar(Value::Null) => {
-                        self.pick(specs, i, start..end, k).unwrap_or(acc.finish())
-                    }
-                    from_evicted_history => from_evicted_history,
-                },
-                _ => {
-                    for e in start..end {
-                        if self.orders[e].ingest_time <= k {
-                            acc.update(self.input(specs, i, e));
-                        }
-                    }
-                    acc.finish()
-                }
-            };
-            values.push(value);
-        }
-        let statuses = values
-            .iter()
-            .map(|v| {
-                if v.is_null() {
-                    FeatureStatus::NullValue
-                } else {
-                    FeatureStatus::Present
-                }
-            })
-            .collect();
-        Ok(ViewRow {
-            values,
-            statuses,
-            newest_event_time: Some(newest),
-        })
-    }
-
-    /// The first counted (known by `k`, non-null, not NaN) input of feature `i` among `events`.
-    fn pick(
-        &self,
-        specs: &FeatureSpecs,
-        i: usize,
-        mut events: impl Iterator<Item = usize>,
-        k: i64,
-    ) -> Option<FeatureValue> {
-        events
-            .find(|&e| {
-                let v = self.input(specs, i, e);
-                self.orders[e].ingest_time <= k
-                    && !v.is_null()
-                    && !matches!(v, Value::Float64(f) if f.is_nan())
-            })
-            .map(|e| FeatureValue::Scalar(self.input(specs, i, e).clone()))
+        .query(specs, t, k)
     }
 
     /// Evicts only if the oldest retained event is old enough to go: the cheap check on the hot path.

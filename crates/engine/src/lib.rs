@@ -28,6 +28,7 @@ pub mod batch;
 pub mod entity;
 pub mod expr;
 pub mod key;
+mod query;
 pub mod snapshot;
 pub mod state;
 pub mod types;

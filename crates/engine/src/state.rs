@@ -9,6 +9,7 @@
 use crate::batch::EventBatch;
 use crate::entity::{EntityState, FeatureSpecs, InsertOutcome, QueryError, ViewRow};
 use crate::key::EntityKey;
+use crate::query::{History, Indexed};
 use crate::types::{DataType, Timestamp};
 use crate::value::Value;
 use crate::view::{EventError, PreparedEvent, ViewDef};
@@ -305,9 +306,9 @@ impl ViewState {
 /// entity's events are sorted once into the same state that incremental ingestion builds, so the answers
 /// are identical to [`ViewState::read`] after ingesting the same events. Results are in query order.
 ///
-/// Entities are handled one at a time: events and queries are grouped by entity with a counting sort,
-/// each entity's state is built, asked its queries while hot in cache, and dropped; so the state of all
-/// entities never exists at once and no event is moved more than once.
+/// Entities are handled one at a time: events and queries are grouped by entity with a counting sort;
+/// each entity's events are put in canonical order (as indexes: no value is moved or copied) and asked
+/// its queries while hot in cache, through the same query code as incremental state.
 pub fn answer_batch(
     def: &ViewDef,
     mut events: EventBatch,
@@ -329,20 +330,41 @@ pub fn answer_batch(
         .collect();
     let event_groups = group_by(numbers.len(), event_entity.iter().map(|&e| Some(e)));
     let query_groups = group_by(numbers.len(), query_entity.iter().copied());
-    let mut results: Vec<Result<ViewRow, QueryError>> = queries
-        .iter()
-        .map(|_| Ok(ViewRow::not_found(def.features.len())))
-        .collect();
+    let mut results: Vec<Option<Result<ViewRow, QueryError>>> = vec![None; queries.len()];
     let (mut event_order, event_starts) = event_groups;
     let (query_order, query_starts) = query_groups;
+    // Keys are no longer needed: free them before the answers are built.
+    drop(std::mem::take(&mut events.keys));
+    let mut kept = Vec::new();
+    let mut orders = Vec::new();
     for entity in 0..numbers.len() {
+        let queries_of_entity = &query_order[query_starts[entity]..query_starts[entity + 1]];
+        if queries_of_entity.is_empty() {
+            continue;
+        }
         let group = &mut event_order[event_starts[entity]..event_starts[entity + 1]];
-        let state = EntityState::from_group(&mut events, group);
-        for &q in &query_order[query_starts[entity]..query_starts[entity + 1]] {
-            results[q] = state.query(&specs, queries[q].t, queries[q].k);
+        events.canonical(group, &mut kept);
+        orders.clear();
+        orders.extend(kept.iter().map(|&i| events.orders[i]));
+        // The entity's events stay where they were prepared; the query reads them through `kept`.
+        let history = History {
+            orders: &orders,
+            values: Indexed {
+                values: &events.values,
+                index: &kept,
+                stride: events.stride,
+            },
+            prefix: None,
+        };
+        for &q in queries_of_entity {
+            results[q] = Some(history.query(&specs, queries[q].t, queries[q].k));
         }
     }
+    // An entity with no event is not found.
     results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Ok(ViewRow::not_found(def.features.len()))))
+        .collect()
 }
 
 /// A counting sort: indexes of `items` grouped by their group number (`None`: left out), stable within

@@ -99,6 +99,19 @@ pub fn scan_parallel<S: Send>(
     Ok((states, total))
 }
 
+/// The number of rows in `files`, from their footers (no data is read): to size buffers once.
+pub fn count_rows(files: &[PathBuf]) -> Result<u64, LogError> {
+    let mut rows = 0u64;
+    for file in files {
+        let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
+        let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&reader)
+            .map_err(|e| corrupt(file, e))?;
+        rows += metadata.file_metadata().num_rows().max(0) as u64;
+    }
+    Ok(rows)
+}
+
 fn corrupt(file: &Path, reason: impl ToString) -> LogError {
     LogError::Corrupt {
         file: file.to_path_buf(),

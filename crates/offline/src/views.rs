@@ -2,7 +2,7 @@
 //! from each, and every logged event of each view prepared for the engine.
 
 use crate::log::{LogError, SourceLog};
-use crate::scan::scan_parallel;
+use crate::scan::{count_rows, scan_parallel};
 use crate::spine::SpineError;
 use freshet_engine::{
     DataType, EventBatch, FeatureStatus, FeatureType, Timestamp, ViewDef, ViewRow,
@@ -232,6 +232,9 @@ pub async fn load_events(
         let log =
             SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
         let files = log.files()?;
+        // Each thread's batch for a group gets room for the whole group, so neither growing it nor
+        // joining the threads' batches afterwards copies events (untouched room costs no memory).
+        let group_rows = (count_rows(&files)? as usize / READ_THREADS) * 11 / 10 + 1024;
         let mine: Vec<usize> = (0..views.len())
             .filter(|&i| views[i].source == source_name)
             .collect();
@@ -248,7 +251,13 @@ pub async fn load_events(
             READ_THREADS,
             || {
                 mine.iter()
-                    .map(|&i| (views[i].def.preparer(), groups(&views[i].def)))
+                    .map(|&i| {
+                        let def = &views[i].def;
+                        let batches = (0..READ_THREADS)
+                            .map(|_| EventBatch::with_capacity(def, group_rows))
+                            .collect::<Vec<_>>();
+                        (def.preparer(), batches)
+                    })
                     .collect::<Vec<_>>()
             },
             |state, event| {
