@@ -46,3 +46,15 @@ pub(crate) fn resident_bytes() -> Option<u64> {
         .ok()?;
     Some(kib * 1024)
 }
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`).
+pub(crate) fn peak_resident_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|r| r.split_whitespace().next())?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}

@@ -31,7 +31,7 @@ struct Cli {
 enum Workload {
     /// B2: streaming count/sum/mean/max over 1h/24h/7d sliding windows, in-process source.
     B2(b2::Args),
-    /// B3: a point-in-time training set, 1M spine rows x 10 last-value features over 10M events.
+    /// Event-log ingest, B3 and B3w: the offline path end to end on W1 (10M events, 1M spine rows).
     B3(b3::Args),
 }
 

@@ -116,6 +116,8 @@ pub struct SourceLog {
     schema: SchemaRef,
 }
 
+const DAY_MICROS: i64 = 86_400_000_000;
+
 fn column_list(names: impl Iterator<Item = String>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
@@ -267,11 +269,23 @@ impl SourceLog {
     fn batch(&self, rows: &LogRows) -> Result<RecordBatch, LogError> {
         let mut columns: Vec<ArrayRef> =
             freshet_sources::formats::rows_to_columns(&self.fields, &rows.rows);
+        // Events come mostly in time order: format a date only when the day changes.
+        let mut last: Option<(i64, String)> = None;
         let dates: StringArray = rows
             .rows
             .iter()
             .map(|r| match r.get(self.timestamp_column) {
-                Some(Value::Timestamp(t)) => Some(date_of(t.micros())),
+                Some(Value::Timestamp(t)) => {
+                    let day = t.micros().div_euclid(DAY_MICROS);
+                    match &last {
+                        Some((d, text)) if *d == day => Some(text.clone()),
+                        _ => {
+                            let text = date_of(t.micros());
+                            last = Some((day, text.clone()));
+                            Some(text)
+                        }
+                    }
+                }
                 _ => None,
             })
             .collect();
