@@ -152,12 +152,27 @@ pub struct EntityState {
     ids: Vec<Option<KeyPart>>,
     values: Vec<Value>,
     prefix: Option<Box<Prefix>>,
+    /// Newest (ingest time, position) of any event applied to the entity, counted or not (a duplicate,
+    /// a copy replaced by an earlier-ingested one, a late event): what the entity has been told, which
+    /// only grows, whatever the arrival order. Versions its online record.
+    seen: Option<(i64, u64)>,
 }
 
 impl EntityState {
     /// Number of retained (not evicted) events.
     pub fn retained(&self) -> usize {
         self.orders.len()
+    }
+
+    /// The newest (ingest time, position) of any event applied to this entity: what it has been told,
+    /// which only grows as events are applied. `(i64::MIN, 0)` for an empty state.
+    pub(crate) fn newest_ingest(&self) -> (i64, u64) {
+        self.seen.unwrap_or((i64::MIN, 0))
+    }
+
+    /// The retained events' orders and values, and the eviction summary: what a query reads.
+    pub(crate) fn parts(&self) -> (&[EventOrder], &[Value], Option<&Prefix>) {
+        (&self.orders, &self.values, self.prefix.as_deref())
     }
 
     /// Event time of the newest event this entity has seen, retained or evicted.
@@ -205,6 +220,7 @@ impl EntityState {
         values: impl Iterator<Item = Value>,
         stride: usize,
     ) -> InsertOutcome {
+        self.seen = self.seen.max(Some((order.ingest_time, order.position)));
         if self
             .prefix
             .as_ref()

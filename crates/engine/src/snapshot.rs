@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"FRSHSNAP";
 /// The snapshot format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct PayloadRef<'a> {
@@ -55,7 +55,7 @@ pub enum SnapshotError {
 
 /// A stable fingerprint of a view definition (its full debug form, hashed).
 fn fingerprint(state: &ViewState) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(format!("{:?}", state.def()).as_bytes())
+    crate::record::fingerprint(state.def())
 }
 
 impl ViewState {

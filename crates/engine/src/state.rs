@@ -288,6 +288,16 @@ impl ViewState {
         }
     }
 
+    /// One entity's state, if the view has seen it.
+    pub(crate) fn entity(&self, key: &EntityKey) -> Option<&EntityState> {
+        self.entities.get(key)
+    }
+
+    /// Sets one entity's state (from a stored record).
+    pub(crate) fn put_entity(&mut self, key: EntityKey, state: EntityState) {
+        self.entities.insert(key, state);
+    }
+
     /// Entities in key order with their state, for snapshots.
     pub(crate) fn sorted_entities(&self) -> Vec<(&EntityKey, &EntityState)> {
         let mut all: Vec<_> = self.entities.iter().collect();

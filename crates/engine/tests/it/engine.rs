@@ -10,7 +10,7 @@ use freshet_engine::{
 };
 use proptest::prelude::*;
 
-const KEYS: i64 = 3;
+pub(crate) const KEYS: i64 = 3;
 
 fn feature() -> impl Strategy<Value = Feature> {
     let numeric = prop_oneof![Just(Column::X), Just(Column::Y)];
@@ -45,13 +45,13 @@ fn feature() -> impl Strategy<Value = Feature> {
 }
 
 #[derive(Clone, Debug)]
-struct Scenario {
-    features: Vec<Feature>,
-    ttl: Option<i64>,
-    with_ids: bool,
-    events: Vec<(RawEvent, Option<bool>)>,
-    arrival: Vec<usize>,
-    queries: Vec<(i64, i64, i64)>,
+pub(crate) struct Scenario {
+    pub(crate) features: Vec<Feature>,
+    pub(crate) ttl: Option<i64>,
+    pub(crate) with_ids: bool,
+    pub(crate) events: Vec<(RawEvent, Option<bool>)>,
+    pub(crate) arrival: Vec<usize>,
+    pub(crate) queries: Vec<(i64, i64, i64)>,
 }
 
 fn event(position: u64) -> impl Strategy<Value = (RawEvent, Option<bool>)> {
@@ -84,7 +84,7 @@ fn event(position: u64) -> impl Strategy<Value = (RawEvent, Option<bool>)> {
         })
 }
 
-fn scenario() -> impl Strategy<Value = Scenario> {
+pub(crate) fn scenario() -> impl Strategy<Value = Scenario> {
     let features = prop::collection::vec(feature(), 1..6);
     let ttl = prop_oneof![Just(None), Just(Some(5i64)), Just(Some(20))];
     (features, ttl, any::<bool>(), 0usize..40)
@@ -167,7 +167,7 @@ fn raw_events(s: &Scenario) -> Vec<RawEvent> {
         .collect()
 }
 
-fn ingest_all(state: &mut ViewState, s: &Scenario, order: &[usize]) {
+pub(crate) fn ingest_all(state: &mut ViewState, s: &Scenario, order: &[usize]) {
     for &i in order {
         let (e, keep) = &s.events[i];
         state
@@ -382,6 +382,10 @@ fn simple_view() -> ViewDef {
         Some(20),
         true,
     )
+}
+
+pub(crate) fn raw_event(key: i64, event_time: i64, position: u64) -> RawEvent {
+    raw(key, event_time, position)
 }
 
 fn raw(key: i64, event_time: i64, position: u64) -> RawEvent {

@@ -5,4 +5,5 @@
 mod engine;
 mod expressions;
 mod oracle;
+mod records;
 mod support;

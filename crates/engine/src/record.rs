@@ -1,0 +1,144 @@
+//! Entity records: one entity's state in one view as bytes, for online stores.
+//!
+//! An online store keeps, per (view, entity), what the engine needs to answer exact as-of-now values at
+//! read time: the entity's retained events and its eviction summary, not precomputed numbers. Values
+//! therefore decay as windows slide with no new event, and a read runs the same query as every other
+//! path ([`RecordReader::read`]).
+//!
+//! Layout: a 16-byte **version**, the magic `FRE1`, the view definition's fingerprint (`u64`, little
+//! endian) and the postcard-encoded [`EntityState`]. The version is the entity's newest ingest order
+//! (ingest time, then position), big-endian with the sign bit flipped, so comparing two records' first
+//! 16 bytes as byte strings orders them by what they know. Stores use that to keep writes idempotent
+//! and ordered: a record replaces a stored one only if its version is not smaller, so replaying an
+//! update changes nothing and an older update never overwrites a newer one.
+
+use crate::entity::EntityState;
+use crate::entity::{QueryError, ViewRow};
+use crate::key::EntityKey;
+use crate::query::{Flat, History};
+use crate::state::{ViewState, feature_specs};
+use crate::view::ViewDef;
+
+const MAGIC: &[u8; 4] = b"FRE1";
+/// Bytes of the version prefix.
+pub const VERSION_LEN: usize = 16;
+const HEADER_LEN: usize = VERSION_LEN + MAGIC.len() + 8;
+
+/// Why a record cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Not a record, or truncated.
+    #[error("not a freshet entity record or truncated: {0}")]
+    Malformed(String),
+    /// Written for another definition of the view.
+    #[error(
+        "the stored state of view `{view}` was written for another definition of it; rebuild it with `freshet backfill`"
+    )]
+    DefinitionChanged {
+        /// The view.
+        view: String,
+    },
+    /// The record cannot answer the query exactly.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+/// The fingerprint of a view definition: records and snapshots of one definition refuse another.
+pub(crate) fn fingerprint(def: &ViewDef) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(format!("{def:?}").as_bytes())
+}
+
+/// The version of a record (its first [`VERSION_LEN`] bytes), if it has one.
+pub fn record_version(record: &[u8]) -> Option<&[u8]> {
+    record.get(..VERSION_LEN)
+}
+
+fn encode_version(ingest_time: i64, position: u64) -> [u8; VERSION_LEN] {
+    let mut out = [0u8; VERSION_LEN];
+    // Flipping the sign bit makes byte order agree with numeric order for negative times too.
+    out[..8].copy_from_slice(&((ingest_time as u64) ^ (1 << 63)).to_be_bytes());
+    out[8..].copy_from_slice(&position.to_be_bytes());
+    out
+}
+
+fn encode(fingerprint: u64, state: &EntityState) -> Vec<u8> {
+    let (ingest_time, position) = state.newest_ingest();
+    // Encoding into a Vec cannot fail for these types: no maps with non-string keys, no I/O.
+    let body = postcard::to_stdvec(state).unwrap_or_default();
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&encode_version(ingest_time, position));
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&fingerprint.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn decode(view: &str, fingerprint: u64, record: &[u8]) -> Result<EntityState, RecordError> {
+    let malformed = |why: &str| RecordError::Malformed(why.to_owned());
+    if record.len() < HEADER_LEN || &record[VERSION_LEN..VERSION_LEN + 4] != MAGIC {
+        return Err(malformed("no record header"));
+    }
+    let mut stored = [0u8; 8];
+    stored.copy_from_slice(&record[VERSION_LEN + 4..HEADER_LEN]);
+    if u64::from_le_bytes(stored) != fingerprint {
+        return Err(RecordError::DefinitionChanged {
+            view: view.to_owned(),
+        });
+    }
+    postcard::from_bytes(&record[HEADER_LEN..]).map_err(|e| malformed(&e.to_string()))
+}
+
+impl ViewState {
+    /// The record of one entity, or `None` if the state has never seen it.
+    pub fn entity_record(&self, key: &EntityKey) -> Option<Vec<u8>> {
+        self.entity(key)
+            .map(|state| encode(fingerprint(self.def()), state))
+    }
+
+    /// Replaces an entity's state with a stored record (to apply new events to it, then write it back).
+    pub fn load_entity_record(&mut self, key: EntityKey, record: &[u8]) -> Result<(), RecordError> {
+        let state = decode(&self.def().name, fingerprint(self.def()), record)?;
+        self.put_entity(key, state);
+        Ok(())
+    }
+}
+
+/// Answers as-of queries from stored records of one view. Build it once per view; reads are cheap.
+#[derive(Debug, Clone)]
+pub struct RecordReader {
+    view: String,
+    fingerprint: u64,
+    specs: crate::entity::FeatureSpecs,
+    features: usize,
+}
+
+impl RecordReader {
+    /// A reader for records of `def`.
+    pub fn new(def: &ViewDef) -> RecordReader {
+        RecordReader {
+            view: def.name.clone(),
+            fingerprint: fingerprint(def),
+            specs: feature_specs(def),
+            features: def.features.len(),
+        }
+    }
+
+    /// The features as of `t` knowing ingest up to `k`, from an entity's record; `None` (no record)
+    /// means the entity is unknown: every feature `NOT_FOUND`.
+    pub fn read(&self, record: Option<&[u8]>, t: i64, k: i64) -> Result<ViewRow, RecordError> {
+        let Some(record) = record else {
+            return Ok(ViewRow::not_found(self.features));
+        };
+        let state = decode(&self.view, self.fingerprint, record)?;
+        let view = state.parts();
+        let history = History {
+            orders: view.0,
+            values: Flat {
+                values: view.1,
+                stride: self.specs.stride,
+            },
+            prefix: view.2,
+        };
+        Ok(history.query(&self.specs, t, k)?)
+    }
+}

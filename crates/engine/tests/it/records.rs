@@ -1,0 +1,98 @@
+//! Entity records (what online stores hold): reads from a record equal reads from the state, at any
+//! time; a record's version never goes backwards as events are applied; applying events to a loaded
+//! record gives the state that ingesting them directly gives; damaged or foreign records are refused.
+
+use crate::engine::{KEYS, ingest_all, scenario};
+use crate::support::{row, view};
+use freshet_engine::{EntityKey, RecordError, RecordReader, Timestamp, ViewState, record_version};
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reading_a_record_equals_reading_the_state(s in scenario(), supported_from in proptest::option::of(0i64..60)) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut state = ViewState::new(def.clone());
+        ingest_all(&mut state, &s, &s.arrival);
+        if let Some(from) = supported_from {
+            state.evict(from);
+        }
+        let reader = RecordReader::new(&def);
+        for &(key, t, k) in &s.queries {
+            let key = EntityKey::int(key);
+            let record = state.entity_record(&key);
+            let from_record = reader.read(record.as_deref(), t, k).map_err(|e| e.to_string());
+            let from_state = state.read(&key, t, k).map_err(|e| e.to_string());
+            prop_assert_eq!(from_record, from_state);
+        }
+    }
+
+    #[test]
+    fn versions_never_go_backwards_and_applying_to_a_loaded_record_equals_direct_ingest(s in scenario()) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut direct = ViewState::new(def.clone());
+        // A store: per entity, the record with the highest version written so far.
+        let mut store: Vec<Option<Vec<u8>>> = vec![None; KEYS as usize];
+        for &i in &s.arrival {
+            let (e, keep) = &s.events[i];
+            let key = EntityKey::int(e.key);
+            let before = direct.entity_record(&key);
+            direct.ingest(&row(e, *keep), Timestamp(0), e.position).unwrap();
+            let after = direct.entity_record(&key);
+            if let (Some(b), Some(a)) = (&before, &after) {
+                prop_assert!(record_version(a) >= record_version(b), "the version went backwards: {:?} -> {:?} at event {:?}", record_version(b), record_version(a), e);
+            }
+            // The read-modify-write a push performs: load the stored record, apply, write back.
+            let mut scratch = ViewState::new(def.clone());
+            if let Some(stored) = &store[e.key as usize] {
+                scratch.load_entity_record(key.clone(), stored).unwrap();
+            }
+            scratch.ingest(&row(e, *keep), Timestamp(0), e.position).unwrap();
+            if let Some(record) = scratch.entity_record(&key) {
+                store[e.key as usize] = Some(record);
+            }
+        }
+        for key in 0..KEYS {
+            prop_assert_eq!(store[key as usize].clone(), direct.entity_record(&EntityKey::int(key)));
+        }
+    }
+}
+
+#[test]
+fn damaged_or_foreign_records_are_refused_never_misread() {
+    use crate::oracle::{Agg, Column, Feature};
+    let count = |window| Feature {
+        agg: Agg::Count,
+        column: Column::Rows,
+        window,
+    };
+    let def = view(&[count(Some(10))], None, false);
+    let mut state = ViewState::new(def.clone());
+    let e = crate::engine::raw_event(1, 5, 1);
+    state.ingest(&row(&e, Some(true)), Timestamp(0), 1).unwrap();
+    let record = state.entity_record(&EntityKey::int(1)).unwrap();
+
+    let other = view(&[count(Some(20))], None, false);
+    let err = RecordReader::new(&other)
+        .read(Some(&record), 5, i64::MAX)
+        .unwrap_err();
+    assert!(
+        matches!(err, RecordError::DefinitionChanged { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("freshet backfill"));
+
+    let reader = RecordReader::new(&def);
+    for cut in 0..record.len() {
+        // Truncated records are errors, not panics and not wrong values.
+        if let Ok(row) = reader.read(Some(&record[..cut]), 5, i64::MAX) {
+            panic!("a record cut at {cut} was read as {row:?}");
+        }
+    }
+    for byte in 0..record.len() {
+        let mut flipped = record.clone();
+        flipped[byte] ^= 0x5a;
+        let _ = reader.read(Some(&flipped), 5, i64::MAX);
+    }
+}
