@@ -2,9 +2,10 @@
 # The whole freshet test suite, runnable on a fresh Debian machine that has only the Rust toolchain.
 #
 # It brings up everything the tests need, then runs formatting, lints and every test of every crate.
-# Today that is a Python with the `deltalake` package, the independent reader that checks the event log.
-# Services the integration tests talk to (Redis, PostgreSQL, a Kafka-protocol broker) are installed and
-# started here as the crates that need them land. Nothing is skipped.
+# Today that is Debian's redis-server (the online-store tests start their own servers and a three-master
+# cluster on free loopback ports, and stop them) and a Python with the `deltalake` package, the
+# independent reader that checks the event log. PostgreSQL and a Kafka-protocol broker join as the
+# crates that need them land. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,10 @@ need() {
   local command=$1; shift
   command -v "$command" >/dev/null 2>&1 || install_packages "$@"
 }
+
+step "test services: redis-server and redis-cli (the tests start their own servers and a cluster on free ports)"
+need redis-server redis-server
+need redis-cli redis-tools
 
 step "test tools: Python with deltalake and pyarrow (reads the event log independently)"
 need python3 python3 python3-venv
