@@ -81,6 +81,18 @@ pub(crate) enum Command {
     )]
     Backfill(BackfillArgs),
 
+    /// Serve online features over HTTP (Feast-compatible) from the online store.
+    #[command(
+        after_help = "Routes: POST /get-online-features, GET /health, GET /metrics, GET /openapi.json.\nSeveral servers can share one Redis. Ctrl-C or SIGTERM stops after in-flight requests.\n\nExamples:\n  freshet serve -p rides\n  curl -s localhost:6566/get-online-features -d '{\"feature_service\": \"driver_activity\", \"entities\": {\"driver_id\": [1]}}'\n  API_TOKEN=s3cret freshet serve --auth-token-env API_TOKEN --host 0.0.0.0"
+    )]
+    Serve(ServeArgs),
+
+    /// Look up one entity's online features from the shell.
+    #[command(
+        after_help = "Examples:\n  freshet get -p rides --service driver_activity --entity driver_id=1001\n  freshet get --features driver_trips:trips_1h --entity driver_id=1001 --json"
+    )]
+    Get(GetArgs),
+
     /// List applied registry versions, or show one.
     #[command(
         after_help = "Examples:\n  freshet history           every version, newest last\n  freshet history 3 --json  version 3 with its full project spec"
@@ -169,6 +181,45 @@ pub(crate) struct BackfillArgs {
     /// Seconds between checkpoints while running.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub(crate) checkpoint_interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Port to listen on.
+    #[arg(long, default_value_t = freshet_server::DEFAULT_PORT)]
+    pub(crate) port: u16,
+    /// Address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub(crate) max_body_bytes: usize,
+    /// Most entities per lookup (413 beyond).
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    pub(crate) max_entities: usize,
+    /// Most features per lookup (413 beyond).
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    pub(crate) max_features: usize,
+    /// Require `Authorization: Bearer <token>`, the token read from this environment variable
+    /// (repeatable: any of them is accepted).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) auth_token_env: Vec<String>,
+    /// Allow browser requests from this origin (repeatable); CORS is off without it.
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) cors_origin: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// A feature service to look up.
+    #[arg(long, conflicts_with = "features")]
+    pub(crate) service: Option<String>,
+    /// Features to look up, `view:feature` or `view:*` (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) features: Vec<String>,
+    /// A join key and its value, `name=value` (repeat for composite keys).
+    #[arg(long, required = true, value_name = "NAME=VALUE")]
+    pub(crate) entity: Vec<String>,
 }
 
 #[derive(Debug, Args)]

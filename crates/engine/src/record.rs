@@ -95,6 +95,14 @@ impl ViewState {
             .map(|state| encode(fingerprint(self.def()), state))
     }
 
+    /// Every entity's record (for materializing the whole state into an online store).
+    pub fn records(&self) -> impl Iterator<Item = (EntityKey, Vec<u8>)> + '_ {
+        let fingerprint = fingerprint(self.def());
+        self.sorted_entities()
+            .into_iter()
+            .map(move |(key, state)| (key.clone(), encode(fingerprint, state)))
+    }
+
     /// Replaces an entity's state with a stored record (to apply new events to it, then write it back).
     pub fn load_entity_record(&mut self, key: EntityKey, record: &[u8]) -> Result<(), RecordError> {
         let state = decode(&self.def().name, fingerprint(self.def()), record)?;

@@ -13,6 +13,8 @@
 //! - **Incremental**: files the log gained since are added to a complete state, unless they hold
 //!   events older than its evicted history; then the view is rebuilt from scratch, so it stays exact.
 //! - **Bounded**: a finished state keeps only what queries from the newest event on need.
+//! - **Materialized**: every entity's record then goes to the project's online store. Records carry
+//!   versions, so writing them again (a second run, a resumed one) changes nothing there either.
 
 use crate::log::{LogError, SourceLog};
 use crate::scan::scan_files;
@@ -38,6 +40,9 @@ pub enum BackfillError {
         /// Why.
         reason: String,
     },
+    /// The online store refused.
+    #[error(transparent)]
+    Store(#[from] freshet_online::StoreError),
     /// No such view.
     #[error("unknown feature view `{name}`; feature views: {available}")]
     UnknownView {
@@ -77,6 +82,8 @@ pub struct ViewBackfill {
     pub rebuilt: Option<String>,
     /// Nothing to do: the state already covered the whole log.
     pub up_to_date: bool,
+    /// Records written to the online store (equal replays count; older ones never replace newer).
+    pub materialized: usize,
 }
 
 /// Settings.
@@ -106,6 +113,13 @@ pub enum Progress {
     },
     /// Files read so far, and events.
     Files(usize, u64),
+    /// A view's state is being written to the online store.
+    Materializing {
+        /// The view.
+        name: String,
+        /// Its entities.
+        entities: usize,
+    },
 }
 
 /// The state file of a view.
@@ -160,6 +174,7 @@ pub async fn backfill(
 ) -> Result<Vec<ViewBackfill>, BackfillError> {
     let chosen = choose(project, views)?;
     let root = crate::offline_root(project);
+    let store = freshet_online::OnlineStore::open(project).await?;
     let mut reports = Vec::new();
     for index in chosen {
         let spec = &project.spec.feature_views[index];
@@ -168,10 +183,43 @@ pub async fn backfill(
         };
         let log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
-        reports.push(backfill_view(project, index, &log, options, progress)?);
+        let mut report = backfill_view(project, index, &log, options, progress)?;
+        report.materialized = materialize(project, index, &store, progress).await?;
+        reports.push(report);
     }
     Ok(reports)
 }
+
+/// Writes every entity's record of view `index`'s saved state to the online store.
+async fn materialize(
+    project: &Project,
+    index: usize,
+    store: &freshet_online::OnlineStore,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<usize, BackfillError> {
+    let Some(state) = load_state(project, index) else {
+        return Ok(0);
+    };
+    let view = &project.views[index].def.name;
+    progress(Progress::Materializing {
+        name: view.clone(),
+        entities: state.entities(),
+    });
+    let mut written = 0;
+    let mut chunk = Vec::with_capacity(MATERIALIZE_CHUNK);
+    for record in state.records() {
+        chunk.push(record);
+        if chunk.len() == MATERIALIZE_CHUNK {
+            written += store.write(view, &chunk).await?;
+            chunk.clear();
+        }
+    }
+    written += store.write(view, &chunk).await?;
+    Ok(written)
+}
+
+/// Records per online-store write.
+const MATERIALIZE_CHUNK: usize = 4096;
 
 fn choose(project: &Project, views: &[String]) -> Result<Vec<usize>, BackfillError> {
     let all = &project.spec.feature_views;
@@ -246,6 +294,7 @@ fn backfill_view(
         entities: state.entities(),
         rebuilt,
         up_to_date: false,
+        materialized: 0,
     };
     if todo.is_empty() && manifest.complete {
         report.up_to_date = true;

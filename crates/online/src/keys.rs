@@ -86,6 +86,9 @@ mod tests {
             tag(&redis_key("p", "view_one", &key)),
             tag(&redis_key("p", "view_two", &key))
         );
-        assert_eq!(redis_key("p", "v", &EntityKey::int(1001)), b"fr:{p:i1001}:v");
+        assert_eq!(
+            redis_key("p", "v", &EntityKey::int(1001)),
+            b"fr:{p:i1001}:v"
+        );
     }
 }

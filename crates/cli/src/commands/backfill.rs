@@ -33,12 +33,22 @@ pub(crate) fn run(dir: &Path, args: &BackfillArgs, json: bool) -> Result<(), Fai
             bar.set_position(files as u64);
             bar.set_message(format!("{view}: {} events", HumanCount(events)));
         }
+        Progress::Materializing { name, entities } => {
+            bar.set_message(format!(
+                "{name}: writing {} entities to the online store",
+                HumanCount(entities as u64)
+            ));
+        }
     };
     let started = Instant::now();
     let runtime = super::runtime()?;
     let result = runtime.block_on(backfill(&project, &args.views, &options, &mut progress));
     bar.finish_and_clear();
     let reports = result.map_err(|e| match e {
+        BackfillError::Store(_) => Failure::Refused {
+            message: e.to_string(),
+            help: "start the online store, or check `online_store` in freshet.yaml".to_owned(),
+        },
         BackfillError::UnknownView { .. } => Failure::Refused {
             message: e.to_string(),
             help: "pass --view with one of the listed names, or none for every view".to_owned(),
@@ -58,10 +68,11 @@ pub(crate) fn run(dir: &Path, args: &BackfillArgs, json: bool) -> Result<(), Fai
 fn describe(view: &ViewBackfill) -> String {
     if view.up_to_date {
         return format!(
-            "{}: up to date ({} log files, {} entities), nothing changed\n",
+            "{}: up to date ({} log files, {} entities), nothing changed; {} records in the online store\n",
             view.view,
             view.files_skipped,
-            HumanCount(view.entities as u64)
+            HumanCount(view.entities as u64),
+            HumanCount(view.materialized as u64)
         );
     }
     let mut line = format!(
@@ -81,6 +92,10 @@ fn describe(view: &ViewBackfill) -> String {
     if let Some(why) = &view.rebuilt {
         line.push_str(&format!(" (rebuilt from scratch: {why})"));
     }
+    line.push_str(&format!(
+        "; {} records written to the online store",
+        HumanCount(view.materialized as u64)
+    ));
     line.push('\n');
     line
 }

@@ -2,10 +2,12 @@
 
 mod backfill;
 mod generate;
+mod get;
 mod history;
 mod ingest;
 mod init;
 mod plan;
+mod serve;
 mod training_set;
 mod validate;
 
@@ -27,6 +29,8 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Ingest(args) => ingest::run(&cli.project_dir, args, cli.json),
         Command::TrainingSet(args) => training_set::run(&cli.project_dir, args, cli.json),
         Command::Backfill(args) => backfill::run(&cli.project_dir, args, cli.json),
+        Command::Serve(args) => serve::run(&cli.project_dir, args),
+        Command::Get(args) => get::run(&cli.project_dir, args, cli.json),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod golden;
 mod offline;
+mod serving;
 mod workflow;
 
 use std::path::Path;

@@ -4,5 +4,4 @@
 // Test helpers may fail loudly: a panic is how a test reports a broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod servers;
 mod stores;

@@ -3,11 +3,11 @@
 //! keys never collide; plus persistence (embedded) and a Redis restart (errors, then recovery; never a
 //! wrong value).
 
-use crate::servers::{RedisCluster, RedisServer};
 use freshet_engine::{EntityKey, KeyPart, RecordReader, Timestamp, Value, ViewDef, ViewState};
 use freshet_online::OnlineStore;
 use freshet_online::embedded::EmbeddedStore;
 use freshet_online::redis_store::RedisStore;
+use freshet_testkit::redis::{RedisCluster, RedisServer};
 use std::collections::HashMap;
 
 const MINUTE: i64 = 60_000_000;
@@ -29,7 +29,8 @@ feature_views:
       - {name: last_fare, aggregation: last, column: fare}
 "#;
     let file = freshet_project::SourceFile::new("freshet.yaml", yaml);
-    let (_, mut views) = freshet_project::parse_project(file, &HashMap::<String, String>::new()).unwrap();
+    let (_, mut views) =
+        freshet_project::parse_project(file, &HashMap::<String, String>::new()).unwrap();
     views.pop().unwrap().def
 }
 
@@ -60,7 +61,11 @@ async fn contract(store: OnlineStore) {
         for m in 0..=i as i64 * 3 {
             position += 1;
             state
-                .ingest(&ride(city, *zone, 100 + m * 4, m as f64 + 0.5), Timestamp(0), position)
+                .ingest(
+                    &ride(city, *zone, 100 + m * 4, m as f64 + 0.5),
+                    Timestamp(0),
+                    position,
+                )
                 .unwrap();
         }
     }
@@ -68,7 +73,10 @@ async fn contract(store: OnlineStore) {
         .iter()
         .map(|e| (e.clone(), state.entity_record(e).unwrap()))
         .collect();
-    assert_eq!(store.write("zone_rides", &records).await.unwrap(), entities.len());
+    assert_eq!(
+        store.write("zone_rides", &records).await.unwrap(),
+        entities.len()
+    );
 
     // What a server reads equals the engine state at any time: windows decay with no new event.
     let mut asked = entities.to_vec();
@@ -86,17 +94,44 @@ async fn contract(store: OnlineStore) {
         }
     }
     // Other views never see these records.
-    assert!(store.read("other_view", &entities).await.unwrap().iter().all(Option::is_none));
+    assert!(
+        store
+            .read("other_view", &entities)
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_none)
+    );
 
     // Ordered and idempotent: an older record never replaces a newer one; a replay changes nothing.
     let entity = key("paris", 1);
     let older = state.entity_record(&entity).unwrap();
     position += 1;
-    state.ingest(&ride("paris", 1, 103, 9.0), Timestamp(0), position).unwrap();
+    state
+        .ingest(&ride("paris", 1, 103, 9.0), Timestamp(0), position)
+        .unwrap();
     let newer = state.entity_record(&entity).unwrap();
-    assert_eq!(store.write("zone_rides", &[(entity.clone(), newer.clone())]).await.unwrap(), 1);
-    assert_eq!(store.write("zone_rides", &[(entity.clone(), older)]).await.unwrap(), 0);
-    assert_eq!(store.write("zone_rides", &[(entity.clone(), newer.clone())]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .write("zone_rides", &[(entity.clone(), newer.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .write("zone_rides", &[(entity.clone(), older)])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .write("zone_rides", &[(entity.clone(), newer.clone())])
+            .await
+            .unwrap(),
+        1
+    );
     let stored = store.read("zone_rides", &[entity]).await.unwrap();
     assert_eq!(stored[0].as_deref(), Some(newer.as_slice()));
     store.health().await.unwrap();
@@ -105,7 +140,10 @@ async fn contract(store: OnlineStore) {
 #[tokio::test]
 async fn embedded_store_keeps_the_contract_and_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    contract(OnlineStore::Embedded(EmbeddedStore::open(dir.path()).unwrap())).await;
+    contract(OnlineStore::Embedded(
+        EmbeddedStore::open(dir.path()).unwrap(),
+    ))
+    .await;
     let reopened = EmbeddedStore::open(dir.path()).unwrap();
     let read = reopened.read("zone_rides", &[key("paris", 2)]).unwrap();
     assert!(read[0].is_some(), "records survive a restart");
@@ -116,37 +154,58 @@ fn a_second_process_on_the_embedded_file_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let _first = EmbeddedStore::open(dir.path()).unwrap();
     let second = EmbeddedStore::open(dir.path()).unwrap_err().to_string();
-    assert!(second.contains("another freshet process has it open"), "{second}");
+    assert!(
+        second.contains("another freshet process has it open"),
+        "{second}"
+    );
 }
 
 #[tokio::test]
 async fn redis_store_keeps_the_contract() {
     let server = RedisServer::start();
-    let store = RedisStore::connect("p", &server.url(), "redis://test").await.unwrap();
+    let store = RedisStore::connect("p", &server.url(), "redis://test")
+        .await
+        .unwrap();
     contract(OnlineStore::Redis(store)).await;
 }
 
 #[tokio::test]
 async fn redis_cluster_store_keeps_the_contract() {
     let cluster = RedisCluster::start();
-    let store = RedisStore::connect_cluster("p", &cluster.urls(), "cluster").await.unwrap();
+    let store = RedisStore::connect_cluster("p", &cluster.urls(), "cluster")
+        .await
+        .unwrap();
     contract(OnlineStore::Redis(store)).await;
 }
 
 #[tokio::test]
 async fn a_redis_restart_gives_errors_then_recovers_never_a_wrong_value() {
     let mut server = RedisServer::start();
-    let store = OnlineStore::Redis(RedisStore::connect("p", &server.url(), "redis://test").await.unwrap());
+    let store = OnlineStore::Redis(
+        RedisStore::connect("p", &server.url(), "redis://test")
+            .await
+            .unwrap(),
+    );
     let def = view();
     let mut state = ViewState::new(def.clone());
-    state.ingest(&ride("paris", 1, 100, 5.0), Timestamp(0), 1).unwrap();
+    state
+        .ingest(&ride("paris", 1, 100, 5.0), Timestamp(0), 1)
+        .unwrap();
     let entity = key("paris", 1);
     let record = state.entity_record(&entity).unwrap();
-    store.write("zone_rides", &[(entity.clone(), record.clone())]).await.unwrap();
+    store
+        .write("zone_rides", &[(entity.clone(), record.clone())])
+        .await
+        .unwrap();
 
     server.kill();
-    let down = store.read("zone_rides", std::slice::from_ref(&entity)).await;
-    assert!(down.is_err(), "a read with the server down must fail, not invent an answer");
+    let down = store
+        .read("zone_rides", std::slice::from_ref(&entity))
+        .await;
+    assert!(
+        down.is_err(),
+        "a read with the server down must fail, not invent an answer"
+    );
     assert!(store.health().await.is_err());
     let message = down.unwrap_err().to_string();
     assert!(message.contains("redis://test"), "{message}");
@@ -155,14 +214,20 @@ async fn a_redis_restart_gives_errors_then_recovers_never_a_wrong_value() {
     // The connection comes back by itself; the restarted server kept nothing, so the entity is unknown.
     let mut recovered = None;
     for _ in 0..50 {
-        if let Ok(read) = store.read("zone_rides", std::slice::from_ref(&entity)).await {
+        if let Ok(read) = store
+            .read("zone_rides", std::slice::from_ref(&entity))
+            .await
+        {
             recovered = Some(read);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(recovered.expect("the store reconnects"), vec![None]);
-    store.write("zone_rides", &[(entity.clone(), record.clone())]).await.unwrap();
+    store
+        .write("zone_rides", &[(entity.clone(), record.clone())])
+        .await
+        .unwrap();
     let read = store.read("zone_rides", &[entity]).await.unwrap();
     assert_eq!(read[0].as_deref(), Some(record.as_slice()));
     store.health().await.unwrap();

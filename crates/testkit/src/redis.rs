@@ -29,15 +29,16 @@ fn ping(port: u16) -> bool {
 }
 
 /// A `redis-server` process.
-pub(crate) struct RedisServer {
+#[derive(Debug)]
+pub struct RedisServer {
     child: Option<Child>,
-    pub(crate) port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
     cluster: bool,
 }
 
 impl RedisServer {
-    pub(crate) fn start() -> RedisServer {
+    pub fn start() -> RedisServer {
         Self::spawn(free_port(), tempfile::tempdir().unwrap(), false)
     }
 
@@ -62,23 +63,35 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if self.cluster {
-            command.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]);
+            command.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ]);
         }
-        self.child = Some(command.spawn().expect("redis-server is installed (scripts/test.sh)"));
+        self.child = Some(
+            command
+                .spawn()
+                .expect("redis-server is installed (scripts/test.sh)"),
+        );
         let started = Instant::now();
         while !ping(self.port) {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// `redis://127.0.0.1:<port>/`.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// Kills the server (SIGKILL); its data is gone (nothing is persisted).
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -86,7 +99,7 @@ impl RedisServer {
     }
 
     /// Starts it again on the same port.
-    pub(crate) fn restart(&mut self) {
+    pub fn restart(&mut self) {
         self.kill();
         self.launch();
     }
@@ -103,23 +116,31 @@ impl Drop for RedisServer {
 }
 
 /// Three masters joined with `redis-cli --cluster create`.
-pub(crate) struct RedisCluster {
-    pub(crate) nodes: Vec<RedisServer>,
+#[derive(Debug)]
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
 }
 
 impl RedisCluster {
-    pub(crate) fn start() -> RedisCluster {
+    pub fn start() -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| RedisServer::spawn(free_port(), tempfile::tempdir().unwrap(), true))
             .collect();
-        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "cluster create failed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let started = Instant::now();
         for node in &nodes {
             loop {
@@ -130,7 +151,10 @@ impl RedisCluster {
                 if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
                     break;
                 }
-                assert!(started.elapsed() < Duration::from_secs(20), "the cluster did not form");
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "the cluster did not form"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
             assert!(node.dir().exists());
@@ -138,7 +162,7 @@ impl RedisCluster {
         RedisCluster { nodes }
     }
 
-    pub(crate) fn urls(&self) -> Vec<String> {
+    pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 }

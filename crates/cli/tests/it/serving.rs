@@ -1,0 +1,151 @@
+//! Serving through the binary: `backfill` materializes into the embedded store, `get` reads it from
+//! the shell, `serve` answers over HTTP and stops cleanly on SIGTERM.
+
+use super::{freshet, stderr, stdout};
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PROJECT: &str = r#"project: trips
+entities:
+  - {name: driver, join_keys: [driver_id]}
+sources:
+  - name: trips
+    type: file
+    path: data/trips.csv
+    timestamp_field: event_time
+    schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64}
+feature_views:
+  - name: driver_trips
+    entities: [driver]
+    source: trips
+    features:
+      - {name: trips, aggregation: count}
+      - {name: last_fare, aggregation: last, column: fare}
+feature_services:
+  - {name: activity, features: ["driver_trips:*"]}
+"#;
+
+fn http(port: u16, request: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn backfill_then_get_and_serve_until_sigterm() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("proj");
+    fs::create_dir_all(dir.join("data")).unwrap();
+    fs::write(dir.join("freshet.yaml"), PROJECT).unwrap();
+    fs::write(
+        dir.join("data/trips.csv"),
+        "trip_id,driver_id,event_time,fare\n1,7,2026-01-01T10:00:00Z,12.5\n2,7,2026-01-01T11:00:00Z,8.0\n",
+    )
+    .unwrap();
+    assert_eq!(
+        freshet(root.path(), &["ingest", "-p", "proj"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = freshet(root.path(), &["backfill", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 records written to the online store"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = freshet(
+        root.path(),
+        &[
+            "get",
+            "-p",
+            "proj",
+            "--service",
+            "activity",
+            "--entity",
+            "driver_id=7",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["results"][1]["values"], serde_json::json!([2]));
+    assert_eq!(answer["results"][2]["values"], serde_json::json!([8.0]));
+    let out = freshet(
+        root.path(),
+        &[
+            "get",
+            "-p",
+            "proj",
+            "--service",
+            "nope",
+            "--entity",
+            "driver_id=7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown feature service `nope`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["serve", "-p", "proj", "--port", &port.to_string()])
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let health = loop {
+        if let Some(r) = http(
+            port,
+            "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ) {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let body = r#"{"feature_service": "activity", "entities": {"driver_id": [7, 8]}}"#;
+    let request = format!(
+        "POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = http(port, &request).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(r#""statuses":["PRESENT","NOT_FOUND"]"#),
+        "{response}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a SIGTERM is a clean stop");
+}

@@ -1,0 +1,63 @@
+//! freshet's feature server: Feast-compatible online lookups over an online store, with limits,
+//! authentication, metrics and an OpenAPI document.
+//!
+//! - [`catalog`]: the views, features and services a request may name, resolved once.
+//! - [`lookup`]: entity keys in, the engine's answers as of now out, in Feast's column-major shape.
+//! - [`app`]: the HTTP routes and layers (axum), and [`serve`] to run them until a shutdown signal.
+//! - [`metrics`], [`openapi`], [`error`]: what the routes report.
+//!
+//! The server is stateless: everything it answers comes from the online store, so several servers can
+//! share one Redis.
+
+pub mod app;
+pub mod catalog;
+pub mod error;
+pub mod lookup;
+pub mod metrics;
+pub mod openapi;
+
+pub use app::{AppState, Clock, Limits, ServerConfig, router};
+pub use catalog::Catalog;
+pub use error::ApiError;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The default port, as `feast serve`'s.
+pub const DEFAULT_PORT: u16 = 6566;
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

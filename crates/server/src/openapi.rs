@@ -1,0 +1,68 @@
+//! The OpenAPI 3.1 document served at `GET /openapi.json`. A test checks that every route the router
+//! serves is described here, so the document cannot drift from the server.
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "freshet feature server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Online features, Feast-compatible. Errors are {code, message} JSON."
+        },
+        "paths": {
+            "/get-online-features": {"post": {
+                "summary": "Feature values of entities as of now (Feast-compatible)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OnlineFeaturesRequest"}}}},
+                "responses": {
+                    "200": {"description": "Column-major values, statuses and event timestamps; join keys first",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OnlineFeaturesResponse"}}}},
+                    "400": error_response("Malformed JSON, unknown feature, view or service, missing or mistyped join key"),
+                    "401": error_response("Authentication is on and no valid bearer token was given"),
+                    "413": error_response("Body, entities or features over the configured limits"),
+                    "503": error_response("The online store does not answer")
+                }
+            }},
+            "/health": {"get": {
+                "summary": "200 when the online store answers, 503 otherwise",
+                "responses": {"200": {"description": "Healthy"}, "503": error_response("The online store does not answer")}
+            }},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": {"description": "OpenMetrics text", "content": {"application/openmetrics-text": {}}}}
+            }},
+            "/openapi.json": {"get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}
+            }}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}}},
+                "OnlineFeaturesRequest": {"type": "object", "required": ["entities"], "properties": {
+                    "features": {"type": "array", "items": {"type": "string", "examples": ["driver_stats:trips_24h"]}},
+                    "feature_service": {"type": "string"},
+                    "entities": {"type": "object", "additionalProperties": {"type": "array"},
+                                 "examples": [{"driver_id": [1001, 1002]}]},
+                    "full_feature_names": {"type": "boolean", "default": false}}},
+                "OnlineFeaturesResponse": {"type": "object", "properties": {
+                    "metadata": {"type": "object", "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}}},
+                    "results": {"type": "array", "items": {"type": "object", "properties": {
+                        "values": {"type": "array"},
+                        "statuses": {"type": "array", "items": {"enum": ["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"]}},
+                        "event_timestamps": {"type": "array", "items": {"type": "string", "format": "date-time"}}}}}}}
+            }
+        }
+    })
+}
