@@ -107,6 +107,35 @@ impl EmbeddedStore {
         Ok(written)
     }
 
+    /// Writes `record` only if the stored record is still exactly `expected` (`None`: no record).
+    /// Returns whether it was written; `false` means another writer got there first: read again.
+    pub fn compare_and_swap(
+        &self,
+        view: &str,
+        entity: &EntityKey,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        let swapped = {
+            let mut table = txn.open_table(RECORDS).map_err(|e| self.fail(e))?;
+            let key = embedded_key(view, entity);
+            let current = table
+                .get(key.as_slice())
+                .map_err(|e| self.fail(e))?
+                .map(|v| v.value().to_vec());
+            let matches = current.as_deref() == expected;
+            if matches {
+                table
+                    .insert(key.as_slice(), record)
+                    .map_err(|e| self.fail(e))?;
+            }
+            matches
+        };
+        txn.commit().map_err(|e| self.fail(e))?;
+        Ok(swapped)
+    }
+
     /// The store answers.
     pub fn health(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.fail(e))?;

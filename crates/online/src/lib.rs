@@ -10,6 +10,8 @@
 //! - **Writes are idempotent and ordered.** A record replaces the stored one only if its version (its
 //!   first 16 bytes, the newest event applied to the entity) is not smaller. Replaying an update
 //!   changes nothing; an older update never overwrites a newer one; the check is atomic with the write.
+//! - **Compare-and-swap** writes a record only if the stored record is still the one the writer read,
+//!   so a read-modify-write (a push) never loses a concurrent writer's events.
 //! - **Health** tells whether the store answers; a server reports 503 when it does not.
 //!
 //! The stores are a closed set, built from the project's `online_store` by one `match` in
@@ -110,6 +112,35 @@ impl OnlineStore {
                     })?
             }
             OnlineStore::Redis(store) => store.write(view, records).await,
+        }
+    }
+
+    /// Writes `record` only if the stored record is still exactly `expected` (`None`: no record):
+    /// the compare-and-swap a read-modify-write (a push) needs so that two concurrent writers of one
+    /// entity never lose each other's events. `false`: someone else wrote first; read and apply again.
+    pub async fn compare_and_swap(
+        &self,
+        view: &str,
+        entity: &EntityKey,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        match self {
+            OnlineStore::Embedded(store) => {
+                let (store, view, entity) = (store.clone(), view.to_owned(), entity.clone());
+                let (expected, record) = (expected.map(<[u8]>::to_vec), record.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    store.compare_and_swap(&view, &entity, expected.as_deref(), &record)
+                })
+                .await
+                .map_err(|e| StoreError::Embedded {
+                    path: PathBuf::from("(writer)"),
+                    reason: e.to_string(),
+                })?
+            }
+            OnlineStore::Redis(store) => {
+                store.compare_and_swap(view, entity, expected, record).await
+            }
         }
     }
 

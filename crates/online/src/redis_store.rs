@@ -34,6 +34,18 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 ";
 
+/// Replaces KEYS[1] with ARGV[1] only if the stored record is exactly ARGV[2] (empty: no record).
+/// Whole records are compared: a version alone does not identify a state (an event older than the
+/// newest adds content without raising it).
+const COMPARE_AND_SWAP: &str = r"
+local stored = redis.call('GET', KEYS[1])
+local current = ''
+if stored then current = stored end
+if current ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+";
+
 /// How long a command may take before the store counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -218,6 +230,26 @@ impl RedisStore {
                 Ok(written)
             }
         }
+    }
+
+    /// Writes `record` only if the stored record is still exactly `expected` (`None`: no record).
+    pub async fn compare_and_swap(
+        &self,
+        view: &str,
+        entity: &EntityKey,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut pipeline = redis::pipe();
+        pipeline
+            .cmd("EVAL")
+            .arg(COMPARE_AND_SWAP)
+            .arg(1)
+            .arg(redis_key(&self.project, view, entity))
+            .arg(record)
+            .arg(expected.unwrap_or_default());
+        let done: Vec<i64> = self.query(&pipeline).await?;
+        Ok(done.first() == Some(&1))
     }
 
     /// The store answers `PING`.

@@ -87,16 +87,23 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Metrics.
     pub metrics: Metrics,
+    /// Push sources and their event logs.
+    pub push: crate::push::PushTargets,
     /// SHA-256 of each accepted token, compared in constant time.
     token_digests: Vec<[u8; 32]>,
 }
 
 impl AppState {
-    /// The shared state of a server.
-    pub fn new(catalog: Catalog, store: OnlineStore, config: ServerConfig) -> AppState {
+    /// The shared state of a server for `project`.
+    pub fn new(
+        project: &freshet_project::Project,
+        store: OnlineStore,
+        config: ServerConfig,
+    ) -> AppState {
         let token_digests = config.tokens.iter().map(|t| digest(t.as_bytes())).collect();
         AppState {
-            catalog,
+            catalog: Catalog::new(project),
+            push: crate::push::PushTargets::new(project),
             store,
             config,
             metrics: Metrics::new(),
@@ -114,6 +121,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 pub fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/get-online-features", post(get_online_features))
+        .route("/push", post(push))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut app = Router::new()
         .merge(protected)
@@ -297,6 +305,16 @@ async fn get_online_features(
     )
     .await?;
     Ok(axum::Json(answer).into_response())
+}
+
+async fn push(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: crate::push::PushRequest = json_body(&state, &headers, body).await?;
+    let accepted = crate::push::push(&state, &state.push, request).await?;
+    Ok(axum::Json(serde_json::json!({"status": "ok", "events": accepted})).into_response())
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

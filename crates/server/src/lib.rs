@@ -3,6 +3,7 @@
 //!
 //! - [`catalog`]: the views, features and services a request may name, resolved once.
 //! - [`lookup`]: entity keys in, the engine's answers as of now out, in Feast's column-major shape.
+//! - [`push`]: events pushed over HTTP, through the engine into the online store and the event log.
 //! - [`app`]: the HTTP routes and layers (axum), and [`serve`] to run them until a shutdown signal.
 //! - [`metrics`], [`openapi`], [`error`]: what the routes report.
 //!
@@ -15,6 +16,7 @@ pub mod error;
 pub mod lookup;
 pub mod metrics;
 pub mod openapi;
+pub mod push;
 
 pub use app::{AppState, Clock, Limits, ServerConfig, router};
 pub use catalog::Catalog;

@@ -32,6 +32,17 @@ pub fn document() -> Value {
                     "503": error_response("The online store does not answer")
                 }
             }},
+            "/push": {"post": {
+                "summary": "Push events to a push source (Feast-compatible); a following lookup sees them",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushRequest"}}}},
+                "responses": {
+                    "200": {"description": "Accepted: {status, events}"},
+                    "400": error_response("Unknown push source or column, a value of the wrong type, a missing key or event time"),
+                    "401": error_response("Authentication is on and no valid bearer token was given"),
+                    "413": error_response("Body or rows over the configured limits"),
+                    "503": error_response("The online store or event log does not answer")
+                }
+            }},
             "/health": {"get": {
                 "summary": "200 when the online store answers, 503 otherwise",
                 "responses": {"200": {"description": "Healthy"}, "503": error_response("The online store does not answer")}
@@ -56,6 +67,11 @@ pub fn document() -> Value {
                     "entities": {"type": "object", "additionalProperties": {"type": "array"},
                                  "examples": [{"driver_id": [1001, 1002]}]},
                     "full_feature_names": {"type": "boolean", "default": false}}},
+                "PushRequest": {"type": "object", "required": ["push_source_name", "df"], "properties": {
+                    "push_source_name": {"type": "string"},
+                    "df": {"type": "object", "additionalProperties": {"type": "array"},
+                           "examples": [{"driver_id": [1001], "event_time": ["2026-01-01T00:00:00Z"], "fare": [12.5]}]},
+                    "to": {"enum": ["online", "offline", "online_and_offline"], "default": "online"}}},
                 "OnlineFeaturesResponse": {"type": "object", "properties": {
                     "metadata": {"type": "object", "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}}},
                     "results": {"type": "array", "items": {"type": "object", "properties": {

@@ -3,7 +3,7 @@
 use crate::cli::ServeArgs;
 use crate::output::{Failure, print_text};
 use freshet_online::OnlineStore;
-use freshet_server::{AppState, Catalog, Limits, ServerConfig};
+use freshet_server::{AppState, Limits, ServerConfig};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
             .local_addr()
             .map_or_else(|_| address.clone(), |a| a.to_string());
         let views = project.spec.feature_views.len();
-        let state = Arc::new(AppState::new(Catalog::new(&project), store, config));
+        let state = Arc::new(AppState::new(&project, store, config));
         print_text(&format!(
             "serving {views} feature views of project `{}` on http://{bound} ({} store); Ctrl-C stops\n",
             project.spec.project,

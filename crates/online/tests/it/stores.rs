@@ -135,6 +135,60 @@ async fn contract(store: OnlineStore) {
     let stored = store.read("zone_rides", &[entity]).await.unwrap();
     assert_eq!(stored[0].as_deref(), Some(newer.as_slice()));
     store.health().await.unwrap();
+    concurrent_read_modify_writes_lose_nothing(&store).await;
+}
+
+/// Eight writers each apply ten events to one entity by read, apply, compare-and-swap (retrying on a
+/// conflict), as pushes do: every event counts in the end.
+async fn concurrent_read_modify_writes_lose_nothing(store: &OnlineStore) {
+    let entity = key("lyon", 7);
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..8u64 {
+        let store = store.clone();
+        let entity = entity.clone();
+        writers.spawn(async move {
+            for n in 0..10u64 {
+                loop {
+                    let stored = store
+                        .read("zone_rides", std::slice::from_ref(&entity))
+                        .await
+                        .unwrap();
+                    let mut state = ViewState::new(view());
+                    if let Some(record) = &stored[0] {
+                        state.load_entity_record(entity.clone(), record).unwrap();
+                    }
+                    let position = 1_000 + writer * 100 + n;
+                    state
+                        .ingest(&ride("lyon", 7, 200, 1.0), Timestamp(0), position)
+                        .unwrap();
+                    let record = state.entity_record(&entity).unwrap();
+                    let expected = stored[0].as_deref();
+                    if store
+                        .compare_and_swap("zone_rides", &entity, expected, &record)
+                        .await
+                        .unwrap()
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+    let stored = store
+        .read("zone_rides", std::slice::from_ref(&entity))
+        .await
+        .unwrap();
+    let row = RecordReader::new(&view())
+        .read(stored[0].as_deref(), 200 * MINUTE, i64::MAX)
+        .unwrap();
+    assert_eq!(
+        row.values[0],
+        freshet_engine::FeatureValue::Scalar(Value::Int64(80)),
+        "lost updates"
+    );
 }
 
 #[tokio::test]

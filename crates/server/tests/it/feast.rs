@@ -224,6 +224,7 @@ async fn metrics_and_openapi_describe_the_server() {
         .unwrap();
     for route in [
         "/get-online-features",
+        "/push",
         "/health",
         "/metrics",
         "/openapi.json",

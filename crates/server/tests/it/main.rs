@@ -5,11 +5,12 @@
 
 mod bad_input;
 mod feast;
+mod push;
 
 use freshet_engine::{Timestamp, Value, ViewState};
 use freshet_online::OnlineStore;
 use freshet_project::{ProcessEnv, Project, load_project};
-use freshet_server::{AppState, Catalog, Clock, ServerConfig};
+use freshet_server::{AppState, Clock, ServerConfig};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
@@ -52,10 +53,18 @@ pub(crate) struct Running {
     pub(crate) clock: Arc<AtomicI64>,
     pub(crate) client: reqwest::Client,
     pub(crate) views: Vec<ViewState>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn project(&self) -> Project {
+        load_project(self.dir(), &ProcessEnv).unwrap()
+    }
+
     pub(crate) fn set_now(&self, micros: i64) {
         self.clock
             .store(micros, std::sync::atomic::Ordering::Relaxed);
@@ -123,7 +132,7 @@ pub(crate) async fn start(store_yaml: &str, mut config: ServerConfig) -> Running
     let views = seed(&project, &store).await;
     let clock = Arc::new(AtomicI64::new(T0 + 31 * MINUTE));
     config.clock = Clock::Manual(clock.clone());
-    let state = Arc::new(AppState::new(Catalog::new(&project), store, config));
+    let state = Arc::new(AppState::new(&project, store, config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(freshet_server::serve(
@@ -136,6 +145,6 @@ pub(crate) async fn start(store_yaml: &str, mut config: ServerConfig) -> Running
         clock,
         client: reqwest::Client::new(),
         views,
-        _dir: dir,
+        dir,
     }
 }

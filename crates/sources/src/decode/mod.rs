@@ -96,8 +96,16 @@ impl RowDecoder {
                 json_kind(&parsed)
             )));
         };
+        self.json_map(&object)
+    }
+
+    /// Decodes one parsed JSON object; keys outside the schema are ignored, absent fields are null.
+    pub fn json_map(
+        &self,
+        object: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Value>, DecodeError> {
         let mut row = vec![Value::Null; self.fields.len()];
-        for (key, value) in &object {
+        for (key, value) in object {
             if let Some(&i) = self.by_name.get(key) {
                 row[i] = self.json_value(&self.fields[i], value)?;
             }
