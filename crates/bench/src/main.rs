@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod b1;
 mod b2;
 mod b3;
 mod machine;
@@ -29,6 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Workload {
+    /// B1, B1b and B4: HTTP lookups (open-loop load) and materialization on the embedded store.
+    B1(b1::Args),
     /// B2: streaming count/sum/mean/max over 1h/24h/7d sliding windows, in-process source.
     B2(b2::Args),
     /// Event-log ingest, B3 and B3w: the offline path end to end on W1 (10M events, 1M spine rows).
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     match cli.workload {
+        Workload::B1(args) => b1::run(&args),
         Workload::B2(args) => b2::run(&args),
         Workload::B3(args) => b3::run(&args),
     }

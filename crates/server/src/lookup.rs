@@ -185,6 +185,8 @@ pub async fn lookup(
         .map(|&v| view_keys(catalog, v, entities, rows))
         .collect::<Result<_, _>>()?;
     let mut answers: Vec<Vec<ViewRow>> = Vec::with_capacity(views.len());
+    // Per view and row: the newest event's time, formatted once for all the view's features.
+    let mut times: Vec<Vec<String>> = Vec::with_capacity(views.len());
     for (&v, keys) in views.iter().zip(&keys) {
         let served = &catalog.views[v];
         let records = store
@@ -196,6 +198,14 @@ pub async fn lookup(
             .map(|r| served.reader.read(r.as_deref(), now, i64::MAX))
             .collect::<Result<Vec<_>, RecordError>>()
             .map_err(|e| ApiError::internal("stored_state_unusable", e.to_string()))?;
+        times.push(
+            rows.iter()
+                .map(|row| {
+                    row.newest_event_time
+                        .map_or_else(|| EPOCH.to_owned(), rfc3339)
+                })
+                .collect(),
+        );
         answers.push(rows);
     }
     let mut names: Vec<String> = entities.keys().cloned().collect();
@@ -231,13 +241,7 @@ pub async fn lookup(
                 .iter()
                 .map(|row| status_name(row.statuses[r.feature]))
                 .collect(),
-            event_timestamps: rows
-                .iter()
-                .map(|row| {
-                    row.newest_event_time
-                        .map_or_else(|| EPOCH.to_owned(), rfc3339)
-                })
-                .collect(),
+            event_timestamps: times[slot].clone(),
         });
     }
     Ok(OnlineFeatures {
