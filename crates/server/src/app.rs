@@ -304,6 +304,11 @@ async fn get_online_features(
         now,
     )
     .await?;
+    for (view, newest) in &answer.newest {
+        state
+            .metrics
+            .freshness(view, (now - newest) as f64 / 1_000_000.0);
+    }
     Ok(axum::Json(answer).into_response())
 }
 

@@ -22,6 +22,9 @@ pub struct OnlineFeatures {
     pub metadata: Metadata,
     /// One column per name.
     pub results: Vec<Column>,
+    /// Per view read, the newest event time among the answered entities (for the freshness metric).
+    #[serde(skip)]
+    pub newest: Vec<(String, i64)>,
 }
 
 /// Column names.
@@ -208,6 +211,14 @@ pub async fn lookup(
         );
         answers.push(rows);
     }
+    let newest = views
+        .iter()
+        .zip(&answers)
+        .filter_map(|(&v, rows)| {
+            let newest = rows.iter().filter_map(|r| r.newest_event_time).max()?;
+            Some((catalog.views[v].name.clone(), newest))
+        })
+        .collect();
     let mut names: Vec<String> = entities.keys().cloned().collect();
     let mut results: Vec<Column> = entities
         .values()
@@ -249,5 +260,6 @@ pub async fn lookup(
             feature_names: names,
         },
         results,
+        newest,
     })
 }

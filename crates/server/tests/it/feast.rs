@@ -213,6 +213,11 @@ async fn metrics_and_openapi_describe_the_server() {
     );
     assert!(metrics.contains("freshet_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("freshet_online_store_errors_total 0"));
+    // Driver 1's newest trip is at minute 30, the clock at minute 31.
+    assert!(
+        metrics.contains(r#"freshet_view_freshness_seconds{view="driver_trips"} 60.0"#),
+        "{metrics}"
+    );
     let openapi: serde_json::Value = running
         .client
         .get(format!("{}/openapi.json", running.url))
