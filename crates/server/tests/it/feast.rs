@@ -240,3 +240,27 @@ async fn metrics_and_openapi_describe_the_server() {
         );
     }
 }
+
+#[tokio::test]
+async fn feast_requests_and_pushes_on_a_redis_cluster() {
+    let cluster = freshet_testkit::redis::RedisCluster::start();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!("online_store: {{type: redis_cluster, urls: [{}]}}\n", urls.join(", "));
+    let running = start(&store, ServerConfig::default()).await;
+    feast_shape_and_values(&running).await;
+    services_and_composite_keys(&running).await;
+    // Read-after-write through the cluster.
+    let push = r#"{"push_source_name": "trips", "df": {"driver_id": [42], "city": ["oslo"], "zone_id": [3],
+                   "event_time": ["2026-01-01T00:30:00Z"], "fare": [5.0], "status": ["completed"]}}"#;
+    let (status, _) = running.post("/push", push).await;
+    assert_eq!(status, 200);
+    let (status, body) = running
+        .post(
+            "/get-online-features",
+            r#"{"feature_service": "dispatch", "entities": {"driver_id": [42], "city": ["oslo"], "zone_id": [3]}}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][3]["values"], json!([1]));
+    assert_eq!(body["results"][5]["values"], json!([1]));
+}
