@@ -45,6 +45,9 @@ pub(crate) struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Server worker threads (the load generator runs on its own thread besides).
+    #[arg(long, default_value_t = 1)]
+    server_threads: usize,
 }
 
 fn project_text() -> String {
@@ -237,7 +240,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(args.server_threads.max(1))
         .enable_all()
         .build()?;
     let store = runtime.block_on(OnlineStore::open(&project))?;
@@ -271,6 +274,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let app = Arc::new(AppState::new(&project, store, server_config));
+    let metrics_of = app.clone();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let address = listener.local_addr()?;
     runtime.spawn(freshet_server::serve(listener, app, std::future::pending()));
@@ -280,6 +284,28 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .build()?;
     // Warm up connections and caches.
     client.block_on(load(address, 2_000, 1.0, 1, args.entities, args.seed));
+    let server_side = |label: &str| {
+        // The server's own latency histogram: time inside the server, without the network or the
+        // load generator's scheduling.
+        let text = metrics_of.metrics.encode();
+        let buckets: Vec<(f64, f64)> = text
+            .lines()
+            .filter(|l| l.starts_with("freshet_http_request_duration_seconds_bucket") && l.contains("/get-online-features"))
+            .filter_map(|l| {
+                let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                let count = l.rsplit(' ').next()?.parse::<f64>().ok()?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                Some((le, count))
+            })
+            .collect();
+        let total = buckets.last().map_or(0.0, |b| b.1);
+        let quantile = |q: f64| buckets.iter().find(|b| b.1 >= q * total).map_or(f64::NAN, |b| b.0);
+        report(&format!(
+            "      server-side, {label}: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
+            quantile(0.5) * 1e6,
+            quantile(0.99) * 1e6
+        ));
+    };
     for &rate in &args.rates {
         let step = client.block_on(load(
             address,
@@ -298,6 +324,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             micros(step.percentile(0.99)),
             micros(step.percentile(0.999)),
         ));
+        server_side(&format!("after {rate} req/s"));
     }
     let step = client.block_on(load(
         address,
