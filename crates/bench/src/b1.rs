@@ -48,9 +48,13 @@ pub(crate) struct Args {
     /// Server worker threads (the load generator runs on its own thread besides).
     #[arg(long, default_value_t = 1)]
     server_threads: usize,
+    /// B1r: serve from a `redis-server` started for the run (on a free port), and compare with a raw
+    /// Redis client doing the same reads.
+    #[arg(long)]
+    redis: bool,
 }
 
-fn project_text() -> String {
+fn project_text(online_store: &str) -> String {
     let mut features = String::new();
     for column in ["fare", "distance"] {
         for window in ["1h", "6h", "24h", "7d", ""] {
@@ -72,7 +76,7 @@ fn project_text() -> String {
     }
     format!(
         r#"project: b1
-online_store: {{type: embedded, path: online}}
+online_store: {online_store}
 entities: [{{name: driver, join_keys: [driver_id]}}]
 sources:
   - {{name: trips, type: push, timestamp_field: event_time, schema: {{trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}}}}
@@ -211,9 +215,54 @@ async fn load(
     }
 }
 
+/// The B1r baseline: a raw Redis client reading one random driver's record per request, with
+/// [`CONNECTIONS`] requests in flight on one multiplexed connection, for `args.seconds`.
+async fn raw_redis_reads(url: &str, view: &str, args: &Args) -> f64 {
+    let Ok(client) = redis::Client::open(url) else {
+        return 0.0;
+    };
+    let Ok(connection) = client.get_multiplexed_async_connection().await else {
+        return 0.0;
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..CONNECTIONS {
+        let mut connection = connection.clone();
+        let view = view.to_owned();
+        let entities = args.entities;
+        let seed = args.seed ^ lane as u64;
+        tasks.spawn(async move {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let driver = freshet_engine::EntityKey::int(rng.random_range(1..=entities as i64));
+                let key = freshet_online::keys::redis_key("b1", &view, &driver);
+                let mut pipeline = redis::pipe();
+                pipeline.cmd("GET").arg(key);
+                let read: redis::RedisResult<Vec<Option<Vec<u8>>>> =
+                    pipeline.query_async(&mut connection).await;
+                if read.is_ok() {
+                    done += 1;
+                }
+            }
+            done
+        });
+    }
+    let mut total = 0u64;
+    while let Some(done) = tasks.join_next().await {
+        total += done.unwrap_or(0);
+    }
+    total as f64 / args.seconds
+}
+
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("freshet.yaml"), project_text())?;
+    let redis = args.redis.then(freshet_testkit::redis::RedisServer::start);
+    let store_yaml = match &redis {
+        Some(server) => format!("{{type: redis, url: \"{}\"}}", server.url()),
+        None => "{type: embedded, path: online}".to_owned(),
+    };
+    std::fs::write(dir.path().join("freshet.yaml"), project_text(&store_yaml))?;
     let project = load_project(dir.path(), &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))?;
     let def = project
         .views
@@ -258,10 +307,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let rows = written as f64 * def.features.len() as f64;
     report(&format!(
-        "B4:   {written} entities x {} features materialized into the embedded store in {seconds:.2} s = {:.0} rows/s (target >= 2,000,000)",
+        "B4:   {written} entities x {} features materialized into the {} store in {seconds:.2} s = {:.0} rows/s (target >= {})",
         def.features.len(),
-        rows / seconds
+        store.kind(),
+        rows / seconds,
+        if redis.is_some() { "300,000" } else { "2,000,000" }
     ));
+    if let Some(server) = &redis {
+        let raw = runtime.block_on(raw_redis_reads(&server.url(), &def.name, args));
+        report(&format!(
+            "raw:  a raw Redis client doing the same reads (one pipelined GET of the driver's record, {CONNECTIONS} in flight): {raw:.0} reads/s"
+        ));
+    }
     drop(state);
 
     let clock = Arc::new(AtomicI64::new(newest));
