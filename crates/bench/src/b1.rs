@@ -311,7 +311,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         def.features.len(),
         store.kind(),
         rows / seconds,
-        if redis.is_some() { "300,000" } else { "2,000,000" }
+        if redis.is_some() {
+            "300,000"
+        } else {
+            "2,000,000"
+        }
     ));
     if let Some(server) = &redis {
         let raw = runtime.block_on(raw_redis_reads(&server.url(), &def.name, args));
@@ -347,16 +351,28 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         let text = metrics_of.metrics.encode();
         let buckets: Vec<(f64, f64)> = text
             .lines()
-            .filter(|l| l.starts_with("freshet_http_request_duration_seconds_bucket") && l.contains("/get-online-features"))
+            .filter(|l| {
+                l.starts_with("freshet_http_request_duration_seconds_bucket")
+                    && l.contains("/get-online-features")
+            })
             .filter_map(|l| {
                 let le = l.split("le=\"").nth(1)?.split('"').next()?;
                 let count = l.rsplit(' ').next()?.parse::<f64>().ok()?;
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
                 Some((le, count))
             })
             .collect();
         let total = buckets.last().map_or(0.0, |b| b.1);
-        let quantile = |q: f64| buckets.iter().find(|b| b.1 >= q * total).map_or(f64::NAN, |b| b.0);
+        let quantile = |q: f64| {
+            buckets
+                .iter()
+                .find(|b| b.1 >= q * total)
+                .map_or(f64::NAN, |b| b.0)
+        };
         report(&format!(
             "      server-side, {label}: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
             quantile(0.5) * 1e6,

@@ -35,26 +35,24 @@ fn meminfo_kib(key: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// Resident memory of this process in bytes (Linux), for state-size figures.
-pub(crate) fn resident_bytes() -> Option<u64> {
+/// A memory figure of this process in bytes (Linux `/proc/self/status`), e.g. `VmRSS:`.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let kib: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|r| r.split_whitespace().next())?
         .parse()
         .ok()?;
     Some(kib * 1024)
 }
 
+/// Resident memory of this process in bytes (Linux), for state-size figures.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
 /// Peak resident memory of this process in bytes (Linux `VmHWM`).
 pub(crate) fn peak_resident_bytes() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|r| r.split_whitespace().next())?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    status_bytes("VmHWM:")
 }

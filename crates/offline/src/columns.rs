@@ -3,66 +3,19 @@
 //! Scalars become the Arrow type of their [`DataType`] (timestamps in UTC microseconds); `last_n`
 //! lists become Arrow lists of it, newest first. A null feature is a null cell, never a default.
 
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
 use arrow_array::{ArrayRef, ListArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
-use arrow_schema::{DataType as Arrow, Field, TimeUnit};
-use freshet_engine::{DataType, FeatureType, FeatureValue, Value};
+use arrow_schema::{DataType as Arrow, Field};
+use freshet_engine::{FeatureType, FeatureValue, Value};
 use std::sync::Arc;
 
-/// The Arrow type of a freshet scalar type.
-pub fn arrow_type(data_type: DataType) -> Arrow {
-    match data_type {
-        DataType::Bool => Arrow::Boolean,
-        DataType::Int64 => Arrow::Int64,
-        DataType::Float64 => Arrow::Float64,
-        DataType::String => Arrow::Utf8,
-        DataType::Timestamp => Arrow::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-    }
-}
+pub use freshet_sources::formats::{arrow_type, scalar_array};
 
 /// The Arrow type of a feature.
 pub fn feature_arrow_type(feature: FeatureType) -> Arrow {
     match feature {
         FeatureType::Scalar(t) => arrow_type(t),
         FeatureType::List(t) => Arrow::List(Arc::new(Field::new_list_field(arrow_type(t), true))),
-    }
-}
-
-/// Appends each value (null for `Null` or another variant) to a builder of the column's type.
-macro_rules! build {
-    ($builder:expr, $values:expr, $variant:ident($x:ident) => $out:expr) => {{
-        let mut builder = $builder;
-        for v in $values {
-            builder.append_option(match v {
-                Value::$variant($x) => Some($out),
-                _ => None,
-            });
-        }
-        Arc::new(builder.finish()) as ArrayRef
-    }};
-}
-
-/// A column of scalar values.
-pub fn scalar_array<'v>(
-    data_type: DataType,
-    values: impl ExactSizeIterator<Item = &'v Value>,
-) -> ArrayRef {
-    let n = values.len();
-    match data_type {
-        DataType::Bool => build!(BooleanBuilder::with_capacity(n), values, Bool(x) => *x),
-        DataType::Int64 => build!(Int64Builder::with_capacity(n), values, Int64(x) => *x),
-        DataType::Float64 => build!(Float64Builder::with_capacity(n), values, Float64(x) => *x),
-        DataType::String => {
-            build!(StringBuilder::with_capacity(n, n * 8), values, String(x) => &**x)
-        }
-        DataType::Timestamp => build!(
-            TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
-            values,
-            Timestamp(x) => x.micros()
-        ),
     }
 }
 

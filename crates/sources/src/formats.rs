@@ -109,23 +109,23 @@ fn check(row_number: u64, schema: &[Field], row: &[Value]) -> Result<(), FormatE
     Ok(())
 }
 
+/// The Arrow type of a freshet type (timestamps: UTC microseconds).
+pub fn arrow_type(data_type: DataType) -> ArrowType {
+    match data_type {
+        DataType::Bool => ArrowType::Boolean,
+        DataType::Int64 => ArrowType::Int64,
+        DataType::Float64 => ArrowType::Float64,
+        DataType::String => ArrowType::Utf8,
+        DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    }
+}
+
 /// The Arrow schema for a freshet schema.
 pub fn arrow_schema(schema: &[Field]) -> Schema {
     Schema::new(
         schema
             .iter()
-            .map(|f| {
-                let t = match f.data_type {
-                    DataType::Bool => ArrowType::Boolean,
-                    DataType::Int64 => ArrowType::Int64,
-                    DataType::Float64 => ArrowType::Float64,
-                    DataType::String => ArrowType::Utf8,
-                    DataType::Timestamp => {
-                        ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-                    }
-                };
-                ArrowField::new(&f.name, t, true)
-            })
+            .map(|f| ArrowField::new(&f.name, arrow_type(f.data_type), true))
             .collect::<Vec<_>>(),
     )
 }
@@ -155,8 +155,18 @@ pub fn rows_to_columns(schema: &[Field], rows: &[Vec<Value>]) -> Vec<ArrayRef> {
 }
 
 fn column(data_type: DataType, rows: &[Vec<Value>], i: usize) -> ArrayRef {
-    let values = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
-    let n = rows.len();
+    scalar_array(
+        data_type,
+        rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null)),
+    )
+}
+
+/// An Arrow column of `data_type` from values (null for `Null` or a value of another type).
+pub fn scalar_array<'v>(
+    data_type: DataType,
+    values: impl ExactSizeIterator<Item = &'v Value>,
+) -> ArrayRef {
+    let n = values.len();
     match data_type {
         DataType::Bool => build!(BooleanBuilder::with_capacity(n), values, Bool(x) => *x),
         DataType::Int64 => build!(Int64Builder::with_capacity(n), values, Int64(x) => *x),

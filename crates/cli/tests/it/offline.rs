@@ -38,6 +38,14 @@ const TRIPS: &str = "trip_id,driver_id,event_time,fare,status
 5,7,2026-01-02T09:45:00Z,5.0,completed
 ";
 
+/// The project with its source reading the generator's rides file (`freshet generate` output).
+fn generated_project() -> String {
+    PROJECT.replace("data/*.csv", "data/trips.jsonl").replace(
+        "schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64, status: string}",
+        "schema: {trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}",
+    )
+}
+
 fn project(root: &Path, yaml: &str) -> PathBuf {
     let dir = root.join("proj");
     fs::create_dir_all(dir.join("data")).unwrap();
@@ -137,11 +145,7 @@ fn ingest_is_exactly_once_and_readable_by_an_independent_reader() {
 #[test]
 fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
     let root = tempfile::tempdir().unwrap();
-    let yaml = PROJECT.replace("data/*.csv", "data/trips.jsonl").replace(
-        "schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64, status: string}",
-        "schema: {trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}",
-    );
-    let dir = project(root.path(), &yaml);
+    let dir = project(root.path(), &generated_project());
     let events = 200_000;
     let out = freshet(
         root.path(),
@@ -400,11 +404,7 @@ fn a_file_without_a_schema_column_is_refused_by_name() {
 #[test]
 fn an_interrupted_backfill_continues_and_ends_in_the_same_state() {
     let root = tempfile::tempdir().unwrap();
-    let yaml = PROJECT.replace("data/*.csv", "data/trips.jsonl").replace(
-        "schema: {trip_id: int64, driver_id: int64, event_time: timestamp, fare: float64, status: string}",
-        "schema: {trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}",
-    );
-    let dir = project(root.path(), &yaml);
+    let dir = project(root.path(), &generated_project());
     let out = freshet(
         root.path(),
         &[

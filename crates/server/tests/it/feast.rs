@@ -245,7 +245,10 @@ async fn metrics_and_openapi_describe_the_server() {
 async fn feast_requests_and_pushes_on_a_redis_cluster() {
     let cluster = freshet_testkit::redis::RedisCluster::start();
     let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
-    let store = format!("online_store: {{type: redis_cluster, urls: [{}]}}\n", urls.join(", "));
+    let store = format!(
+        "online_store: {{type: redis_cluster, urls: [{}]}}\n",
+        urls.join(", ")
+    );
     let running = start(&store, ServerConfig::default()).await;
     feast_shape_and_values(&running).await;
     services_and_composite_keys(&running).await;
