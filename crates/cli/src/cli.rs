@@ -185,26 +185,26 @@ pub(crate) struct BackfillArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Port to listen on.
-    #[arg(long, default_value_t = freshet_server::DEFAULT_PORT)]
-    pub(crate) port: u16,
-    /// Address to listen on (0.0.0.0 for every interface).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub(crate) host: String,
-    /// Largest request body in bytes (413 beyond).
-    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
-    pub(crate) max_body_bytes: usize,
-    /// Most entities per lookup (413 beyond).
-    #[arg(long, default_value_t = 1_000, value_name = "N")]
-    pub(crate) max_entities: usize,
-    /// Most features per lookup (413 beyond).
-    #[arg(long, default_value_t = 1_000, value_name = "N")]
-    pub(crate) max_features: usize,
-    /// Require `Authorization: Bearer <token>`, the token read from this environment variable
-    /// (repeatable: any of them is accepted).
+    /// Port to listen on [default: `serving.port`, else 6566].
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// Address to listen on, 0.0.0.0 for every interface [default: `serving.host`, else 127.0.0.1].
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// Largest request body in bytes, 413 beyond [default: `serving.max_body_bytes`, else 1 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_body_bytes: Option<usize>,
+    /// Most entities per lookup, 413 beyond [default: `serving.max_entities`, else 1000].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_entities: Option<usize>,
+    /// Most features per lookup, 413 beyond [default: `serving.max_features`, else 1000].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_features: Option<usize>,
+    /// Also accept `Authorization: Bearer <token>` with the token read from this environment variable
+    /// (repeatable); adds to `serving.auth_tokens`. Any token configured turns authentication on.
     #[arg(long, value_name = "VAR")]
     pub(crate) auth_token_env: Vec<String>,
-    /// Allow browser requests from this origin (repeatable); CORS is off without it.
+    /// Also allow browser requests from this origin (repeatable); adds to `serving.cors_origins`.
     #[arg(long, value_name = "ORIGIN")]
     pub(crate) cors_origin: Vec<String>,
 }

@@ -115,6 +115,13 @@ pub fn plan(old: Option<&ProjectSpec>, new: &ProjectSpec) -> Plan {
         &json(&new.offline_store),
         false,
     );
+    diff_field(
+        &mut store,
+        "serving",
+        &json(&old.serving),
+        &json(&new.serving),
+        false,
+    );
     if !store.is_empty() {
         changes.push(Change {
             kind: "project",

@@ -18,11 +18,24 @@ pub(crate) struct RawProject {
     pub(crate) project: S<String>,
     pub(crate) online_store: Option<RawStore>,
     pub(crate) offline_store: Option<RawStore>,
+    pub(crate) serving: Option<RawServing>,
     pub(crate) entities: Vec<RawEntity>,
     pub(crate) sources: Vec<RawSource>,
     pub(crate) feature_views: Vec<RawView>,
     pub(crate) feature_services: Vec<RawService>,
     pub(crate) models: Vec<RawModel>,
+}
+
+/// `serving`: how `freshet serve` listens and what it allows.
+#[derive(Debug, Clone)]
+pub(crate) struct RawServing {
+    pub(crate) host: S<String>,
+    pub(crate) port: S<i64>,
+    pub(crate) max_body_bytes: S<i64>,
+    pub(crate) max_entities: S<i64>,
+    pub(crate) max_features: S<i64>,
+    pub(crate) auth_tokens: S<Vec<Spanned<crate::env::Templated>>>,
+    pub(crate) cors_origins: S<Vec<Spanned<String>>>,
 }
 
 /// `online_store` or `offline_store`.
@@ -163,10 +176,11 @@ pub(crate) const STORE_KINDS: [(&str, &str, &[&str]); 4] = [
     ("offline_store", "local", &["type", "path"]),
 ];
 
-const TOP_LEVEL: [&str; 9] = [
+const TOP_LEVEL: [&str; 10] = [
     "project",
     "online_store",
     "offline_store",
+    "serving",
     "entities",
     "sources",
     "feature_views",
@@ -209,6 +223,7 @@ pub(crate) fn decode(d: &mut Decoder<'_>, root: &Node) -> RawProject {
         offline_store: m.optional(d, "offline_store", |d, n, p| {
             store(d, n, p, "offline_store")
         }),
+        serving: m.optional(d, "serving", serving),
         entities: entities
             .iter()
             .filter_map(|(n, p)| entity(d, n, p.clone()))
@@ -277,6 +292,32 @@ fn store(d: &mut Decoder<'_>, node: &Node, path: String, section: &str) -> Optio
         urls: m.optional(d, "urls", |d, n, p| {
             d.list(n, p, |d, n, p| d.templated(n, p))
         }),
+    })
+}
+
+const SERVING_KEYS: [&str; 7] = [
+    "host",
+    "port",
+    "max_body_bytes",
+    "max_entities",
+    "max_features",
+    "auth_tokens",
+    "cors_origins",
+];
+
+fn serving(d: &mut Decoder<'_>, node: &Node, path: String) -> Option<RawServing> {
+    let m = d.mapping(node, path, &SERVING_KEYS)?;
+    let integer = |d: &mut Decoder<'_>, n: &Node, p| d.integer(n, p);
+    Some(RawServing {
+        host: m.optional(d, "host", string),
+        port: m.optional(d, "port", integer),
+        max_body_bytes: m.optional(d, "max_body_bytes", integer),
+        max_entities: m.optional(d, "max_entities", integer),
+        max_features: m.optional(d, "max_features", integer),
+        auth_tokens: m.optional(d, "auth_tokens", |d, n, p| {
+            d.list(n, p, |d, n, p| d.templated(n, p))
+        }),
+        cors_origins: m.optional(d, "cors_origins", strings),
     })
 }
 

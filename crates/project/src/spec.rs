@@ -21,6 +21,9 @@ pub struct ProjectSpec {
     pub online_store: OnlineStoreSpec,
     /// Where the event log and training sets live.
     pub offline_store: OfflineStoreSpec,
+    /// How the feature server listens and what it allows.
+    #[serde(default)]
+    pub serving: ServingSpec,
     /// Entities in declaration order.
     pub entities: Vec<EntitySpec>,
     /// Sources in declaration order.
@@ -52,6 +55,39 @@ pub enum OnlineStoreSpec {
         /// Seed node URLs.
         urls: Vec<Templated>,
     },
+}
+
+/// `freshet serve`'s settings; command-line flags override them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServingSpec {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on.
+    pub port: u16,
+    /// Largest request body in bytes.
+    pub max_body_bytes: u64,
+    /// Most entities (rows) per request.
+    pub max_entities: u64,
+    /// Most features per lookup.
+    pub max_features: u64,
+    /// Accepted bearer tokens, each `${VAR}` (the file never holds a secret); none: no authentication.
+    pub auth_tokens: Vec<Templated>,
+    /// Origins allowed by CORS; none: CORS off.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServingSpec {
+    fn default() -> Self {
+        ServingSpec {
+            host: "127.0.0.1".to_owned(),
+            port: 6566,
+            max_body_bytes: 1 << 20,
+            max_entities: 1_000,
+            max_features: 1_000,
+            auth_tokens: Vec::new(),
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 /// The offline store (event log and training sets).

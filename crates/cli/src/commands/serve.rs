@@ -9,7 +9,12 @@ use std::sync::Arc;
 
 pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
     let project = super::load(dir)?;
-    let mut tokens = Vec::new();
+    let serving = &project.spec.serving;
+    let mut tokens: Vec<String> = serving
+        .auth_tokens
+        .iter()
+        .map(|t| t.resolved().trim().to_owned())
+        .collect();
     for name in &args.auth_token_env {
         match std::env::var(name) {
             Ok(token) if !token.trim().is_empty() => tokens.push(token.trim().to_owned()),
@@ -25,12 +30,23 @@ pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
     }
     let config = ServerConfig {
         limits: Limits {
-            max_body_bytes: args.max_body_bytes,
-            max_entities: args.max_entities,
-            max_features: args.max_features,
+            max_body_bytes: args
+                .max_body_bytes
+                .unwrap_or(usize::try_from(serving.max_body_bytes).unwrap_or(usize::MAX)),
+            max_entities: args
+                .max_entities
+                .unwrap_or(usize::try_from(serving.max_entities).unwrap_or(usize::MAX)),
+            max_features: args
+                .max_features
+                .unwrap_or(usize::try_from(serving.max_features).unwrap_or(usize::MAX)),
         },
         tokens,
-        cors_origins: args.cors_origin.clone(),
+        cors_origins: serving
+            .cors_origins
+            .iter()
+            .chain(&args.cors_origin)
+            .cloned()
+            .collect(),
         ..ServerConfig::default()
     };
     let runtime = super::runtime()?;
@@ -39,7 +55,8 @@ pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
             message: e.to_string(),
             help: "start the online store, or check `online_store` in freshet.yaml".to_owned(),
         })?;
-        let address = format!("{}:{}", args.host, args.port);
+        let host = args.host.as_deref().unwrap_or(&serving.host);
+        let address = format!("{host}:{}", args.port.unwrap_or(serving.port));
         let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| Failure::Refused {
             message: format!("cannot listen on {address}: {e}"),
             help: "choose another --port, or stop what uses this one".to_owned(),

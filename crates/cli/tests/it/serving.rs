@@ -149,3 +149,47 @@ fn backfill_then_get_and_serve_until_sigterm() {
     let status = server.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a SIGTERM is a clean stop");
 }
+
+#[test]
+fn serve_takes_its_port_and_tokens_from_the_project_file() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("proj");
+    fs::create_dir_all(dir.join("data")).unwrap();
+    let port = free_port();
+    fs::write(
+        dir.join("freshet.yaml"),
+        format!("{PROJECT}serving: {{port: {port}, auth_tokens: [\"${{FRESHET_TEST_TOKEN}}\"]}}\n"),
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["serve", "-p", "proj"])
+        .env("FRESHET_TEST_TOKEN", "s3cret-token")
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let body = r#"{"feature_service": "activity", "entities": {"driver_id": [7]}}"#;
+    let request = |auth: &str| {
+        format!(
+            "POST /get-online-features HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let started = Instant::now();
+    let refused = loop {
+        if let Some(r) = http(port, &request("")) {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server did not start on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let accepted = http(port, &request("Authorization: Bearer s3cret-token\r\n")).unwrap();
+    assert!(accepted.starts_with("HTTP/1.1 200"), "{accepted}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -6,6 +6,7 @@
 //! invalid is not reported again: the user sees the root cause once, not a cascade.
 
 mod models;
+mod serving;
 mod sources;
 mod stores;
 mod views;
@@ -35,26 +36,32 @@ pub(crate) fn validate(
         .and_then(|p| v.identifier(p, "project"));
     let online_store = v.online_store(raw.online_store.as_ref());
     let offline_store = v.offline_store(raw.offline_store.as_ref());
+    let serving = v.serving(raw.serving.as_ref());
     let entities = v.entities(&raw);
     let sources = v.sources(&raw);
     let (feature_views, compiled) = v.views(&raw, &entities, &sources);
     let feature_services = v.services(&raw, &feature_views);
     let models = v.models(&raw, &feature_services, &feature_views, &entities, &sources);
     diagnostics.append(&mut v.diagnostics);
-    match (project, online_store, offline_store) {
-        (Some(project), Some(online_store), Some(offline_store)) if diagnostics.is_empty() => Ok((
-            ProjectSpec {
-                project,
-                online_store,
-                offline_store,
-                entities,
-                sources,
-                feature_views,
-                feature_services,
-                models,
-            },
-            compiled,
-        )),
+    match (project, online_store, offline_store, serving) {
+        (Some(project), Some(online_store), Some(offline_store), Some(serving))
+            if diagnostics.is_empty() =>
+        {
+            Ok((
+                ProjectSpec {
+                    project,
+                    online_store,
+                    offline_store,
+                    serving,
+                    entities,
+                    sources,
+                    feature_views,
+                    feature_services,
+                    models,
+                },
+                compiled,
+            ))
+        }
         _ => Err(diagnostics),
     }
 }

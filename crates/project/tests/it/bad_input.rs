@@ -1,6 +1,6 @@
 //! Each kind of mistake gets one precise message: where, what, and how to fix it.
 
-use super::{BASE, base_with, single_error};
+use super::{BASE, base_with, single_error, valid};
 
 #[test]
 fn invalid_yaml_syntax() {
@@ -317,4 +317,67 @@ fn event_log_column_names_cannot_be_declared() {
     assert_eq!(line, 11);
     assert_eq!(path, "sources[0].schema._freshet_date");
     assert!(message.contains("must start with a letter"), "{message}");
+}
+
+#[test]
+fn serving_settings_are_checked() {
+    let cases = [
+        (
+            "serving: {port: 70000}\n",
+            "serving.port",
+            "port 70000 is not a TCP port",
+            "1 to 65535",
+        ),
+        (
+            "serving: {max_entities: 0}\n",
+            "serving.max_entities",
+            "max_entities must be at least 1, found 0",
+            "default (1000)",
+        ),
+        (
+            "serving: {auth_tokens: [hunter2]}\n",
+            "serving.auth_tokens[0]",
+            "a bearer token written in the project file",
+            "${API_TOKEN}",
+        ),
+        (
+            "serving: {auth_tokens: [\"${EMPTY}\"]}\n",
+            "serving.auth_tokens[0]",
+            "`${EMPTY}` is empty",
+            "long random token",
+        ),
+        (
+            "serving: {prot: 1}\n",
+            "serving.prot",
+            "unknown field `prot`",
+            "did you mean `port`?",
+        ),
+    ];
+    for (yaml, path, message, help) in cases {
+        let text = format!("{BASE}{yaml}");
+        let (_, _, got_path, got_message, got_help) = single_error(&text);
+        assert_eq!(
+            (got_path.as_str(), got_message.as_str()),
+            (path, message),
+            "{yaml}"
+        );
+        assert!(got_help.contains(help), "{got_help}");
+    }
+}
+
+#[test]
+fn serving_tokens_are_kept_as_templates_never_as_secrets() {
+    let spec = valid(&format!(
+        "{BASE}serving: {{auth_tokens: [\"${{API_TOKEN}}\"], port: 8080}}\n"
+    ));
+    assert_eq!(spec.serving.port, 8080);
+    assert_eq!(
+        spec.serving.auth_tokens[0].resolved(),
+        "a-long-random-token"
+    );
+    let stored = serde_json::to_string(&spec).unwrap();
+    assert!(
+        stored.contains("${API_TOKEN}") && !stored.contains("a-long-random-token"),
+        "{stored}"
+    );
 }

@@ -41,6 +41,8 @@ pub(crate) fn env() -> HashMap<String, String> {
     HashMap::from([
         ("REDIS_PASSWORD".to_owned(), "hunter2".to_owned()),
         ("PG_PASSWORD".to_owned(), "pg-secret".to_owned()),
+        ("API_TOKEN".to_owned(), "a-long-random-token".to_owned()),
+        ("EMPTY".to_owned(), String::new()),
     ])
 }
 
