@@ -328,9 +328,11 @@ fn backfill_view(
         report.files_read += 1;
         progress(Progress::Files(report.files_read, report.events_read));
         if last_checkpoint.elapsed() >= options.checkpoint_interval {
-            manifest.events += report.events_read;
-            write_state(&path, &manifest, &state)?;
-            manifest.events -= report.events_read;
+            let checkpoint = Manifest {
+                events: manifest.events + report.events_read,
+                ..manifest.clone()
+            };
+            write_state(&path, &checkpoint, &state)?;
             last_checkpoint = Instant::now();
         }
     }

@@ -140,6 +140,11 @@ fn decode_rows(
             format!("{count} rows pushed; the limit is {max_rows}"),
         ));
     }
+    let time_column = source
+        .schema
+        .iter()
+        .position(|f| f.name == source.timestamp_field)
+        .unwrap_or(usize::MAX);
     (0..count)
         .map(|r| {
             let object: serde_json::Map<String, serde_json::Value> = df
@@ -157,16 +162,7 @@ fn decode_rows(
                     format!("df.{field}[{r}]: {}{help}", e.reason),
                 )
             })?;
-            if !matches!(
-                source.field(&source.timestamp_field).and_then(|_| {
-                    source
-                        .schema
-                        .iter()
-                        .position(|f| f.name == source.timestamp_field)
-                        .and_then(|i| row.get(i))
-                }),
-                Some(Value::Timestamp(_))
-            ) {
+            if !matches!(row.get(time_column), Some(Value::Timestamp(_))) {
                 return Err(ApiError::bad_request(
                     "invalid_value",
                     format!(
@@ -190,15 +186,7 @@ fn decode_rows(
 
 /// A random position below 2^63, so it also fits the event log's int64 column.
 fn random_position() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded from the OS; a fresh hasher per call gives independent draws.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish() >> 1
+    rand::random::<u64>() >> 1
 }
 
 /// Applies a push; returns the number of events accepted.
