@@ -348,33 +348,39 @@ pub async fn ingest_source(
     };
     let mut reports = Vec::new();
     for path in source_files(project_dir, source)? {
-        let report = ingest_file(
-            log,
-            &path,
-            *format,
+        let target = Target {
             offline_root,
             source,
             views,
             options,
-            progress,
-        )
-        .await?;
+        };
+        let report = ingest_file(log, &path, *format, &target, progress).await?;
         reports.push(report);
     }
     Ok(reports)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every file of one ingest shares.
+struct Target<'a> {
+    offline_root: &'a Path,
+    source: &'a SourceSpec,
+    views: &'a [ViewDef],
+    options: &'a IngestOptions,
+}
+
 async fn ingest_file(
     log: &mut SourceLog,
     path: &Path,
     format: FileFormat,
-    offline_root: &Path,
-    source: &SourceSpec,
-    views: &[ViewDef],
-    options: &IngestOptions,
+    target: &Target<'_>,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<FileReport, IngestError> {
+    let Target {
+        offline_root,
+        source,
+        views,
+        options,
+    } = *target;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     progress(Progress::File { bytes });
     let sha = sha256_of(path)?;
