@@ -5,8 +5,10 @@
 //! the same rows, on any machine: the random source is ChaCha8, whose output is specified, and no wall
 //! clock is read. Batch files, live streams and benchmarks all draw from the same iterator.
 
+mod live;
 mod rides;
 
+pub use live::{LiveConfig, LiveGenerator};
 pub use rides::{RidesConfig, RidesGenerator};
 
 use freshet_engine::Value;
@@ -27,6 +29,8 @@ pub struct GeneratorConfig {
     pub start_micros: i64,
     /// 0 for mildly uneven entity activity; above 0, Zipf-skewed activity with this exponent.
     pub skew: f64,
+    /// Events per simulated day, when set: overrides `events / days` (a live stream's pace).
+    pub events_per_day: Option<f64>,
 }
 
 impl Default for GeneratorConfig {
@@ -39,6 +43,7 @@ impl Default for GeneratorConfig {
             // 2026-01-01T00:00:00Z
             start_micros: 1_767_225_600_000_000,
             skew: 0.0,
+            events_per_day: None,
         }
     }
 }

@@ -99,9 +99,13 @@ impl RidesGenerator {
                 }
             })
             .collect();
-        let events_per_day = c
-            .events
-            .map_or(c.entities as f64 * 10.0, |n| n as f64 / c.days);
+        let events_per_day = c.events_per_day.unwrap_or_else(|| {
+            c.events
+                .map_or(c.entities as f64 * 10.0, |n| n as f64 / c.days)
+        });
+        if !(events_per_day > 0.0 && events_per_day.is_finite()) {
+            return invalid("the event rate must be positive");
+        }
         let err = |e: String| GeneratorError::Invalid(e);
         Ok(RidesGenerator {
             pick: WeightedAliasIndex::new(weights).map_err(|e| err(e.to_string()))?,
