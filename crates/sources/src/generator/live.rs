@@ -62,9 +62,8 @@ fn event_time(row: &[Value], column: usize) -> i64 {
 impl LiveGenerator {
     /// A stream for `config`, at position 0.
     pub fn new(config: &LiveConfig) -> Result<LiveGenerator, GeneratorError> {
-        if !(config.rate > 0.0 && config.rate.is_finite())
-            || !(config.speedup > 0.0 && config.speedup.is_finite())
-        {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if !positive(config.rate) || !positive(config.speedup) {
             return Err(GeneratorError::Invalid(
                 "rate and speedup must be positive".to_owned(),
             ));
