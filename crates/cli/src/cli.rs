@@ -81,6 +81,12 @@ pub(crate) enum Command {
     )]
     Backfill(BackfillArgs),
 
+    /// Run the project's streams into the event log, the engine and the online store, and serve.
+    #[command(
+        after_help = "Today's streaming sources are the built-in generator's (`type: generator`). Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute"
+    )]
+    Run(RunArgs),
+
     /// Serve online features over HTTP (Feast-compatible) from the online store.
     #[command(
         after_help = "Routes: POST /get-online-features, GET /health, GET /metrics, GET /openapi.json.\nSeveral servers can share one Redis. Ctrl-C or SIGTERM stops after in-flight requests.\n\nExamples:\n  freshet serve -p rides\n  curl -s localhost:6566/get-online-features -d '{\"feature_service\": \"driver_activity\", \"entities\": {\"driver_id\": [1]}}'\n  API_TOKEN=s3cret freshet serve --auth-token-env API_TOKEN --host 0.0.0.0"
@@ -181,6 +187,19 @@ pub(crate) struct BackfillArgs {
     /// Seconds between checkpoints while running.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub(crate) checkpoint_interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Stop by itself after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) duration: Option<f64>,
+    /// Seconds between checkpoints.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub(crate) checkpoint_interval: f64,
+    /// Port of the feature server [default: `serving.port`, else 6566].
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -348,6 +348,18 @@ impl ViewDef {
         }))
     }
 
+    /// The entity a row belongs to, or why it has none.
+    pub fn key(&self, row: &[Value]) -> Result<EntityKey, EventError> {
+        match self.key_columns.as_slice() {
+            [only] => Ok(EntityKey::Single(self.key_part(row, *only)?)),
+            many => Ok(EntityKey::from_parts(
+                many.iter()
+                    .map(|c| self.key_part(row, *c))
+                    .collect::<Result<_, _>>()?,
+            )),
+        }
+    }
+
     /// Checks that `row` can be an event of this view (schema types, join keys, times, event id) without
     /// evaluating derived columns or the filter: what a source checks before accepting an event.
     pub fn check(&self, row: &[Value]) -> Result<(), EventError> {

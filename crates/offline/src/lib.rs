@@ -20,6 +20,7 @@ pub mod spine;
 pub mod training;
 pub mod views;
 
+pub use deltalake::kernel::Transaction;
 pub use log::{LogError, LogRows, SourceLog};
 
 use freshet_engine::ViewDef;

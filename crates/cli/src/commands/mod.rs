@@ -7,6 +7,7 @@ mod history;
 mod ingest;
 mod init;
 mod plan;
+mod run;
 mod serve;
 mod training_set;
 mod validate;
@@ -30,6 +31,7 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::TrainingSet(args) => training_set::run(&cli.project_dir, args, cli.json),
         Command::Backfill(args) => backfill::run(&cli.project_dir, args, cli.json),
         Command::Serve(args) => serve::run(&cli.project_dir, args),
+        Command::Run(args) => run::run(&cli.project_dir, args, cli.json),
         Command::Get(args) => get::run(&cli.project_dir, args, cli.json),
     }
 }

@@ -6,6 +6,7 @@
 mod golden;
 mod offline;
 mod serving;
+mod streaming;
 mod workflow;
 
 use std::path::Path;

@@ -1,0 +1,115 @@
+//! `freshet run`: the streams flowing through the event log, the engine and the online store, and the
+//! feature server answering as of the streams' clock, until Ctrl-C, SIGTERM or `--duration`.
+
+use crate::cli::RunArgs;
+use crate::output::{Failure, print_json, print_text};
+use freshet_online::OnlineStore;
+use freshet_runtime::{RunOptions, Status};
+use freshet_server::{AppState, Clock, Limits, ServerConfig};
+use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+fn limits(serving: &freshet_project::spec::ServingSpec) -> Limits {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Limits {
+        max_body_bytes: size(serving.max_body_bytes),
+        max_entities: size(serving.max_entities),
+        max_features: size(serving.max_features),
+    }
+}
+
+pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure> {
+    let project = super::load(dir)?;
+    let serving = project.spec.serving.clone();
+    let clock = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_micros()));
+    let config = ServerConfig {
+        clock: Clock::Manual(clock.clone()),
+        limits: limits(&serving),
+        tokens: serving
+            .auth_tokens
+            .iter()
+            .map(|t| t.resolved().trim().to_owned())
+            .collect(),
+        cors_origins: serving.cors_origins.clone(),
+    };
+    let options = RunOptions {
+        duration: args.duration.map(Duration::from_secs_f64),
+        checkpoint_interval: Duration::from_secs_f64(args.checkpoint_interval.max(0.05)),
+        ..RunOptions::default()
+    };
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let runtime = super::runtime()?;
+    let result: Result<Status, Failure> = runtime.block_on(async {
+        let store = OnlineStore::open(&project)
+            .await
+            .map_err(|e| Failure::Refused {
+                message: e.to_string(),
+                help: "start the online store, or check `online_store` in freshet.yaml".to_owned(),
+            })?;
+        let address = format!("{}:{}", serving.host, args.port.unwrap_or(serving.port));
+        let listener =
+            tokio::net::TcpListener::bind(&address)
+                .await
+                .map_err(|e| Failure::Refused {
+                    message: format!("cannot listen on {address}: {e}"),
+                    help: "choose another --port, or stop what uses this one".to_owned(),
+                })?;
+        let state = Arc::new(AppState::new(&project, store.clone(), config));
+        let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(freshet_server::serve(listener, state, async {
+            let _ = server_stopped.await;
+        }));
+        if !json {
+            bar.println(format!("serving on http://{address}; Ctrl-C stops"));
+        }
+        let mut status = |s: Status| {
+            let at = chrono::DateTime::from_timestamp_micros(s.simulated_now)
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            bar.set_message(format!(
+                "{} events ({:.0}/s), stream time {at}, {} checkpoints",
+                HumanCount(s.events),
+                s.events_per_second,
+                s.checkpoints
+            ));
+            bar.tick();
+        };
+        let outcome = freshet_runtime::run(
+            &project,
+            &store,
+            clock,
+            &options,
+            freshet_server::shutdown_signal(),
+            &mut status,
+        )
+        .await;
+        let _ = stop_server.send(());
+        let _ = server.await;
+        outcome.map_err(|e| Failure::Other(anyhow::Error::new(e)))
+    });
+    bar.finish_and_clear();
+    let report = result?;
+    if json {
+        print_json(&serde_json::json!({"ok": true, "run": report}));
+    } else {
+        let resumed = report
+            .resumed_from
+            .map_or_else(String::new, |c| format!(" (resumed from checkpoint {c})"));
+        print_text(&format!(
+            "stopped after {} events{resumed}; {} checkpoints written\n",
+            HumanCount(report.events),
+            report.checkpoints
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Checkpoints: every source's position and every view's engine state, together, in one file.
+//!
+//! A checkpoint is written to `.freshet/checkpoints/<sequence>.ckpt` by staging and renaming, so it is
+//! whole or absent. Layout: a header line, a JSON line (the sequence, each source's position and
+//! stream start, the snapshot length of each view), the views' snapshots back to back, and a CRC-32 of
+//! everything before it. The newest two are kept; on start the newest that reads back whole wins, so a
+//! corrupt newest checkpoint falls back to the previous one.
+
+use freshet_engine::ViewState;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const HEADER: &[u8] = b"FRSHCKPT 1\n";
+const KEEP: usize = 2;
+
+/// Where a source stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourcePosition {
+    /// The next event's position.
+    pub position: u64,
+    /// Simulated time of the stream's start (generator sources), microseconds.
+    pub start_micros: i64,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    sequence: u64,
+    sources: BTreeMap<String, SourcePosition>,
+    /// (view name, snapshot length) in file order.
+    views: Vec<(String, usize)>,
+}
+
+/// A checkpoint read back.
+#[derive(Debug)]
+pub struct Restored {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Source positions.
+    pub sources: BTreeMap<String, SourcePosition>,
+    /// Each view's snapshot bytes, by view name.
+    pub snapshots: BTreeMap<String, Vec<u8>>,
+}
+
+/// Checkpoint I/O failed.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint {path}: {reason}")]
+pub struct CheckpointError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// The checkpoint directory of a project.
+pub fn directory(project_dir: &Path) -> PathBuf {
+    project_dir.join(".freshet/checkpoints")
+}
+
+fn files(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let sequence = name.strip_suffix(".ckpt")?.parse().ok()?;
+                    Some((sequence, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// Writes checkpoint `sequence` and removes all but the newest [`KEEP`].
+pub fn write(
+    dir: &Path,
+    sequence: u64,
+    sources: &BTreeMap<String, SourcePosition>,
+    views: &[&ViewState],
+) -> Result<PathBuf, CheckpointError> {
+    let path = dir.join(format!("{sequence:012}.ckpt"));
+    let fail = |reason: String| CheckpointError {
+        path: path.clone(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let snapshots: Vec<Vec<u8>> = views.iter().map(|v| v.snapshot()).collect();
+    let manifest = Manifest {
+        sequence,
+        sources: sources.clone(),
+        views: views
+            .iter()
+            .zip(&snapshots)
+            .map(|(v, s)| (v.def().name.clone(), s.len()))
+            .collect(),
+    };
+    let mut bytes = HEADER.to_vec();
+    serde_json::to_writer(&mut bytes, &manifest).map_err(|e| fail(e.to_string()))?;
+    bytes.push(b'\n');
+    for snapshot in &snapshots {
+        bytes.extend_from_slice(snapshot);
+    }
+    bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+    let staged = freshet_project::files::stage_file(dir).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(staged.path(), &bytes).map_err(|e| fail(e.to_string()))?;
+    staged
+        .as_file()
+        .sync_all()
+        .map_err(|e| fail(e.to_string()))?;
+    staged
+        .persist(&path)
+        .map_err(|e| fail(e.error.to_string()))?;
+    let all = files(dir);
+    for (_, old) in all.iter().take(all.len().saturating_sub(KEEP)) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(path)
+}
+
+fn read_one(path: &Path) -> Option<Restored> {
+    let bytes = std::fs::read(path).ok()?;
+    let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return None;
+    }
+    let rest = body.strip_prefix(HEADER)?;
+    let line_end = rest.iter().position(|b| *b == b'\n')?;
+    let manifest: Manifest = serde_json::from_slice(&rest[..line_end]).ok()?;
+    let mut snapshots = BTreeMap::new();
+    let mut at = line_end + 1;
+    for (view, len) in manifest.views {
+        let end = at.checked_add(len)?;
+        snapshots.insert(view, rest.get(at..end)?.to_vec());
+        at = end;
+    }
+    Some(Restored {
+        sequence: manifest.sequence,
+        sources: manifest.sources,
+        snapshots,
+    })
+}
+
+/// The newest checkpoint that reads back whole, and the paths of newer ones that did not.
+pub fn read_newest(dir: &Path) -> (Option<Restored>, Vec<PathBuf>) {
+    let mut damaged = Vec::new();
+    for (_, path) in files(dir).into_iter().rev() {
+        match read_one(&path) {
+            Some(restored) => return (Some(restored), damaged),
+            None => damaged.push(path),
+        }
+    }
+    (None, damaged)
+}
