@@ -83,7 +83,7 @@ impl Default for RunOptions {
 }
 
 /// What a run reports on its status line and at the end.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Status {
     /// Events processed by this run.
     pub events: u64,
@@ -95,6 +95,8 @@ pub struct Status {
     pub checkpoints: u64,
     /// The checkpoint the run resumed from, if any.
     pub resumed_from: Option<u64>,
+    /// Each source's next position.
+    pub positions: Vec<(String, u64)>,
 }
 
 /// One live generator source and what the run knows about it.
@@ -315,7 +317,8 @@ pub async fn run(
                 })
                 .collect();
             let views: Vec<&ViewState> = states.iter().collect();
-            checkpoint::write(&dir, sequence, &at, &views)?;
+            let path = checkpoint::write(&dir, sequence, &at, &views)?;
+            tracing::info!("checkpoint {sequence} written to {}", path.display());
             report.checkpoints += 1;
             last_checkpoint = Instant::now();
         }
@@ -323,7 +326,11 @@ pub async fn run(
             let seconds = last_status.0.elapsed().as_secs_f64().max(1e-9);
             report.events_per_second = (report.events - last_status.1) as f64 / seconds;
             last_status = (Instant::now(), report.events);
-            status(report);
+            report.positions = streams
+                .iter()
+                .map(|s| (s.name.clone(), s.stream.position()))
+                .collect();
+            status(report.clone());
         }
         if stop {
             return Ok(report);

@@ -34,6 +34,15 @@ pub struct Metrics {
     latency: Family<Route, Histogram>,
     store_errors: Counter,
     freshness: Family<View, Gauge<f64, AtomicU64>>,
+    stream_position: Family<Source, Gauge>,
+    stream_events: Counter,
+    stream_time: Gauge<f64, AtomicU64>,
+    checkpoints: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Source {
+    source: String,
 }
 
 impl Default for Metrics {
@@ -73,12 +82,40 @@ impl Metrics {
             "Seconds between now and the newest event served from each feature view",
             freshness.clone(),
         );
+        let stream_position = Family::<Source, Gauge>::default();
+        registry.register(
+            "stream_position",
+            "Next position of each streaming source (events released so far)",
+            stream_position.clone(),
+        );
+        let stream_events = Counter::default();
+        registry.register(
+            "stream_events",
+            "Events processed by freshet run",
+            stream_events.clone(),
+        );
+        let stream_time = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "stream_time_seconds",
+            "The streams' clock (simulated time, seconds since the epoch)",
+            stream_time.clone(),
+        );
+        let checkpoints = Counter::default();
+        registry.register(
+            "checkpoints",
+            "Checkpoints written by freshet run",
+            checkpoints.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             store_errors,
             freshness,
+            stream_position,
+            stream_events,
+            stream_time,
+            checkpoints,
         }
     }
 
@@ -109,6 +146,27 @@ impl Metrics {
                 view: view.to_owned(),
             })
             .set(seconds);
+    }
+
+    /// Records a streaming run's progress: events and checkpoints since the last call, each source's
+    /// position, and the streams' clock.
+    pub fn stream(
+        &self,
+        new_events: u64,
+        new_checkpoints: u64,
+        positions: &[(String, u64)],
+        time_micros: i64,
+    ) {
+        self.stream_events.inc_by(new_events);
+        self.checkpoints.inc_by(new_checkpoints);
+        for (source, position) in positions {
+            self.stream_position
+                .get_or_create(&Source {
+                    source: source.clone(),
+                })
+                .set(i64::try_from(*position).unwrap_or(i64::MAX));
+        }
+        self.stream_time.set(time_micros as f64 / 1e6);
     }
 
     /// The text exposition format.

@@ -66,6 +66,7 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
                     help: "choose another --port, or stop what uses this one".to_owned(),
                 })?;
         let state = Arc::new(AppState::new(&project, store.clone(), config));
+        let metrics = state.clone();
         let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(freshet_server::serve(listener, state, async {
             let _ = server_stopped.await;
@@ -73,7 +74,15 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         if !json {
             bar.println(format!("serving on http://{address}; Ctrl-C stops"));
         }
+        let mut reported = (0u64, 0u64);
         let mut status = |s: Status| {
+            metrics.metrics.stream(
+                s.events - reported.0,
+                s.checkpoints - reported.1,
+                &s.positions,
+                s.simulated_now,
+            );
+            reported = (s.events, s.checkpoints);
             let at = chrono::DateTime::from_timestamp_micros(s.simulated_now)
                 .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
             bar.set_message(format!(

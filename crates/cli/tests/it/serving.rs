@@ -193,3 +193,72 @@ fn serve_takes_its_port_and_tokens_from_the_project_file() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn a_running_stream_shows_its_progress_in_metrics() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("live");
+    fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    fs::write(
+        dir.join("freshet.yaml"),
+        format!(
+            "project: live\nserving: {{port: {port}}}\nentities: [{{name: driver, join_keys: [driver_id]}}]\n\
+             sources: [{{name: trips, type: generator, scenario: rides, rate: 1000, entities: 50, speedup: 60}}]\n\
+             feature_views: [{{name: d, entities: [driver], source: trips, features: [{{name: n, aggregation: count, window: 1h}}]}}]\n"
+        ),
+    )
+    .unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args([
+            "run",
+            "-p",
+            "live",
+            "--duration",
+            "20",
+            "--checkpoint-interval",
+            "0.5",
+        ])
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let metrics = loop {
+        let answer = http(
+            port,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap_or_default();
+        if answer.contains("freshet_checkpoints_total 1")
+            || answer.contains("freshet_checkpoints_total 2")
+        {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no progress in /metrics:\n{answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metrics.contains(r#"freshet_stream_position{source="trips"}"#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("freshet_stream_events_total 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("freshet_stream_time_seconds"), "{metrics}");
+    let stopped = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert_eq!(
+        run.wait().unwrap().code(),
+        Some(0),
+        "SIGTERM stops a run cleanly"
+    );
+}
