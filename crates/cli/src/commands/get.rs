@@ -2,7 +2,6 @@
 
 use crate::cli::GetArgs;
 use crate::output::{Failure, print_json, print_text};
-use freshet_online::OnlineStore;
 use freshet_server::Catalog;
 use freshet_server::lookup::lookup;
 use std::path::Path;
@@ -48,12 +47,7 @@ pub(crate) fn run(dir: &Path, args: &GetArgs, json: bool) -> Result<(), Failure>
     let entities = entities(&args.entity)?;
     let runtime = super::runtime()?;
     let answer = runtime.block_on(async {
-        let store = OnlineStore::open(&project)
-            .await
-            .map_err(|e| Failure::Refused {
-                message: e.to_string(),
-                help: "start the online store, or check `online_store` in freshet.yaml".to_owned(),
-            })?;
+        let store = super::serving::open_store(&project).await?;
         let now = chrono::Utc::now().timestamp_micros();
         lookup(&catalog, &store, &refs, &entities, true, now)
             .await

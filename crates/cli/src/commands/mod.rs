@@ -9,6 +9,7 @@ mod init;
 mod plan;
 mod run;
 mod serve;
+mod serving;
 mod training_set;
 mod validate;
 

@@ -3,23 +3,13 @@
 
 use crate::cli::RunArgs;
 use crate::output::{Failure, print_json, print_text};
-use freshet_online::OnlineStore;
 use freshet_runtime::{RunOptions, Status};
-use freshet_server::{AppState, Clock, Limits, ServerConfig};
+use freshet_server::{AppState, Clock, ServerConfig};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
-
-fn limits(serving: &freshet_project::spec::ServingSpec) -> Limits {
-    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    Limits {
-        max_body_bytes: size(serving.max_body_bytes),
-        max_entities: size(serving.max_entities),
-        max_features: size(serving.max_features),
-    }
-}
 
 pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure> {
     let project = super::load(dir)?;
@@ -27,13 +17,7 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
     let clock = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_micros()));
     let config = ServerConfig {
         clock: Clock::Manual(clock.clone()),
-        limits: limits(&serving),
-        tokens: serving
-            .auth_tokens
-            .iter()
-            .map(|t| t.resolved().trim().to_owned())
-            .collect(),
-        cors_origins: serving.cors_origins.clone(),
+        ..super::serving::server_config(&serving)
     };
     let options = RunOptions {
         duration: args.duration.map(Duration::from_secs_f64),
@@ -51,20 +35,9 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
     );
     let runtime = super::runtime()?;
     let result: Result<Status, Failure> = runtime.block_on(async {
-        let store = OnlineStore::open(&project)
-            .await
-            .map_err(|e| Failure::Refused {
-                message: e.to_string(),
-                help: "start the online store, or check `online_store` in freshet.yaml".to_owned(),
-            })?;
-        let address = format!("{}:{}", serving.host, args.port.unwrap_or(serving.port));
-        let listener =
-            tokio::net::TcpListener::bind(&address)
-                .await
-                .map_err(|e| Failure::Refused {
-                    message: format!("cannot listen on {address}: {e}"),
-                    help: "choose another --port, or stop what uses this one".to_owned(),
-                })?;
+        let store = super::serving::open_store(&project).await?;
+        let (listener, address) =
+            super::serving::listen(&serving.host, args.port.unwrap_or(serving.port)).await?;
         let state = Arc::new(AppState::new(&project, store.clone(), config));
         let metrics = state.clone();
         let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -2,22 +2,17 @@
 
 use crate::cli::ServeArgs;
 use crate::output::{Failure, print_text};
-use freshet_online::OnlineStore;
-use freshet_server::{AppState, Limits, ServerConfig};
+use freshet_server::AppState;
 use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
     let project = super::load(dir)?;
     let serving = &project.spec.serving;
-    let mut tokens: Vec<String> = serving
-        .auth_tokens
-        .iter()
-        .map(|t| t.resolved().trim().to_owned())
-        .collect();
+    let mut config = super::serving::server_config(serving);
     for name in &args.auth_token_env {
         match std::env::var(name) {
-            Ok(token) if !token.trim().is_empty() => tokens.push(token.trim().to_owned()),
+            Ok(token) if !token.trim().is_empty() => config.tokens.push(token.trim().to_owned()),
             _ => {
                 return Err(Failure::Refused {
                     message: format!(
@@ -28,42 +23,17 @@ pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
             }
         }
     }
-    let config = ServerConfig {
-        limits: Limits {
-            max_body_bytes: args
-                .max_body_bytes
-                .unwrap_or(usize::try_from(serving.max_body_bytes).unwrap_or(usize::MAX)),
-            max_entities: args
-                .max_entities
-                .unwrap_or(usize::try_from(serving.max_entities).unwrap_or(usize::MAX)),
-            max_features: args
-                .max_features
-                .unwrap_or(usize::try_from(serving.max_features).unwrap_or(usize::MAX)),
-        },
-        tokens,
-        cors_origins: serving
-            .cors_origins
-            .iter()
-            .chain(&args.cors_origin)
-            .cloned()
-            .collect(),
-        ..ServerConfig::default()
-    };
+    config.cors_origins.extend(args.cors_origin.iter().cloned());
+    let limits = &mut config.limits;
+    limits.max_body_bytes = args.max_body_bytes.unwrap_or(limits.max_body_bytes);
+    limits.max_entities = args.max_entities.unwrap_or(limits.max_entities);
+    limits.max_features = args.max_features.unwrap_or(limits.max_features);
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let store = OnlineStore::open(&project).await.map_err(|e| Failure::Refused {
-            message: e.to_string(),
-            help: "start the online store, or check `online_store` in freshet.yaml".to_owned(),
-        })?;
+        let store = super::serving::open_store(&project).await?;
         let host = args.host.as_deref().unwrap_or(&serving.host);
-        let address = format!("{host}:{}", args.port.unwrap_or(serving.port));
-        let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| Failure::Refused {
-            message: format!("cannot listen on {address}: {e}"),
-            help: "choose another --port, or stop what uses this one".to_owned(),
-        })?;
-        let bound = listener
-            .local_addr()
-            .map_or_else(|_| address.clone(), |a| a.to_string());
+        let (listener, bound) =
+            super::serving::listen(host, args.port.unwrap_or(serving.port)).await?;
         let views = project.spec.feature_views.len();
         let state = Arc::new(AppState::new(&project, store, config));
         print_text(&format!(
