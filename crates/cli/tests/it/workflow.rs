@@ -110,9 +110,20 @@ fn missing_project_and_existing_project() {
     assert!(stderr(&out).contains("freshet init"));
 
     assert_eq!(freshet(dir.path(), &["init"]).status.code(), Some(0));
+    // Running it again over the untouched starter is fine (the README's first command, twice).
+    let out = freshet(dir.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("already holds the starter project; nothing written"));
+    // A project the user changed is never overwritten.
+    let file = dir.path().join("freshet.yaml");
+    let changed = fs::read_to_string(&file)
+        .unwrap()
+        .replace("ttl: 7d", "ttl: 3d");
+    fs::write(&file, &changed).unwrap();
     let out = freshet(dir.path(), &["init", "--json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).contains("already holds a freshet.yaml"));
+    assert_eq!(fs::read_to_string(&file).unwrap(), changed);
 }
 
 #[test]
