@@ -351,6 +351,7 @@ impl ViewDef {
     /// The entity a row belongs to, or why it has none.
     pub fn key(&self, row: &[Value]) -> Result<EntityKey, EventError> {
         match self.key_columns.as_slice() {
+            // The common case, one join key, allocates nothing.
             [only] => Ok(EntityKey::Single(self.key_part(row, *only)?)),
             many => Ok(EntityKey::from_parts(
                 many.iter()
@@ -392,15 +393,7 @@ impl ViewDef {
             Some(c) => self.time(row, c)?,
             None => ingest_time.micros(),
         };
-        let key = match self.key_columns.as_slice() {
-            // The common case, one join key, allocates nothing.
-            [only] => EntityKey::Single(self.key_part(row, *only)?),
-            many => EntityKey::from_parts(
-                many.iter()
-                    .map(|c| self.key_part(row, *c))
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
+        let key = self.key(row)?;
         let id = match self.event_id_column {
             Some(c) => match row.get(c) {
                 Some(Value::Null) | None => None,

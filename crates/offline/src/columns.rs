@@ -5,19 +5,11 @@
 
 use arrow_array::{ArrayRef, ListArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
-use arrow_schema::{DataType as Arrow, Field};
+use arrow_schema::Field;
 use freshet_engine::{FeatureType, FeatureValue, Value};
 use std::sync::Arc;
 
 pub use freshet_sources::formats::{arrow_type, scalar_array};
-
-/// The Arrow type of a feature.
-pub fn feature_arrow_type(feature: FeatureType) -> Arrow {
-    match feature {
-        FeatureType::Scalar(t) => arrow_type(t),
-        FeatureType::List(t) => Arrow::List(Arc::new(Field::new_list_field(arrow_type(t), true))),
-    }
-}
 
 static NULL: Value = Value::Null;
 

@@ -9,9 +9,10 @@
 use crate::catalog::{Catalog, FeatureRef};
 use crate::error::ApiError;
 use freshet_engine::{
-    DataType, EntityKey, FeatureStatus, FeatureValue, KeyPart, RecordError, Value, ViewRow,
+    DataType, EntityKey, FeatureStatus, FeatureValue, KeyPart, RecordError, ViewRow,
 };
 use freshet_online::OnlineStore;
+use freshet_sources::formats::json_value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -62,18 +63,6 @@ pub fn rfc3339(micros: i64) -> String {
         || EPOCH.to_owned(),
         |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     )
-}
-
-/// A value as JSON: numbers, strings, booleans; timestamps as RFC 3339; NaN and nulls as null.
-pub fn json_value(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int64(i) => Json::from(*i),
-        Value::Float64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::String(s) => Json::String(s.to_string()),
-        Value::Timestamp(t) => Json::String(rfc3339(t.micros())),
-    }
 }
 
 fn feature_json(v: &FeatureValue) -> Json {

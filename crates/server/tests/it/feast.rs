@@ -5,7 +5,7 @@
 use crate::{MINUTE, Running, T0, start};
 use freshet_engine::{EntityKey, FeatureValue, KeyPart};
 use freshet_server::ServerConfig;
-use freshet_server::lookup::json_value;
+use freshet_sources::formats::json_value;
 use freshet_testkit::redis::RedisServer;
 use serde_json::json;
 
