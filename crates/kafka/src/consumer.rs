@@ -1,0 +1,434 @@
+//! One member of a consumer group, polled on its own thread.
+//!
+//! Why a thread and a channel rather than an async stream: librdkafka calls the rebalance callback
+//! from inside `poll`, and a clean handover needs that callback to wait until the runtime has
+//! checkpointed the partitions being taken away (and loaded the checkpoints of the ones being given).
+//! A blocking poll thread can wait; an async task inside the runtime's own loop could not. The channel
+//! carries records and rebalance questions in one order, so when the runtime sees `Revoked`, every
+//! record of those partitions delivered before it has been handed over, and none after.
+//!
+//! Records are decoded on the poll thread by a caller-supplied function, which keeps JSON parsing off
+//! the runtime's thread. The channel is bounded: when the runtime falls behind, the poll thread
+//! blocks, librdkafka's own prefetch queue fills to its byte limit, and fetching stops.
+
+use crate::KafkaError;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A record as the broker delivered it, lent to the decoding function.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// The partition.
+    pub partition: i32,
+    /// The offset within the partition.
+    pub offset: i64,
+    /// The record's timestamp (create or log-append time), milliseconds since the epoch.
+    pub timestamp_millis: Option<i64>,
+    /// The record key.
+    pub key: Option<&'a [u8]>,
+    /// The payload.
+    pub payload: Option<&'a [u8]>,
+}
+
+/// A decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<T> {
+    /// The partition.
+    pub partition: i32,
+    /// The offset within the partition.
+    pub offset: i64,
+    /// What the decoding function made of it.
+    pub value: T,
+}
+
+/// Where a newly assigned partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// At this offset (the one after the last record a checkpoint covers).
+    Offset(i64),
+    /// At the oldest record the broker still has.
+    Beginning,
+    /// After the newest record.
+    End,
+}
+
+/// An answer the poll thread waits for.
+#[derive(Debug)]
+pub struct Reply<R>(std::sync::mpsc::SyncSender<R>);
+
+impl<R> Reply<R> {
+    /// Answers; if the consumer is gone, nobody is waiting and the answer is dropped.
+    pub fn send(self, answer: R) {
+        let _ = self.0.send(answer);
+    }
+}
+
+/// What the group consumer delivers, in order.
+#[derive(Debug)]
+pub enum Delivery<T> {
+    /// Records, in offset order within each partition.
+    Records(Vec<Record<T>>),
+    /// The group gave this member these partitions: answer where each starts.
+    Assigned {
+        /// The partitions.
+        partitions: Vec<i32>,
+        /// Where each starts, by partition.
+        reply: Reply<BTreeMap<i32, StartAt>>,
+    },
+    /// The group is taking these partitions away: answer, once their work is checkpointed, with the
+    /// offsets to commit (the next offset each checkpoint covers).
+    Revoked {
+        /// The partitions.
+        partitions: Vec<i32>,
+        /// Offsets to commit, by partition.
+        reply: Reply<BTreeMap<i32, i64>>,
+    },
+}
+
+/// How to join the group.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group_id: String,
+    /// Further librdkafka properties (security, timeouts), applied last.
+    pub options: BTreeMap<String, String>,
+    /// Records per delivery at most.
+    pub batch_records: usize,
+    /// A delivery waits at most this long for more records.
+    pub batch_wait: Duration,
+    /// Deliveries in flight before the poll thread blocks.
+    pub channel_capacity: usize,
+}
+
+impl ConsumerSettings {
+    /// Settings with freshet's defaults for the batch and the channel.
+    pub fn new(brokers: &str, topic: &str, group_id: &str) -> ConsumerSettings {
+        ConsumerSettings {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            group_id: group_id.to_owned(),
+            options: BTreeMap::new(),
+            batch_records: 8_192,
+            batch_wait: Duration::from_millis(5),
+            channel_capacity: 16,
+        }
+    }
+}
+
+type Decode<T> = Box<dyn Fn(RawRecord<'_>) -> T + Send + Sync>;
+
+/// The rebalance side of the poll thread.
+struct GroupContext<T> {
+    topic: String,
+    deliveries: tokio::sync::mpsc::Sender<Delivery<T>>,
+    /// Records polled but not yet delivered; flushed before any rebalance question, to keep order.
+    pending: Mutex<Vec<Record<T>>>,
+}
+
+impl<T: Send + 'static> ClientContext for GroupContext<T> {}
+
+impl<T: Send + 'static> GroupContext<T> {
+    fn flush(&self) -> bool {
+        // Closed: the runtime stopped listening (and a close may run on a runtime thread, where a
+        // blocking send would panic).
+        if self.deliveries.is_closed() {
+            return false;
+        }
+        let batch = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        batch.is_empty()
+            || self
+                .deliveries
+                .blocking_send(Delivery::Records(batch))
+                .is_ok()
+    }
+
+    /// Asks the runtime, and waits for the answer; `None` when the runtime is gone.
+    fn ask<R>(&self, make: impl FnOnce(Reply<R>) -> Delivery<T>) -> Option<R> {
+        if !self.flush() {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.deliveries.blocking_send(make(Reply(tx))).ok()?;
+        rx.recv().ok()
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(
+            "kafka: assigned partitions {partitions:?} of `{}`",
+            self.topic
+        );
+        let starts = self
+            .ask(|reply| Delivery::Assigned {
+                partitions: partitions.clone(),
+                reply,
+            })
+            .unwrap_or_default();
+        for p in partitions {
+            let offset = match starts.get(&p) {
+                Some(StartAt::Offset(o)) => Offset::Offset(*o),
+                Some(StartAt::End) => Offset::End,
+                Some(StartAt::Beginning) | None => Offset::Beginning,
+            };
+            if let Err(e) = tpl.set_partition_offset(&self.topic, p, offset) {
+                tracing::warn!("kafka: cannot set the start of partition {p}: {e}");
+            }
+        }
+        if let Err(e) = consumer.assign(tpl) {
+            tracing::error!(
+                "kafka: assigning partitions of `{}` failed: {e}",
+                self.topic
+            );
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(
+            "kafka: partitions {partitions:?} of `{}` revoked",
+            self.topic
+        );
+        let commits = self
+            .ask(|reply| Delivery::Revoked {
+                partitions: partitions.clone(),
+                reply,
+            })
+            .unwrap_or_default();
+        // A lost assignment (session expired) may already belong to another member: committing
+        // would overwrite its progress.
+        if !commits.is_empty() && !consumer.assignment_lost() {
+            let list = offsets_list(&self.topic, &commits);
+            if let Err(e) = consumer.commit(&list, CommitMode::Sync) {
+                tracing::warn!("kafka: committing revoked offsets failed: {e}");
+            }
+        }
+        if let Err(e) = consumer.unassign() {
+            tracing::warn!("kafka: unassigning failed: {e}");
+        }
+    }
+}
+
+impl<T: Send + 'static> ConsumerContext for GroupContext<T> {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::error!("kafka: rebalance of `{}` failed: {other:?}", self.topic);
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+fn offsets_list(topic: &str, offsets: &BTreeMap<i32, i64>) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    for (&p, &o) in offsets {
+        // Adding to a fresh list cannot fail for a valid offset; a failure only skips a commit.
+        let _ = list.add_partition_offset(topic, p, Offset::Offset(o));
+    }
+    list
+}
+
+/// A member of a consumer group; see the module documentation.
+pub struct GroupConsumer<T: Send + 'static> {
+    deliveries: tokio::sync::mpsc::Receiver<Delivery<T>>,
+    consumer: Arc<BaseConsumer<GroupContext<T>>>,
+    topic: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> std::fmt::Debug for GroupConsumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConsumer")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> GroupConsumer<T> {
+    /// Joins the group and starts polling; `decode` turns each record into a `T` on the poll thread.
+    pub fn start(
+        settings: &ConsumerSettings,
+        decode: impl Fn(RawRecord<'_>) -> T + Send + Sync + 'static,
+    ) -> Result<GroupConsumer<T>, KafkaError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(settings.channel_capacity.max(1));
+        let context = GroupContext {
+            topic: settings.topic.clone(),
+            deliveries: tx,
+            pending: Mutex::new(Vec::new()),
+        };
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("enable.partition.eof", "false");
+        for (key, value) in &settings.options {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer<GroupContext<T>> =
+            config
+                .create_with_context(context)
+                .map_err(|source| KafkaError::Client {
+                    role: "consumer",
+                    brokers: settings.brokers.clone(),
+                    source,
+                })?;
+        consumer
+            .subscribe(&[&settings.topic])
+            .map_err(|source| KafkaError::Operation {
+                operation: "subscribe",
+                topic: settings.topic.clone(),
+                source,
+            })?;
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = Poller {
+            consumer: consumer.clone(),
+            stop: stop.clone(),
+            decode: Box::new(decode),
+            batch_records: settings.batch_records.max(1),
+            batch_wait: settings.batch_wait,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka-{}", settings.topic))
+            .spawn(move || poller.run())
+            .map_err(KafkaError::Thread)?;
+        Ok(GroupConsumer {
+            deliveries: rx,
+            consumer,
+            topic: settings.topic.clone(),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next delivery; `None` once the poll thread has stopped.
+    pub async fn next(&mut self) -> Option<Delivery<T>> {
+        self.deliveries.recv().await
+    }
+
+    /// The next delivery if one is waiting.
+    pub fn try_next(&mut self) -> Option<Delivery<T>> {
+        self.deliveries.try_recv().ok()
+    }
+
+    /// Commits `offsets` (partition to next offset) without waiting for the broker.
+    pub fn commit(&self, offsets: &BTreeMap<i32, i64>) -> Result<(), KafkaError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&offsets_list(&self.topic, offsets), CommitMode::Async)
+            .map_err(|source| KafkaError::Operation {
+                operation: "offset commit",
+                topic: self.topic.clone(),
+                source,
+            })
+    }
+
+    /// Leaves the group. Rebalance questions asked while leaving go unanswered by design: the
+    /// runtime checkpoints everything itself before it shuts down.
+    pub fn close(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Unblock a poll thread waiting on a full channel, or on an answer.
+        self.deliveries.close();
+        while self.deliveries.try_recv().is_ok() {}
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for GroupConsumer<T> {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+struct Poller<T: Send + 'static> {
+    consumer: Arc<BaseConsumer<GroupContext<T>>>,
+    stop: Arc<AtomicBool>,
+    decode: Decode<T>,
+    batch_records: usize,
+    batch_wait: Duration,
+}
+
+impl<T: Send + 'static> Poller<T> {
+    fn run(self) {
+        let context = self.consumer.context().clone();
+        let mut oldest: Option<Instant> = None;
+        while !self.stop.load(Ordering::Relaxed) {
+            let wait = oldest.map_or(Duration::from_millis(100), |t| {
+                self.batch_wait.saturating_sub(t.elapsed())
+            });
+            let full = match self.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    let raw = RawRecord {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        timestamp_millis: message.timestamp().to_millis(),
+                        key: message.key(),
+                        payload: message.payload(),
+                    };
+                    let record = Record {
+                        partition: raw.partition,
+                        offset: raw.offset,
+                        value: (self.decode)(raw),
+                    };
+                    let mut pending = match context.pending.lock() {
+                        Ok(p) => p,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    pending.push(record);
+                    oldest.get_or_insert_with(Instant::now);
+                    pending.len() >= self.batch_records
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("kafka: {e}");
+                    false
+                }
+                None => false,
+            };
+            if full || oldest.is_some_and(|t| t.elapsed() >= self.batch_wait) {
+                oldest = None;
+                if !context.flush() {
+                    break;
+                }
+            }
+        }
+        // Leaving the group runs the revoke callback; the runtime no longer listens, so it must not
+        // wait for answers: the closed channel makes `ask` return at once.
+        self.consumer.unsubscribe();
+    }
+}

@@ -1,0 +1,54 @@
+//! freshet's Kafka client, the only crate that compiles librdkafka (vendored, built from source by
+//! `rdkafka-sys`), so the rest of the workspace stays pure Rust.
+//!
+//! Two pieces:
+//! - [`consumer::GroupConsumer`]: one member of a consumer group. A thread polls the broker and hands
+//!   records to the runtime in order, through a bounded channel (so a fast producer fills the broker,
+//!   not this process's memory). Partition assignment and revocation travel in the same channel as
+//!   questions the runtime answers: where to start each new partition (from its checkpoint, not from
+//!   the group's committed offset) and which offsets to commit for a partition it gives up (the ones its
+//!   checkpoint covers). Committed offsets are for lag monitoring and for tools; the checkpoint is
+//!   the truth.
+//! - [`producer::Producer`]: an idempotent producer for `freshet generate --to kafka://` and tests.
+
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod consumer;
+pub mod producer;
+
+pub use address::KafkaAddress;
+pub use rdkafka::mocking::MockCluster;
+
+/// A Kafka operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// The client could not be created (bad settings).
+    #[error("cannot create the Kafka {role} for {brokers}: {source}")]
+    Client {
+        /// "consumer" or "producer".
+        role: &'static str,
+        /// The bootstrap servers.
+        brokers: String,
+        /// The cause.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// Subscribing, committing or producing failed.
+    #[error("kafka {operation} on topic `{topic}` failed: {source}")]
+    Operation {
+        /// What was attempted.
+        operation: &'static str,
+        /// The topic.
+        topic: String,
+        /// The cause.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The consumer's polling thread could not start.
+    #[error("cannot start the kafka polling thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// A `kafka://` address is malformed.
+    #[error("{0}")]
+    Address(String),
+}
