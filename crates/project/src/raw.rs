@@ -76,6 +76,9 @@ pub(crate) struct RawSource {
     pub(crate) format: S<String>,
     pub(crate) group_id: S<Templated>,
     pub(crate) start_offset: S<String>,
+    pub(crate) key: S<String>,
+    pub(crate) event_time: S<String>,
+    pub(crate) options: S<Vec<(Spanned<String>, Spanned<Templated>)>>,
     pub(crate) path: S<Templated>,
     pub(crate) every: S<String>,
     pub(crate) url: S<Templated>,
@@ -144,7 +147,16 @@ pub(crate) struct RawModel {
 pub(crate) const SOURCE_KINDS: [(&str, &[&str]); 6] = [
     (
         "kafka",
-        &["brokers", "topic", "format", "group_id", "start_offset"],
+        &[
+            "brokers",
+            "topic",
+            "format",
+            "group_id",
+            "start_offset",
+            "key",
+            "event_time",
+            "options",
+        ],
     ),
     ("file", &["path", "format", "every"]),
     ("postgres", &["url", "table", "query", "every"]),
@@ -383,6 +395,18 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: String) -> Option<RawSource> {
         format: m.optional(d, "format", string),
         group_id: m.optional(d, "group_id", t),
         start_offset: m.optional(d, "start_offset", string),
+        key: m.optional(d, "key", string),
+        event_time: m.optional(d, "event_time", string),
+        options: m.optional(d, "options", |d, n, p| {
+            let map = d.free_mapping(n, p)?;
+            let at = map.at().clone();
+            let value = map
+                .entries(d)
+                .into_iter()
+                .filter_map(|(k, v)| d.templated(v, k.at.path.clone()).map(|x| (k, x)))
+                .collect();
+            Some(Spanned { value, at })
+        }),
         path: m.optional(d, "path", t),
         every: m.optional(d, "every", string),
         url: m.optional(d, "url", t),

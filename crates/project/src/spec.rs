@@ -219,8 +219,15 @@ pub enum Connector {
         format: PayloadFormat,
         /// Consumer group; defaults to `freshet-<project>`.
         group_id: Option<Templated>,
-        /// Where a group with no committed offset starts.
+        /// Where a partition with no checkpoint starts.
         start_offset: StartOffset,
+        /// The payload field records are keyed by, so all events of an entity share a partition;
+        /// validation fills it in from the views fed by the source when it is not written.
+        key: Option<String>,
+        /// Where each event's time comes from.
+        event_time: EventTimeFrom,
+        /// Further librdkafka consumer properties (security, timeouts), passed through.
+        options: Vec<(String, Templated)>,
     },
     /// Files in Parquet, CSV or JSON lines.
     File {
@@ -298,6 +305,16 @@ pub enum PostgresRelation {
 pub enum PayloadFormat {
     /// One JSON object per record.
     Json,
+}
+
+/// Where a Kafka event's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventTimeFrom {
+    /// The payload's `timestamp_field`.
+    Field,
+    /// The record's timestamp (written into `timestamp_field`).
+    Record,
 }
 
 /// Where a new consumer group starts reading.

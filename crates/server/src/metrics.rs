@@ -38,6 +38,7 @@ pub struct Metrics {
     stream_events: Counter,
     stream_time: Gauge<f64, AtomicU64>,
     checkpoints: Counter,
+    dead_letters: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -100,6 +101,12 @@ impl Metrics {
             "The streams' clock (simulated time, seconds since the epoch)",
             stream_time.clone(),
         );
+        let dead_letters = Counter::default();
+        registry.register(
+            "stream_dead_letters",
+            "Records streaming sources could not decode or validate, written to dead-letter files",
+            dead_letters.clone(),
+        );
         let checkpoints = Counter::default();
         registry.register(
             "checkpoints",
@@ -116,6 +123,7 @@ impl Metrics {
             stream_events,
             stream_time,
             checkpoints,
+            dead_letters,
         }
     }
 
@@ -148,16 +156,18 @@ impl Metrics {
             .set(seconds);
     }
 
-    /// Records a streaming run's progress: events and checkpoints since the last call, each source's
+    /// Records a streaming run's progress: events, checkpoints and dead letters since the last call, each source's
     /// position, and the streams' clock.
     pub fn stream(
         &self,
         new_events: u64,
         new_checkpoints: u64,
+        new_dead_letters: u64,
         positions: &[(String, u64)],
         time_micros: i64,
     ) {
         self.stream_events.inc_by(new_events);
+        self.dead_letters.inc_by(new_dead_letters);
         self.checkpoints.inc_by(new_checkpoints);
         for (source, position) in positions {
             self.stream_position

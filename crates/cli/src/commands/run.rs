@@ -47,24 +47,30 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         if !json {
             bar.println(format!("serving on http://{address}; Ctrl-C stops"));
         }
-        let mut reported = (0u64, 0u64);
+        let mut reported = Status::default();
         let mut status = |s: Status| {
             metrics.metrics.stream(
-                s.events - reported.0,
-                s.checkpoints - reported.1,
+                s.events - reported.events,
+                s.checkpoints - reported.checkpoints,
+                s.dead_letters - reported.dead_letters,
                 &s.positions,
                 s.simulated_now,
             );
-            reported = (s.events, s.checkpoints);
             let at = chrono::DateTime::from_timestamp_micros(s.simulated_now)
                 .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            let dead = if s.dead_letters > 0 {
+                format!(", {} dead letters", HumanCount(s.dead_letters))
+            } else {
+                String::new()
+            };
             bar.set_message(format!(
-                "{} events ({:.0}/s), stream time {at}, {} checkpoints",
+                "{} events ({:.0}/s), stream time {at}, {} checkpoints{dead}",
                 HumanCount(s.events),
                 s.events_per_second,
                 s.checkpoints
             ));
             bar.tick();
+            reported = s;
         };
         let outcome = freshet_runtime::run(
             &project,

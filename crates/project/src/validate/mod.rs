@@ -7,6 +7,7 @@
 
 mod models;
 mod serving;
+mod partitioning;
 mod sources;
 mod stores;
 mod views;
@@ -38,8 +39,9 @@ pub(crate) fn validate(
     let offline_store = v.offline_store(raw.offline_store.as_ref());
     let serving = v.serving(raw.serving.as_ref());
     let entities = v.entities(&raw);
-    let sources = v.sources(&raw);
+    let mut sources = v.sources(&raw);
     let (feature_views, compiled) = v.views(&raw, &entities, &sources);
+    v.partition_keys(&raw, &mut sources, &feature_views, &entities);
     let feature_services = v.services(&raw, &feature_views);
     let models = v.models(&raw, &feature_services, &feature_views, &entities, &sources);
     diagnostics.append(&mut v.diagnostics);

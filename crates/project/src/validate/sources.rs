@@ -6,7 +6,7 @@ use crate::duration::Duration;
 use crate::raw::{RawProject, RawSource, SOURCE_KINDS};
 use crate::scenarios::Scenario;
 use crate::spec::{
-    Connector, Field, FileFormat, PayloadFormat, PostgresRelation, SourceSpec, StartOffset,
+    Connector, EventTimeFrom, Field, FileFormat, PayloadFormat, PostgresRelation, SourceSpec, StartOffset,
 };
 use crate::suggest::did_you_mean;
 use crate::yaml::Spanned;
@@ -268,6 +268,28 @@ impl Validator {
                     format,
                     group_id: s.group_id.as_ref().map(|g| g.value.clone()),
                     start_offset,
+                    key: s.key.as_ref().map(|k| k.value.clone()),
+                    event_time: match &s.event_time {
+                        Some(e) => self.choice(
+                            e,
+                            "event time origin",
+                            &[
+                                ("field", EventTimeFrom::Field),
+                                ("record", EventTimeFrom::Record),
+                            ],
+                        )?,
+                        None => EventTimeFrom::Field,
+                    },
+                    options: s
+                        .options
+                        .as_ref()
+                        .map(|o| {
+                            o.value
+                                .iter()
+                                .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             }
             "file" => {

@@ -1,0 +1,135 @@
+//! Live generator sources: the scenario generator releasing events as its (possibly accelerated)
+//! clock reaches them. A generator stream is one partition (task `p0`).
+//!
+//! Generator events are known when they happen (ingest time = event time, in simulated time), and
+//! the stream is a pure function of its seed and start, so an event replayed after a restart is the
+//! same event at the same position.
+
+use crate::RunError;
+use crate::task::{Event, Task, write_records};
+use freshet_engine::Value;
+use freshet_offline::{LogRows, SourceLog, Transaction};
+use freshet_online::OnlineStore;
+use freshet_project::Project;
+use freshet_project::scenarios::Scenario;
+use freshet_project::spec::{Connector, SourceSpec};
+use freshet_sources::generator::{LiveConfig, LiveGenerator};
+use std::time::Duration;
+
+/// One live generator source.
+#[derive(Debug)]
+pub(crate) struct GeneratorStream {
+    pub(crate) task: Task,
+    stream: LiveGenerator,
+    log: SourceLog,
+    /// Positions below this are in the event log already.
+    logged: u64,
+    /// The schema column holding the event time.
+    time_column: usize,
+}
+
+fn app_id(source: &str) -> String {
+    format!("freshet/stream/{source}")
+}
+
+impl GeneratorStream {
+    /// Opens `source` at its checkpointed position; `None` if it is not a generator source.
+    pub(crate) async fn open(
+        project: &Project,
+        source: &SourceSpec,
+        wall_micros: i64,
+    ) -> Result<Option<GeneratorStream>, RunError> {
+        let Connector::Generator {
+            scenario,
+            rate,
+            entities,
+            seed,
+            speedup,
+        } = &source.connector
+        else {
+            return Ok(None);
+        };
+        let fail = |reason: String| RunError::Source {
+            source_name: source.name.clone(),
+            reason,
+        };
+        let scenario = Scenario::from_name(scenario)
+            .ok_or_else(|| fail(format!("unknown scenario `{scenario}`")))?;
+        let mut task = Task::open(project, &source.name, 0)?;
+        if !task.restored() {
+            // A new stream starts now, to the millisecond, in simulated and wall time alike.
+            task.start_micros = wall_micros / 1_000 * 1_000;
+        }
+        let mut stream = LiveGenerator::new(&LiveConfig {
+            scenario,
+            entities: *entities,
+            seed: *seed,
+            rate: *rate,
+            speedup: *speedup,
+            start_micros: task.start_micros,
+            days: 30.0,
+        })
+        .map_err(|e| fail(e.to_string()))?;
+        stream.skip_to(task.next);
+        let root = freshet_offline::offline_root(project);
+        let log =
+            SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
+        let logged = log
+            .transaction_version(&app_id(&source.name))
+            .await?
+            .unwrap_or(0);
+        Ok(Some(GeneratorStream {
+            task,
+            stream,
+            log,
+            logged: u64::try_from(logged).unwrap_or(0),
+            time_column: source
+                .schema
+                .iter()
+                .position(|f| f.name == source.timestamp_field)
+                .unwrap_or(0),
+        }))
+    }
+
+    /// The stream's simulated time at `wall_micros`.
+    pub(crate) fn simulated_now(&self, wall_micros: i64) -> i64 {
+        let elapsed =
+            Duration::from_micros(u64::try_from(wall_micros - self.task.start_micros).unwrap_or(0));
+        self.stream.simulated_now(elapsed)
+    }
+
+    /// Releases, logs and applies the events due at simulated time `now`; returns how many.
+    pub(crate) async fn tick(&mut self, store: &OnlineStore, now: i64) -> Result<usize, RunError> {
+        let batch = self.stream.due(now, 200_000);
+        let Some(&(last, _)) = batch.last() else {
+            return Ok(0);
+        };
+        let time_of = |row: &[Value]| match row.get(self.time_column) {
+            Some(Value::Timestamp(t)) => t.micros(),
+            _ => now,
+        };
+        let events: Vec<Event> = batch
+            .into_iter()
+            .map(|(position, row)| Event {
+                event_time: time_of(&row),
+                ingest_time: time_of(&row),
+                position,
+                row,
+            })
+            .collect();
+        // The log: only what an earlier run has not logged, tagged with the next position.
+        let mut rows = LogRows::default();
+        for e in events.iter().filter(|e| e.position >= self.logged) {
+            rows.push(e.row.clone(), e.ingest_time, e.position);
+        }
+        if !rows.is_empty() {
+            let txn = Transaction::new(app_id(&self.task.source), (last + 1) as i64);
+            self.log.append(&rows, vec![txn]).await?;
+            self.logged = last + 1;
+        }
+        let records = self.task.apply(&events);
+        write_records(store, records).await?;
+        self.task.next = last + 1;
+        Ok(events.len())
+    }
+}

@@ -1,0 +1,425 @@
+//! Kafka sources: a consumer-group member whose partitions are tasks.
+//!
+//! Per batch of records, in this order:
+//! 1. each record was decoded and checked on the poll thread ([`PayloadDecoder`]); the refused go to
+//!    the partition's dead-letter file with their reason and original bytes;
+//! 2. the good events of every partition go to the event log in one append, which records each
+//!    partition's next offset as the Delta transaction `freshet/kafka/<source>/<partition>`, so a
+//!    replayed offset is never logged twice;
+//! 3. each partition's task ingests its events; the touched entities' records go to the online store.
+//!
+//! A checkpoint writes every task, then commits the offsets it covers to the group (for lag tools:
+//! on assignment, a partition starts where its checkpoint says, not at the committed offset).
+//! Handing a partition over is clean: the poll thread waits in its revoke callback until the
+//! partition's pending records are applied and its checkpoint is written.
+
+use crate::RunError;
+use crate::dead_letters::{PartitionDeadLetters, Refused};
+use crate::task::{Event, Task, WATERMARK_LAG, write_records};
+use freshet_engine::{Timestamp, Value, ViewDef};
+use freshet_kafka::consumer::{
+    ConsumerSettings, Delivery, GroupConsumer, RawRecord, Record, StartAt,
+};
+use freshet_offline::{LogRows, SourceLog, Transaction};
+use freshet_online::OnlineStore;
+use freshet_project::Project;
+use freshet_project::spec::{Connector, EventTimeFrom, SourceSpec, StartOffset};
+use freshet_sources::decode::RowDecoder;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Payloads larger than this are refused: one event is a few hundred bytes, so a megabyte is a
+/// producer bug, and holding many of them would defeat the bounded buffers.
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// Partition bits in a Kafka event's position: `partition << 40 | offset`.
+const OFFSET_BITS: u32 = 40;
+
+/// An event decoded on the poll thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Incoming {
+    row: Vec<Value>,
+    event_time: i64,
+    ingest_time: i64,
+}
+
+type Decoded = Result<Incoming, Refused>;
+
+/// Turns a record into an event, or says why it cannot be one.
+#[derive(Debug)]
+pub(crate) struct PayloadDecoder {
+    rows: RowDecoder,
+    time_column: usize,
+    time_field: String,
+    key_column: Option<(usize, String)>,
+    event_time: EventTimeFrom,
+    views: Vec<ViewDef>,
+}
+
+impl PayloadDecoder {
+    pub(crate) fn new(project: &Project, source: &SourceSpec) -> PayloadDecoder {
+        let column = |name: &str| source.schema.iter().position(|f| f.name == name);
+        let (key, event_time) = match &source.connector {
+            Connector::Kafka {
+                key, event_time, ..
+            } => (key.clone(), *event_time),
+            _ => (None, EventTimeFrom::Field),
+        };
+        PayloadDecoder {
+            rows: RowDecoder::for_source(source),
+            time_column: column(&source.timestamp_field).unwrap_or(0),
+            time_field: source.timestamp_field.clone(),
+            key_column: key.and_then(|k| column(&k).map(|c| (c, k))),
+            event_time,
+            views: project
+                .spec
+                .feature_views
+                .iter()
+                .zip(&project.views)
+                .filter(|(spec, _)| spec.source == source.name)
+                .map(|(_, v)| v.def.clone())
+                .collect(),
+        }
+    }
+
+    pub(crate) fn decode(&self, raw: RawRecord<'_>) -> Decoded {
+        let payload = raw.payload.unwrap_or_default();
+        let refuse = |field: Option<&str>, reason: String| Refused {
+            reason,
+            field: field.map(str::to_owned),
+            key: raw.key.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            timestamp_millis: raw.timestamp_millis,
+        };
+        if raw.payload.is_none() {
+            return Err(refuse(None, "the record has no payload".into()));
+        }
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(refuse(
+                None,
+                format!(
+                    "the payload is {} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; send one event per record",
+                    payload.len()
+                ),
+            ));
+        }
+        let mut row = self.rows.json_object(payload).map_err(|e| {
+            let help = e.help.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
+            refuse(e.field.as_deref(), format!("{}{help}", e.reason))
+        })?;
+        let record_time = raw.timestamp_millis.filter(|t| *t >= 0).map(|t| t * 1_000);
+        if self.event_time == EventTimeFrom::Record {
+            let Some(t) = record_time else {
+                return Err(refuse(None, "the record has no timestamp; send one, or read the event time from a field (`event_time: field`)".into()));
+            };
+            row[self.time_column] = Value::Timestamp(Timestamp(t));
+        }
+        let event_time = match &row[self.time_column] {
+            Value::Timestamp(t) => t.micros(),
+            _ => {
+                return Err(refuse(
+                    Some(&self.time_field),
+                    format!("the event time `{}` is missing", self.time_field),
+                ));
+            }
+        };
+        let ingest_time = record_time.unwrap_or(event_time);
+        if event_time > ingest_time.saturating_add(WATERMARK_LAG) {
+            return Err(refuse(
+                Some(&self.time_field),
+                format!(
+                    "the event time {} is more than 5 minutes after the record's timestamp {}; fix the producer's clock or the field",
+                    freshet_sources::formats::format_timestamp(event_time),
+                    freshet_sources::formats::format_timestamp(ingest_time),
+                ),
+            ));
+        }
+        if let Some((column, name)) = &self.key_column {
+            let expected = key_text(&row[*column]);
+            if raw.key.is_none() || raw.key.map(<[u8]>::to_vec) != expected.map(String::into_bytes)
+            {
+                return Err(refuse(
+                    Some(name),
+                    format!(
+                        "the record key {} is not the value of `{name}`; produce records keyed by `{name}`, so each entity's events share a partition",
+                        raw.key
+                            .map_or_else(|| "(none)".to_owned(), |k| format!("`{}`", String::from_utf8_lossy(k)))
+                    ),
+                ));
+            }
+        }
+        for view in &self.views {
+            view.check(&row)
+                .map_err(|e| refuse(None, format!("view `{}`: {e}", view.name)))?;
+        }
+        Ok(Incoming {
+            row,
+            event_time,
+            ingest_time: ingest_time.max(event_time),
+        })
+    }
+}
+
+/// A key value as producers write it into the record key.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Int64(i) => Some(i.to_string()),
+        Value::String(s) => Some(s.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A partition this member owns.
+#[derive(Debug)]
+struct Owned {
+    task: Task,
+    /// Offsets below this are in the event log already.
+    logged: i64,
+    dead_letters: PartitionDeadLetters,
+}
+
+/// One Kafka source.
+#[derive(Debug)]
+pub(crate) struct KafkaStream {
+    pub(crate) name: String,
+    topic: String,
+    start: StartOffset,
+    consumer: GroupConsumer<Decoded>,
+    log: SourceLog,
+    root: PathBuf,
+    owned: BTreeMap<i32, Owned>,
+    pending: Vec<Record<Decoded>>,
+    /// Dead letters written by this run.
+    pub(crate) dead_letters: u64,
+}
+
+fn app_id(source: &str, partition: i32) -> String {
+    format!("freshet/kafka/{source}/{partition}")
+}
+
+fn position(partition: i32, offset: i64) -> u64 {
+    (u64::try_from(partition).unwrap_or(0) << OFFSET_BITS) | u64::try_from(offset).unwrap_or(0)
+}
+
+impl KafkaStream {
+    /// Joins the consumer group of `source`; `None` if it is not a Kafka source.
+    pub(crate) async fn open(
+        project: &Project,
+        source: &SourceSpec,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Result<Option<KafkaStream>, RunError> {
+        let Connector::Kafka {
+            brokers,
+            topic,
+            group_id,
+            start_offset,
+            options,
+            ..
+        } = &source.connector
+        else {
+            return Ok(None);
+        };
+        let group = group_id.as_ref().map_or_else(
+            || format!("freshet-{}-{}", project.spec.project, source.name),
+            |g| g.resolved().to_owned(),
+        );
+        let mut settings = ConsumerSettings::new(brokers.resolved(), topic.resolved(), &group);
+        settings.options = options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.resolved().to_owned()))
+            .collect();
+        let decoder = PayloadDecoder::new(project, source);
+        let consumer = GroupConsumer::start(&settings, move |raw| {
+            let decoded = decoder.decode(raw);
+            wake.notify_one();
+            decoded
+        })
+        .map_err(|e| RunError::Source {
+            source_name: source.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let root = freshet_offline::offline_root(project);
+        let log =
+            SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
+        Ok(Some(KafkaStream {
+            name: source.name.clone(),
+            topic: topic.resolved().to_owned(),
+            start: *start_offset,
+            consumer,
+            log,
+            root,
+            owned: BTreeMap::new(),
+            pending: Vec::new(),
+            dead_letters: 0,
+        }))
+    }
+
+    /// Takes what the consumer delivered (up to about `budget` records), answers rebalances, and
+    /// applies the records; returns the number of events applied.
+    pub(crate) async fn pump(
+        &mut self,
+        project: &Project,
+        store: &OnlineStore,
+        budget: usize,
+    ) -> Result<usize, RunError> {
+        let mut applied = 0;
+        while self.pending.len() < budget {
+            match self.consumer.try_next() {
+                None => break,
+                Some(Delivery::Records(records)) => self.pending.extend(records),
+                Some(Delivery::Assigned { partitions, reply }) => {
+                    applied += self.flush(store).await?;
+                    reply.send(self.assign(project, &partitions).await?);
+                }
+                Some(Delivery::Revoked { partitions, reply }) => {
+                    applied += self.flush(store).await?;
+                    reply.send(self.revoke(&partitions)?);
+                }
+            }
+        }
+        Ok(applied + self.flush(store).await?)
+    }
+
+    async fn assign(
+        &mut self,
+        project: &Project,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, StartAt>, RunError> {
+        // Another worker may have logged these partitions since this one opened the log.
+        self.log.refresh().await?;
+        let mut starts = BTreeMap::new();
+        for &p in partitions {
+            let task = Task::open(project, &self.name, p)?;
+            let logged = self
+                .log
+                .transaction_version(&app_id(&self.name, p))
+                .await?
+                .unwrap_or(0);
+            let start = if task.restored() {
+                StartAt::Offset(i64::try_from(task.next).unwrap_or(0))
+            } else if self.start == StartOffset::Latest && logged == 0 {
+                StartAt::End
+            } else {
+                // No checkpoint: rebuild the state from the oldest record the broker holds.
+                StartAt::Beginning
+            };
+            let dead_letters = PartitionDeadLetters::open(&self.root, &self.name, &self.topic, p)?;
+            tracing::info!("kafka source `{}`: partition {p} starts at {start:?}", self.name);
+            starts.insert(p, start);
+            self.owned.insert(
+                p,
+                Owned {
+                    task,
+                    logged,
+                    dead_letters,
+                },
+            );
+        }
+        Ok(starts)
+    }
+
+    fn revoke(&mut self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, RunError> {
+        let mut commits = BTreeMap::new();
+        for p in partitions {
+            if let Some(mut owned) = self.owned.remove(p) {
+                owned.task.checkpoint()?;
+                commits.insert(*p, i64::try_from(owned.task.next).unwrap_or(0));
+            }
+        }
+        Ok(commits)
+    }
+
+    /// Logs and applies the pending records of owned partitions.
+    async fn flush(&mut self, store: &OnlineStore) -> Result<usize, RunError> {
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        let mut by_partition: BTreeMap<i32, Vec<Record<Decoded>>> = BTreeMap::new();
+        for record in self.pending.drain(..) {
+            by_partition.entry(record.partition).or_default().push(record);
+        }
+        let mut rows = LogRows::default();
+        let mut transactions = Vec::new();
+        let mut work = Vec::new();
+        for (p, records) in by_partition {
+            // Records of a partition given up are the new owner's to apply.
+            let Some(owned) = self.owned.get_mut(&p) else {
+                continue;
+            };
+            let next = i64::try_from(owned.task.next).unwrap_or(0);
+            let records: Vec<Record<Decoded>> =
+                records.into_iter().filter(|r| r.offset >= next).collect();
+            let Some(last) = records.last().map(|r| r.offset) else {
+                continue;
+            };
+            let refused: Vec<(i64, &Refused)> = records
+                .iter()
+                .filter_map(|r| r.value.as_ref().err().map(|e| (r.offset, e)))
+                .collect();
+            self.dead_letters += owned.dead_letters.append(&refused)? as u64;
+            let events: Vec<(i64, Event)> = records
+                .iter()
+                .filter_map(|r| {
+                    let ok = r.value.as_ref().ok()?;
+                    let event = Event {
+                        row: ok.row.clone(),
+                        event_time: ok.event_time,
+                        ingest_time: ok.ingest_time,
+                        position: position(p, r.offset),
+                    };
+                    Some((r.offset, event))
+                })
+                .collect();
+            if last >= owned.logged {
+                for (_, e) in events.iter().filter(|(o, _)| *o >= owned.logged) {
+                    rows.push(e.row.clone(), e.ingest_time, e.position);
+                }
+                transactions.push(Transaction::new(app_id(&self.name, p), last + 1));
+                owned.logged = last + 1;
+            }
+            let events: Vec<Event> = events.into_iter().map(|(_, e)| e).collect();
+            work.push((p, events, last));
+        }
+        if !transactions.is_empty() {
+            self.log.append(&rows, transactions).await?;
+        }
+        let mut applied = 0;
+        for (p, events, last) in work {
+            if let Some(owned) = self.owned.get_mut(&p) {
+                let records = owned.task.apply(&events);
+                write_records(store, records).await?;
+                owned.task.next = u64::try_from(last + 1).unwrap_or(0);
+                applied += events.len();
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Checkpoints every owned partition, then commits the offsets the checkpoints cover.
+    pub(crate) fn checkpoint(&mut self) -> Result<usize, RunError> {
+        let mut commits = BTreeMap::new();
+        for (p, owned) in &mut self.owned {
+            owned.task.checkpoint()?;
+            commits.insert(*p, i64::try_from(owned.task.next).unwrap_or(0));
+        }
+        if let Err(e) = self.consumer.commit(&commits) {
+            tracing::warn!("kafka source `{}`: {e}", self.name);
+        }
+        Ok(commits.len())
+    }
+
+    /// Each owned partition's next offset, as `source/partition`.
+    pub(crate) fn positions(&self) -> Vec<(String, u64)> {
+        self.owned
+            .iter()
+            .map(|(p, o)| (format!("{}/{p}", self.name), o.task.next))
+            .collect()
+    }
+
+    /// Leaves the group (the caller has checkpointed).
+    pub(crate) fn close(self) {
+        self.consumer.close();
+    }
+}
