@@ -4,8 +4,9 @@
 # It brings up everything the tests need, then runs formatting, lints and every test of every crate.
 # Today that is Debian's redis-server (the online-store tests start their own servers and a three-master
 # cluster on free loopback ports, and stop them) and a Python with the `deltalake` package, the
-# independent reader that checks the event log. PostgreSQL and a Kafka-protocol broker join as the
-# crates that need them land. Nothing is skipped.
+# independent reader that checks the event log. The Kafka-protocol broker is librdkafka's mock cluster,
+# hosted by the tests themselves; librdkafka is built from source, which needs a C compiler and make.
+# PostgreSQL joins as the crate that needs it lands. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,10 @@ need() {
   local command=$1; shift
   command -v "$command" >/dev/null 2>&1 || install_packages "$@"
 }
+
+step "build tools: a C compiler and make (librdkafka is built from source)"
+need cc build-essential
+need make make
 
 step "test services: redis-server and redis-cli (the tests start their own servers and a cluster on free ports)"
 need redis-server redis-server

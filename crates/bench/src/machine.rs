@@ -56,3 +56,15 @@ pub(crate) fn resident_bytes() -> Option<u64> {
 pub(crate) fn peak_resident_bytes() -> Option<u64> {
     status_bytes("VmHWM:")
 }
+
+/// CPU time (user + system) this process has used, seconds (Linux).
+pub(crate) fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is parenthesised and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks of 1/100 s (USER_HZ) on every mainstream architecture.
+    Some((utime + stime) / 100.0)
+}

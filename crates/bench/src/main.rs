@@ -8,6 +8,7 @@
 
 mod b1;
 mod b2;
+mod b2k;
 mod b3;
 mod machine;
 mod workload;
@@ -34,6 +35,8 @@ enum Workload {
     B1(b1::Args),
     /// B2: streaming count/sum/mean/max over 1h/24h/7d sliding windows, in-process source.
     B2(b2::Args),
+    /// B2k: B2 through Kafka with JSON decode, the whole `freshet run` path; or its latency.
+    B2k(b2k::Args),
     /// Event-log ingest, B3 and B3w: the offline path end to end on W1 (10M events, 1M spine rows).
     B3(b3::Args),
 }
@@ -53,6 +56,7 @@ fn main() -> anyhow::Result<()> {
     match cli.workload {
         Workload::B1(args) => b1::run(&args),
         Workload::B2(args) => b2::run(&args),
+        Workload::B2k(args) => b2k::run(&args),
         Workload::B3(args) => b3::run(&args),
     }
 }

@@ -140,8 +140,24 @@ pub(crate) struct GenerateArgs {
     #[arg(long, default_value_t = 0.0)]
     pub(crate) skew: f64,
     /// Output file: .parquet or .jsonl.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) out: std::path::PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "to",
+        conflicts_with = "to"
+    )]
+    pub(crate) out: Option<std::path::PathBuf>,
+    /// A Kafka topic instead of a file: kafka://host:port/topic. Records are JSON, keyed by the
+    /// scenario's entity key, timestamped with the event time.
+    #[arg(long, value_name = "URL")]
+    pub(crate) to: Option<String>,
+    /// With --to: stream live at this many events per second (event times follow the clock), until
+    /// --events are sent or Ctrl-C.
+    #[arg(long, requires = "to")]
+    pub(crate) rate: Option<f64>,
+    /// With --rate: simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0, requires = "rate")]
+    pub(crate) speedup: f64,
 }
 
 #[derive(Debug, Args)]

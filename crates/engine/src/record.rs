@@ -92,12 +92,12 @@ impl ViewState {
     /// The record of one entity, or `None` if the state has never seen it.
     pub fn entity_record(&self, key: &EntityKey) -> Option<Vec<u8>> {
         self.entity(key)
-            .map(|state| encode(fingerprint(self.def()), state))
+            .map(|state| encode(self.fingerprint(), state))
     }
 
     /// Every entity's record (for materializing the whole state into an online store).
     pub fn records(&self) -> impl Iterator<Item = (EntityKey, Vec<u8>)> + '_ {
-        let fingerprint = fingerprint(self.def());
+        let fingerprint = self.fingerprint();
         self.sorted_entities()
             .into_iter()
             .map(move |(key, state)| (key.clone(), encode(fingerprint, state)))
@@ -105,7 +105,7 @@ impl ViewState {
 
     /// Replaces an entity's state with a stored record (to apply new events to it, then write it back).
     pub fn load_entity_record(&mut self, key: EntityKey, record: &[u8]) -> Result<(), RecordError> {
-        let state = decode(&self.def().name, fingerprint(self.def()), record)?;
+        let state = decode(&self.def().name, self.fingerprint(), record)?;
         self.put_entity(key, state);
         Ok(())
     }

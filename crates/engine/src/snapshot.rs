@@ -55,7 +55,7 @@ pub enum SnapshotError {
 
 /// A stable fingerprint of a view definition (its full debug form, hashed).
 fn fingerprint(state: &ViewState) -> u64 {
-    crate::record::fingerprint(state.def())
+    state.fingerprint()
 }
 
 impl ViewState {

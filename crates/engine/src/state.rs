@@ -41,6 +41,9 @@ pub struct Query {
 #[derive(Debug, Clone)]
 pub struct ViewState {
     def: ViewDef,
+    /// The definition's fingerprint, stamped on every record and snapshot; hashing the definition
+    /// per record would cost more than encoding the record.
+    fingerprint: u64,
     inputs: Vec<usize>,
     specs: FeatureSpecs,
     entities: Map<EntityKey, EntityState>,
@@ -93,6 +96,7 @@ impl ViewState {
                 .filter_map(|f| f.window)
                 .max()
                 .unwrap_or(0),
+            fingerprint: crate::record::fingerprint(&def),
             def,
             entities: Map::default(),
             scratch: Vec::new(),
@@ -100,6 +104,11 @@ impl ViewState {
             watermark: None,
             last_sweep: None,
         }
+    }
+
+    /// The fingerprint of the view definition (see `record`).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// The view definition.

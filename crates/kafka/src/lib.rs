@@ -52,3 +52,43 @@ pub enum KafkaError {
     #[error("{0}")]
     Address(String),
 }
+
+/// The high watermark (the offset after the newest record) of every partition of `topic`: where a
+/// consumer that has read everything stands. Offsets are not always contiguous (transaction markers,
+/// compaction, some brokers' batching), so "read everything" is measured against these, never by
+/// counting records.
+pub fn high_watermarks(
+    brokers: &str,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Result<std::collections::BTreeMap<i32, i64>, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let fail = |operation: &'static str| {
+        move |source| KafkaError::Operation {
+            operation,
+            topic: topic.to_owned(),
+            source,
+        }
+    };
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|source| KafkaError::Client {
+            role: "consumer",
+            brokers: brokers.to_owned(),
+            source,
+        })?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(fail("metadata fetch"))?;
+    let mut marks = std::collections::BTreeMap::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), timeout)
+                .map_err(fail("watermark fetch"))?;
+            marks.insert(p.id(), high);
+        }
+    }
+    Ok(marks)
+}

@@ -27,17 +27,29 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Connects to `brokers` for `topic`.
     pub fn new(brokers: &str, topic: &str) -> Result<Producer, KafkaError> {
-        let inner = ClientConfig::new()
+        Producer::with_options(brokers, topic, &[])
+    }
+
+    /// Connects with further librdkafka producer properties (e.g. `message.max.bytes`).
+    pub fn with_options(
+        brokers: &str,
+        topic: &str,
+        options: &[(&str, &str)],
+    ) -> Result<Producer, KafkaError> {
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
-            .set("compression.type", "lz4")
-            .create()
-            .map_err(|source| KafkaError::Client {
-                role: "producer",
-                brokers: brokers.to_owned(),
-                source,
-            })?;
+            .set("compression.type", "lz4");
+        for (key, value) in options {
+            config.set(*key, *value);
+        }
+        let inner = config.create().map_err(|source| KafkaError::Client {
+            role: "producer",
+            brokers: brokers.to_owned(),
+            source,
+        })?;
         Ok(Producer {
             inner,
             topic: topic.to_owned(),
@@ -51,9 +63,23 @@ impl Producer {
         payload: &[u8],
         timestamp_millis: Option<i64>,
     ) -> Result<(), KafkaError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic)
-            .key(key)
-            .payload(payload);
+        self.send_record(Some(key), Some(payload), timestamp_millis)
+    }
+
+    /// Queues one record that may lack a key or a payload (a tombstone).
+    pub fn send_record(
+        &self,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        timestamp_millis: Option<i64>,
+    ) -> Result<(), KafkaError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
         if let Some(t) = timestamp_millis {
             record = record.timestamp(t);
         }

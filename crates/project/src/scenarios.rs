@@ -55,6 +55,13 @@ impl Scenario {
         }
     }
 
+    /// The column identifying each event's entity: what records are keyed by in Kafka.
+    pub fn key_field(self) -> &'static str {
+        match self {
+            Scenario::Rides => "driver_id",
+        }
+    }
+
     /// The column holding each event's event time.
     pub fn timestamp_field(self) -> &'static str {
         match self {

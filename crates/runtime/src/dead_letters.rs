@@ -136,7 +136,11 @@ impl PartitionDeadLetters {
 
 /// Cuts a torn last line off the file and returns the offset after its last record.
 fn recover(path: &Path) -> std::io::Result<i64> {
-    let file = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
@@ -186,7 +190,10 @@ mod tests {
         assert_eq!(dl.append(&[(4, &a), (9, &b)]).unwrap(), 2);
         // A crash leaves half a line.
         let path = dir.path().join("dead-letter/s/partition-3.jsonl");
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"{\"topic\":\"t\",\"part").unwrap();
         let mut dl = PartitionDeadLetters::open(dir.path(), "s", "t", 3).unwrap();
         assert_eq!(dl.append(&[(9, &b), (12, &a)]).unwrap(), 1);
@@ -195,7 +202,10 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let offsets: Vec<i64> = lines.iter().map(|l| l["offset"].as_i64().unwrap()).collect();
+        let offsets: Vec<i64> = lines
+            .iter()
+            .map(|l| l["offset"].as_i64().unwrap())
+            .collect();
         assert_eq!(offsets, [4, 9, 12]);
         assert_eq!(lines[0]["original"], "{oops");
         assert_eq!(lines[1]["original_base64"], "//4=");

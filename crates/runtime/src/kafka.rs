@@ -105,7 +105,11 @@ impl PayloadDecoder {
             ));
         }
         let mut row = self.rows.json_object(payload).map_err(|e| {
-            let help = e.help.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
+            let help = e
+                .help
+                .as_deref()
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             refuse(e.field.as_deref(), format!("{}{help}", e.reason))
         })?;
         let record_time = raw.timestamp_millis.filter(|t| *t >= 0).map(|t| t * 1_000);
@@ -135,6 +139,10 @@ impl PayloadDecoder {
                 ),
             ));
         }
+        for view in &self.views {
+            view.check(&row)
+                .map_err(|e| refuse(None, format!("view `{}`: {e}", view.name)))?;
+        }
         if let Some((column, name)) = &self.key_column {
             let expected = key_text(&row[*column]);
             if raw.key.is_none() || raw.key.map(<[u8]>::to_vec) != expected.map(String::into_bytes)
@@ -143,15 +151,13 @@ impl PayloadDecoder {
                     Some(name),
                     format!(
                         "the record key {} is not the value of `{name}`; produce records keyed by `{name}`, so each entity's events share a partition",
-                        raw.key
-                            .map_or_else(|| "(none)".to_owned(), |k| format!("`{}`", String::from_utf8_lossy(k)))
+                        raw.key.map_or_else(
+                            || "(none)".to_owned(),
+                            |k| format!("`{}`", String::from_utf8_lossy(k))
+                        )
                     ),
                 ));
             }
-        }
-        for view in &self.views {
-            view.check(&row)
-                .map_err(|e| refuse(None, format!("view `{}`: {e}", view.name)))?;
         }
         Ok(Incoming {
             row,
@@ -306,7 +312,10 @@ impl KafkaStream {
                 StartAt::Beginning
             };
             let dead_letters = PartitionDeadLetters::open(&self.root, &self.name, &self.topic, p)?;
-            tracing::info!("kafka source `{}`: partition {p} starts at {start:?}", self.name);
+            tracing::info!(
+                "kafka source `{}`: partition {p} starts at {start:?}",
+                self.name
+            );
             starts.insert(p, start);
             self.owned.insert(
                 p,
@@ -338,7 +347,10 @@ impl KafkaStream {
         }
         let mut by_partition: BTreeMap<i32, Vec<Record<Decoded>>> = BTreeMap::new();
         for record in self.pending.drain(..) {
-            by_partition.entry(record.partition).or_default().push(record);
+            by_partition
+                .entry(record.partition)
+                .or_default()
+                .push(record);
         }
         let mut rows = LogRows::default();
         let mut transactions = Vec::new();
@@ -354,6 +366,14 @@ impl KafkaStream {
             let Some(last) = records.last().map(|r| r.offset) else {
                 continue;
             };
+            let first = records.first().map_or(next, |r| r.offset);
+            if first > next && owned.task.restored() {
+                tracing::warn!(
+                    "kafka source `{}`: partition {p} resumed at offset {first}, not {next}: records {next} to {} expired from the topic before they were read; raise the topic's retention",
+                    self.name,
+                    first - 1
+                );
+            }
             let refused: Vec<(i64, &Refused)> = records
                 .iter()
                 .filter_map(|r| r.value.as_ref().err().map(|e| (r.offset, e)))

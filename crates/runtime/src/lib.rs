@@ -152,7 +152,11 @@ pub async fn run(
             () = wake.notified() => false,
         } || options.duration.is_some_and(|d| started.elapsed() >= d);
         let wall = wall_micros();
-        report.simulated_now = if generators.is_empty() { wall } else { i64::MIN };
+        report.simulated_now = if generators.is_empty() {
+            wall
+        } else {
+            i64::MIN
+        };
         for g in &mut generators {
             let now = g.simulated_now(wall);
             report.events += g.tick(store, now).await? as u64;

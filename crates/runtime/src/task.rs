@@ -23,6 +23,9 @@ use std::path::PathBuf;
 /// little slack covers events arriving slightly out of order and a server clock trailing the stream.
 pub(crate) const WATERMARK_LAG: i64 = 5 * 60 * 1_000_000;
 
+/// Each view's name and the records of the entities it touched, for the online store.
+pub(crate) type TouchedRecords = Vec<(String, Vec<(EntityKey, Vec<u8>)>)>;
+
 /// One event ready for the engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
@@ -109,7 +112,7 @@ impl Task {
 
     /// Ingests `events` (in position order, none below [`Task::next`]) into every view; returns each
     /// view's name and the records of the entities it touched, for the online store.
-    pub(crate) fn apply(&mut self, events: &[Event]) -> Vec<(String, Vec<(EntityKey, Vec<u8>)>)> {
+    pub(crate) fn apply(&mut self, events: &[Event]) -> TouchedRecords {
         let mut out = Vec::with_capacity(self.states.len());
         for state in &mut self.states {
             let mut touched = BTreeSet::new();
@@ -159,7 +162,7 @@ impl Task {
 /// Writes records grouped by view to the store.
 pub(crate) async fn write_records(
     store: &OnlineStore,
-    records: Vec<(String, Vec<(EntityKey, Vec<u8>)>)>,
+    records: TouchedRecords,
 ) -> Result<(), RunError> {
     for (view, records) in records {
         if !records.is_empty() {

@@ -1,4 +1,8 @@
-//! `freshet generate`: seeded synthetic events to a file, with a progress bar.
+//! `freshet generate`: seeded synthetic events to a file or a Kafka topic, with a progress bar.
+//!
+//! To Kafka, events are JSON records keyed by the scenario's entity key (so each entity's events share
+//! a partition, as `freshet run` requires) and timestamped with their event time; with `--rate` they
+//! are released live by the scenario's clock, like a generator source in `freshet run`.
 
 use crate::cli::GenerateArgs;
 use crate::output::{Failure, print_json, print_text};
@@ -9,7 +13,7 @@ use freshet_sources::generator::{GeneratorConfig, generator};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Instant;
 
-fn refused(message: String, help: &str) -> Failure {
+pub(super) fn refused(message: String, help: &str) -> Failure {
     Failure::Refused {
         message,
         help: help.to_owned(),
@@ -24,8 +28,16 @@ pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
             &format!("choose one of: {}", names.join(", ")),
         ));
     };
-    let extension = args
-        .out
+    if let Some(to) = &args.to {
+        return super::generate_kafka::run(scenario, args, to, json);
+    }
+    let Some(out) = &args.out else {
+        return Err(refused(
+            "say where the events go".to_owned(),
+            "give --out FILE or --to kafka://host:port/topic",
+        ));
+    };
+    let extension = out
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
@@ -35,7 +47,7 @@ pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
         "jsonl" | "ndjson" => FileFormat::JsonLines,
         _ => {
             return Err(refused(
-                format!("cannot tell the output format of {}", args.out.display()),
+                format!("cannot tell the output format of {}", out.display()),
                 "name the file *.parquet or *.jsonl",
             ));
         }
@@ -66,7 +78,7 @@ pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let written = write_rows(&args.out, format, &scenario.schema(), rows, &mut |n| {
+    let written = write_rows(out, format, &scenario.schema(), rows, &mut |n| {
         bar.set_position(n)
     })
     .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
@@ -77,7 +89,7 @@ pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
             "ok": true,
             "scenario": scenario.name(),
             "events": written,
-            "path": args.out.display().to_string(),
+            "path": out.display().to_string(),
             "seconds": seconds,
         }));
     } else {
@@ -87,7 +99,7 @@ pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
             args.entities,
             args.days,
             args.seed,
-            args.out.display()
+            out.display()
         ));
     }
     Ok(())

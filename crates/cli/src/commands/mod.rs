@@ -2,6 +2,7 @@
 
 mod backfill;
 mod generate;
+mod generate_kafka;
 mod get;
 mod history;
 mod ingest;

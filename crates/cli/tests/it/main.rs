@@ -4,13 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod golden;
+mod kafka;
 mod offline;
 mod serving;
 mod streaming;
 mod workflow;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// Runs `freshet args...` in `cwd` with a clean environment for freshet's own variables.
 pub(crate) fn freshet(cwd: &Path, args: &[&str]) -> Output {
@@ -34,4 +38,43 @@ pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+pub(crate) fn http(port: u16, request: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// Sends `request` until an answer satisfies `ready` (the server may still be starting), for at most
+/// `limit`.
+pub(crate) fn poll(
+    port: u16,
+    request: &str,
+    ready: impl Fn(&str) -> bool,
+    limit: Duration,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let answer = http(port, request).unwrap_or_default();
+        if ready(&answer) {
+            return answer;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "no answer on port {port}:\n{answer}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

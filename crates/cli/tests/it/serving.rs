@@ -1,12 +1,10 @@
 //! Serving through the binary: `backfill` materializes into the embedded store, `get` reads it from
 //! the shell, `serve` answers over HTTP and stops cleanly on SIGTERM.
 
-use super::{freshet, stderr, stdout};
+use super::{free_port, freshet, http, poll, stderr, stdout};
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PROJECT: &str = r#"project: trips
 entities:
@@ -27,40 +25,6 @@ feature_views:
 feature_services:
   - {name: activity, features: ["driver_trips:*"]}
 "#;
-
-fn http(port: u16, request: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
-
-/// Sends `request` until an answer satisfies `ready` (the server may still be starting), for at most
-/// `limit`.
-fn poll(port: u16, request: &str, ready: impl Fn(&str) -> bool, limit: Duration) -> String {
-    let started = Instant::now();
-    loop {
-        let answer = http(port, request).unwrap_or_default();
-        if ready(&answer) {
-            return answer;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "no answer on port {port}:\n{answer}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn backfill_then_get_and_serve_until_sigterm() {

@@ -6,8 +6,8 @@
 //! invalid is not reported again: the user sees the root cause once, not a cascade.
 
 mod models;
-mod serving;
 mod partitioning;
+mod serving;
 mod sources;
 mod stores;
 mod views;

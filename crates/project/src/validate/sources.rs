@@ -6,7 +6,8 @@ use crate::duration::Duration;
 use crate::raw::{RawProject, RawSource, SOURCE_KINDS};
 use crate::scenarios::Scenario;
 use crate::spec::{
-    Connector, EventTimeFrom, Field, FileFormat, PayloadFormat, PostgresRelation, SourceSpec, StartOffset,
+    Connector, EventTimeFrom, Field, FileFormat, PayloadFormat, PostgresRelation, SourceSpec,
+    StartOffset,
 };
 use crate::suggest::did_you_mean;
 use crate::yaml::Spanned;
