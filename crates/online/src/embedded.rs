@@ -85,7 +85,22 @@ impl EmbeddedStore {
     /// Writes records in one transaction; each replaces the stored one only if its version is not
     /// smaller. Returns how many were written.
     pub fn write(&self, view: &str, records: &[(EntityKey, Vec<u8>)]) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        self.write_with(view, records, true)
+    }
+
+    /// [`EmbeddedStore::write`]; when not `durable`, the commit is visible at once but reaches the
+    /// disk with the next durable commit (see [`EmbeddedStore::sync`]).
+    pub fn write_with(
+        &self,
+        view: &str,
+        records: &[(EntityKey, Vec<u8>)],
+        durable: bool,
+    ) -> Result<usize, StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| self.fail(e))?;
+        }
         let mut written = 0;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| self.fail(e))?;
@@ -105,6 +120,12 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(|e| self.fail(e))?;
         Ok(written)
+    }
+
+    /// Makes every earlier commit durable (an empty durable commit).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        txn.commit().map_err(|e| self.fail(e))
     }
 
     /// Writes `record` only if the stored record is still exactly `expected` (`None`: no record).

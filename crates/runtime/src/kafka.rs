@@ -281,7 +281,7 @@ impl KafkaStream {
                 }
                 Some(Delivery::Revoked { partitions, reply }) => {
                     applied += self.flush(store).await?;
-                    reply.send(self.revoke(&partitions)?);
+                    reply.send(self.revoke(store, &partitions).await?);
                 }
             }
         }
@@ -329,7 +329,12 @@ impl KafkaStream {
         Ok(starts)
     }
 
-    fn revoke(&mut self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, RunError> {
+    async fn revoke(
+        &mut self,
+        store: &OnlineStore,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, i64>, RunError> {
+        store.sync().await?;
         let mut commits = BTreeMap::new();
         for p in partitions {
             if let Some(mut owned) = self.owned.remove(p) {
@@ -340,7 +345,11 @@ impl KafkaStream {
         Ok(commits)
     }
 
-    /// Logs and applies the pending records of owned partitions.
+    /// Applies and logs the pending records of owned partitions.
+    ///
+    /// The engine and the online store go first, then the event log: the order does not matter for
+    /// exactly-once (a crash replays both from the last checkpoint, which is only written after both),
+    /// and serving first keeps the log's commit out of the event-to-servable latency.
     async fn flush(&mut self, store: &OnlineStore) -> Result<usize, RunError> {
         if self.pending.is_empty() {
             return Ok(0);
@@ -354,7 +363,9 @@ impl KafkaStream {
         }
         let mut rows = LogRows::default();
         let mut transactions = Vec::new();
-        let mut work = Vec::new();
+        let mut touched: BTreeMap<String, Vec<(freshet_engine::EntityKey, Vec<u8>)>> =
+            BTreeMap::new();
+        let mut applied = 0;
         for (p, records) in by_partition {
             // Records of a partition given up are the new owner's to apply.
             let Some(owned) = self.owned.get_mut(&p) else {
@@ -363,10 +374,10 @@ impl KafkaStream {
             let next = i64::try_from(owned.task.next).unwrap_or(0);
             let records: Vec<Record<Decoded>> =
                 records.into_iter().filter(|r| r.offset >= next).collect();
-            let Some(last) = records.last().map(|r| r.offset) else {
+            let (Some(first), Some(last)) = (records.first(), records.last()) else {
                 continue;
             };
-            let first = records.first().map_or(next, |r| r.offset);
+            let (first, last) = (first.offset, last.offset);
             if first > next && owned.task.restored() {
                 tracing::warn!(
                     "kafka source `{}`: partition {p} resumed at offset {first}, not {next}: records {next} to {} expired from the topic before they were read; raise the topic's retention",
@@ -374,50 +385,44 @@ impl KafkaStream {
                     first - 1
                 );
             }
-            let refused: Vec<(i64, &Refused)> = records
-                .iter()
-                .filter_map(|r| r.value.as_ref().err().map(|e| (r.offset, e)))
-                .collect();
-            self.dead_letters += owned.dead_letters.append(&refused)? as u64;
-            let events: Vec<(i64, Event)> = records
-                .iter()
-                .filter_map(|r| {
-                    let ok = r.value.as_ref().ok()?;
-                    let event = Event {
-                        row: ok.row.clone(),
+            let mut events = Vec::with_capacity(records.len());
+            let mut refused = Vec::new();
+            for r in records {
+                match r.value {
+                    Ok(ok) => events.push(Event {
+                        row: ok.row,
                         event_time: ok.event_time,
                         ingest_time: ok.ingest_time,
                         position: position(p, r.offset),
-                    };
-                    Some((r.offset, event))
-                })
-                .collect();
+                    }),
+                    Err(e) => refused.push((r.offset, e)),
+                }
+            }
+            let refused: Vec<(i64, &Refused)> = refused.iter().map(|(o, e)| (*o, e)).collect();
+            self.dead_letters += owned.dead_letters.append(&refused)? as u64;
+            for (view, records) in owned.task.apply(&events) {
+                touched.entry(view).or_default().extend(records);
+            }
+            owned.task.next = u64::try_from(last + 1).unwrap_or(0);
+            applied += events.len();
             if last >= owned.logged {
-                for (_, e) in events.iter().filter(|(o, _)| *o >= owned.logged) {
-                    rows.push(e.row.clone(), e.ingest_time, e.position);
+                let from = position(p, owned.logged);
+                for e in events.into_iter().filter(|e| e.position >= from) {
+                    rows.push(e.row, e.ingest_time, e.position);
                 }
                 transactions.push(Transaction::new(app_id(&self.name, p), last + 1));
                 owned.logged = last + 1;
             }
-            let events: Vec<Event> = events.into_iter().map(|(_, e)| e).collect();
-            work.push((p, events, last));
         }
+        write_records(store, touched.into_iter().collect()).await?;
         if !transactions.is_empty() {
             self.log.append(&rows, transactions).await?;
-        }
-        let mut applied = 0;
-        for (p, events, last) in work {
-            if let Some(owned) = self.owned.get_mut(&p) {
-                let records = owned.task.apply(&events);
-                write_records(store, records).await?;
-                owned.task.next = u64::try_from(last + 1).unwrap_or(0);
-                applied += events.len();
-            }
         }
         Ok(applied)
     }
 
-    /// Checkpoints every owned partition, then commits the offsets the checkpoints cover.
+    /// Checkpoints every owned partition (the caller has synced the store), then commits the offsets
+    /// the checkpoints cover.
     pub(crate) fn checkpoint(&mut self) -> Result<usize, RunError> {
         let mut commits = BTreeMap::new();
         for (p, owned) in &mut self.owned {

@@ -172,6 +172,8 @@ pub async fn run(
         }
         clock.store(report.simulated_now, Ordering::Relaxed);
         if stop || last_checkpoint.elapsed() >= options.checkpoint_interval {
+            // The store first: a checkpoint must never cover writes a crash could still lose.
+            store.sync().await?;
             for g in &mut generators {
                 let path = g.task.checkpoint()?;
                 tracing::info!("checkpoint written to {}", path.display());

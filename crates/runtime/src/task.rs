@@ -159,14 +159,16 @@ impl Task {
     }
 }
 
-/// Writes records grouped by view to the store.
+/// Writes records grouped by view to the store. The writes become durable at the next
+/// [`OnlineStore::sync`], which the runtime calls before every checkpoint: a crash loses only writes
+/// the replay from that checkpoint makes again.
 pub(crate) async fn write_records(
     store: &OnlineStore,
     records: TouchedRecords,
 ) -> Result<(), RunError> {
     for (view, records) in records {
         if !records.is_empty() {
-            store.write(&view, &records).await?;
+            store.write_replayable(&view, records).await?;
         }
     }
     Ok(())

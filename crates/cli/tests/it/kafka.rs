@@ -519,3 +519,30 @@ fn workers_joining_and_leaving_split_the_topic_and_agree_with_one() {
     drain(vec![first], &ports[..1], &brokers, Duration::from_secs(300));
     check_figures(&dir, &all, drivers);
 }
+
+#[test]
+fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("trips", 4, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let root = tempfile::tempdir().unwrap();
+    let dir = project_dir(root.path(), &brokers, "trips", "{type: embedded}");
+    let end = chrono::Utc::now().timestamp_micros() - 10 * 60 * 1_000_000;
+    let drivers = 1_000;
+    let all = trips(120_000, drivers, end, 33);
+    let (before, after) = all.split_at(60_000);
+    produce(&brokers, "trips", before);
+    let port = free_port();
+    let worker = spawn_run(root.path(), port);
+    let started = Instant::now();
+    while consumed(port) == 0 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The broker goes away mid-stream and comes back; the worker is not restarted.
+    cluster.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.broker_up(1).unwrap();
+    produce(&brokers, "trips", after);
+    drain(vec![worker], &[port], &brokers, Duration::from_secs(120));
+    check_figures(&dir, &all, drivers);
+}
