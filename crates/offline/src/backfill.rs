@@ -165,16 +165,29 @@ fn write_state(path: &Path, manifest: &Manifest, state: &ViewState) -> Result<()
     Ok(())
 }
 
-/// Rebuilds the state of `views` (all views when empty).
+/// Rebuilds the state of `views` (all views when empty) and materializes it into the project's
+/// online store.
 pub async fn backfill(
     project: &Project,
     views: &[String],
     options: &BackfillOptions,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vec<ViewBackfill>, BackfillError> {
+    let store = freshet_online::OnlineStore::open(project).await?;
+    backfill_into(project, views, options, &store, progress).await
+}
+
+/// [`backfill`] into a store the caller has open (an embedded store admits one opener per file, and
+/// `freshet run` holds it).
+pub async fn backfill_into(
+    project: &Project,
+    views: &[String],
+    options: &BackfillOptions,
+    store: &freshet_online::OnlineStore,
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Vec<ViewBackfill>, BackfillError> {
     let chosen = choose(project, views)?;
     let root = crate::offline_root(project);
-    let store = freshet_online::OnlineStore::open(project).await?;
     let mut reports = Vec::new();
     for index in chosen {
         let spec = &project.spec.feature_views[index];
@@ -184,7 +197,7 @@ pub async fn backfill(
         let log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let mut report = backfill_view(project, index, &log, options, progress)?;
-        report.materialized = materialize(project, index, &store, progress).await?;
+        report.materialized = materialize(project, index, store, progress).await?;
         reports.push(report);
     }
     Ok(reports)
@@ -195,7 +208,7 @@ async fn materialize(
     project: &Project,
     index: usize,
     store: &freshet_online::OnlineStore,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<usize, BackfillError> {
     let Some(state) = load_state(project, index) else {
         return Ok(0);
@@ -255,7 +268,7 @@ fn backfill_view(
     index: usize,
     log: &SourceLog,
     options: &BackfillOptions,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<ViewBackfill, BackfillError> {
     let def = project.views[index].def.clone();
     let path = state_path(project, &def.name);
@@ -351,7 +364,7 @@ fn backfill_from_scratch(
     index: usize,
     log: &SourceLog,
     options: &BackfillOptions,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<ViewBackfill, BackfillError> {
     let path = state_path(project, &project.views[index].def.name);
     match std::fs::remove_file(&path) {

@@ -1,7 +1,7 @@
-//! Checkpoints: every source's position and every view's engine state, together, in one file.
+//! Checkpoints: a task's position and its views' engine state, together, in one file.
 //!
-//! A checkpoint is written to `.freshet/checkpoints/<sequence>.ckpt` by staging and renaming, so it is
-//! whole or absent. Layout: a header line, a JSON line (the sequence, each source's position and
+//! A task's checkpoints live in `.freshet/checkpoints/<source>/p<partition>/<sequence>.ckpt`, written by
+//! staging and renaming, so each is whole or absent. Layout: a header line, a JSON line (the sequence, each source's position and
 //! stream start, the snapshot length of each view), the views' snapshots back to back, and a CRC-32 of
 //! everything before it. The newest two are kept; on start the newest that reads back whole wins, so a
 //! corrupt newest checkpoint falls back to the previous one.
@@ -73,7 +73,7 @@ fn files(dir: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-/// Writes checkpoint `sequence` and removes all but the newest [`KEEP`].
+/// Writes checkpoint `sequence` into `dir` and removes all but the newest two.
 pub fn write(
     dir: &Path,
     sequence: u64,

@@ -1,23 +1,24 @@
 //! freshet's streaming runtime: `freshet run` keeps every streaming source flowing through the event
 //! log, the engine and the online store, with checkpoints, while the feature server answers.
 //!
-//! Today's sources are the built-in generator's live streams (Kafka and scheduled batch sources join in
-//! the streaming issue). Each tick, every source releases the events its clock has reached; for each:
-//! - the event log appends the batch with a Delta application transaction `freshet/stream/<source>` =
-//!   the next position, skipping what an earlier run already logged;
-//! - every view fed by the source ingests the events; the records of the entities they touched go to
-//!   the online store (versioned writes: replays change nothing);
-//! - the watermark follows the clock, so state stays bounded.
+//! Three kinds of source take part:
+//! - Kafka topics (`kafka`): a consumer-group member whose partitions are tasks;
+//! - the built-in generator's live streams (`generator`): one task each;
+//! - file sources with `every:` (`scheduled`): ingested and backfilled on their schedule.
 //!
-//! A checkpoint (positions and every view's state, in one file; see [`checkpoint`]) is written
-//! periodically and on shutdown. A restarted run restores the newest whole checkpoint and resumes each
-//! source at its position. Generator events are known when they happen (ingest time = event time in
-//! simulated time), so a replayed event is the same event: nothing is lost or counted twice.
+//! A task (`task`) is the state of one source partition: a `ViewState` per fed view, its position,
+//! and its own checkpoints ([`checkpoint`]). Each round, a task's events go through the engine to the
+//! online store (versioned writes) and into the event log (Delta application transactions record each
+//! partition's next position, so nothing is logged twice); the watermark follows the newest event.
+//! Checkpoints are written periodically, on revocation and on shutdown, after the store is synced. A
+//! task that starts restores its newest whole checkpoint and resumes at its position; replayed records
+//! are the same records, so nothing is lost or counted twice.
 
 pub mod checkpoint;
 mod dead_letters;
 mod generator;
 mod kafka;
+mod scheduled;
 mod task;
 
 pub use dead_letters::DeadLetterError;
@@ -104,6 +105,8 @@ pub struct Status {
     pub positions: Vec<(String, u64)>,
     /// Records sent to dead-letter files by this run.
     pub dead_letters: u64,
+    /// Runs of scheduled batch sources completed by this run.
+    pub scheduled_runs: u64,
 }
 
 /// Records a Kafka source applies per round at most, so one busy source cannot starve the others,
@@ -135,6 +138,8 @@ pub async fn run(
             kafka.push(k);
         }
     }
+    let mut scheduled = scheduled::Scheduled::all(project);
+    let shared = Arc::new(project.clone());
     let mut report = Status {
         resumed_from: generators.iter().filter_map(|g| g.task.resumed_from).max(),
         ..Status::default()
@@ -170,6 +175,9 @@ pub async fn run(
                 wake.notify_one();
             }
         }
+        for s in &mut scheduled {
+            s.poll(&shared, store).await;
+        }
         clock.store(report.simulated_now, Ordering::Relaxed);
         if stop || last_checkpoint.elapsed() >= options.checkpoint_interval {
             // The store first: a checkpoint must never cover writes a crash could still lose.
@@ -194,11 +202,15 @@ pub async fn run(
                 .chain(kafka.iter().flat_map(KafkaStream::positions))
                 .collect();
             report.dead_letters = kafka.iter().map(|k| k.dead_letters).sum();
+            report.scheduled_runs = scheduled.iter().map(|s| s.runs).sum();
             status(report.clone());
         }
         if stop {
             for k in kafka {
                 k.close();
+            }
+            for s in &mut scheduled {
+                s.finish().await;
             }
             return Ok(report);
         }

@@ -124,3 +124,87 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
         }
     });
 }
+
+const SCHEDULED: &str = r#"project: batch
+entities:
+  - {name: driver, join_keys: [driver_id]}
+sources:
+  - name: trips
+    type: file
+    path: data/*.csv
+    every: 1s
+    timestamp_field: event_time
+    schema: {driver_id: int64, fare: float64, event_time: timestamp}
+feature_views:
+  - name: driver_totals
+    entities: [driver]
+    source: trips
+    features:
+      - {name: trips, aggregation: count}
+      - {name: fare_sum, aggregation: sum, column: fare}
+"#;
+
+#[test]
+fn a_file_source_on_a_schedule_picks_up_new_files_while_running() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("batch");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("freshet.yaml"), SCHEDULED).unwrap();
+    let csv = |rows: &[(i64, f64)]| {
+        let mut text = String::from("driver_id,fare,event_time\n");
+        for (i, (driver, fare)) in rows.iter().enumerate() {
+            text.push_str(&format!(
+                "{driver},{fare},2026-01-01T00:{:02}:00Z\n",
+                i % 60
+            ));
+        }
+        text
+    };
+    std::fs::write(
+        dir.join("data/a.csv"),
+        csv(&[(1, 10.0), (1, 5.0), (2, 7.5)]),
+    )
+    .unwrap();
+    let port = super::free_port().to_string();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["run", "-p", "batch", "--duration", "6", "--port", &port])
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    // A new file lands while the run goes on (written beside, then renamed in, as a job should).
+    std::fs::write(dir.join("data/.b.tmp"), csv(&[(1, 1.0), (3, 4.0)])).unwrap();
+    std::fs::rename(dir.join("data/.b.tmp"), dir.join("data/b.csv")).unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+
+    let project = load_project(&dir, &ProcessEnv).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = OnlineStore::open(&project).await.unwrap();
+        let def = project.views[0].def.clone();
+        let reader = RecordReader::new(&def);
+        let drivers: Vec<EntityKey> = (1..=3).map(EntityKey::int).collect();
+        let records = store.read(&def.name, &drivers).await.unwrap();
+        let got: Vec<String> = records
+            .iter()
+            .map(|r| {
+                let row = reader.read(r.as_deref(), i64::MAX / 2, i64::MAX).unwrap();
+                format!("{:?}", row.values)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "[Scalar(Int64(3)), Scalar(Float64(16.0))]",
+                "[Scalar(Int64(1)), Scalar(Float64(7.5))]",
+                "[Scalar(Int64(1)), Scalar(Float64(4.0))]",
+            ],
+            "both files, each once"
+        );
+    });
+}
