@@ -1,9 +1,6 @@
 //! The group consumer against librdkafka's mock cluster: a real Kafka-protocol broker on a loopback
 //! port, hosted by this test process.
 
-// Test helpers may fail loudly: a panic is how a test reports a broken assumption.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use freshet_kafka::MockCluster;
 use freshet_kafka::consumer::{ConsumerSettings, Delivery, GroupConsumer, StartAt};
 use freshet_kafka::producer::Producer;
