@@ -20,6 +20,43 @@ pub(super) fn refused(message: String, help: &str) -> Failure {
     }
 }
 
+/// The scenario's events over `--days`, as `--out` and `--to` without `--rate` write them.
+pub(super) fn historical_rows(
+    scenario: Scenario,
+    args: &GenerateArgs,
+) -> Result<impl Iterator<Item = Vec<freshet_engine::Value>> + use<>, Failure> {
+    let config = GeneratorConfig {
+        entities: args.entities,
+        events: Some(args.events),
+        days: args.days,
+        seed: args.seed,
+        skew: args.skew,
+        ..GeneratorConfig::default()
+    };
+    generator(scenario, &config).map_err(|e| {
+        refused(
+            e.to_string(),
+            "see `freshet generate --help` for valid values",
+        )
+    })
+}
+
+/// The progress bar of `events` events (hidden with `--json`).
+pub(super) fn progress_bar(events: u64, json: bool) -> ProgressBar {
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(events)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bar:40} {human_pos}/{human_len} events  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
     let Some(scenario) = Scenario::from_name(&args.scenario) else {
         let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
@@ -52,31 +89,8 @@ pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
             ));
         }
     };
-    let config = GeneratorConfig {
-        entities: args.entities,
-        events: Some(args.events),
-        days: args.days,
-        seed: args.seed,
-        skew: args.skew,
-        ..GeneratorConfig::default()
-    };
-    let rows = generator(scenario, &config).map_err(|e| {
-        refused(
-            e.to_string(),
-            "see `freshet generate --help` for valid values",
-        )
-    })?;
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.events)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {bar:40} {human_pos}/{human_len} events  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let rows = historical_rows(scenario, args)?;
+    let bar = progress_bar(args.events, json);
     let started = Instant::now();
     let written = write_rows(out, format, &scenario.schema(), rows, &mut |n| {
         bar.set_position(n)

@@ -1,7 +1,7 @@
 //! `freshet generate --to kafka://host:port/topic [--rate R [--speedup S]]`: the scenario generator
 //! into a Kafka topic, as historical events (as fast as the broker takes them) or live.
 
-use super::generate::refused;
+use super::generate::{historical_rows, progress_bar, refused};
 use crate::cli::GenerateArgs;
 use crate::output::{Failure, print_json, print_text};
 use freshet_engine::Value;
@@ -9,8 +9,7 @@ use freshet_kafka::KafkaAddress;
 use freshet_kafka::producer::Producer;
 use freshet_project::scenarios::Scenario;
 use freshet_sources::formats::json_value;
-use freshet_sources::generator::{GeneratorConfig, LiveConfig, LiveGenerator, generator};
-use indicatif::{ProgressBar, ProgressStyle};
+use freshet_sources::generator::{LiveConfig, LiveGenerator};
 use std::time::{Duration, Instant};
 
 /// Turns a row into (key, JSON payload, timestamp in ms).
@@ -62,17 +61,7 @@ pub(crate) fn run(
     let producer = Producer::new(&address.brokers, &address.topic)
         .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
     let encoder = Encoder::new(scenario);
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.events)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {bar:40} {human_pos}/{human_len} events  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(args.events, json);
     let started = Instant::now();
     let mut sent = 0u64;
     let mut send = |row: &[Value]| -> Result<(), Failure> {
@@ -88,20 +77,7 @@ pub(crate) fn run(
     };
     match args.rate {
         None => {
-            let config = GeneratorConfig {
-                entities: args.entities,
-                events: Some(args.events),
-                days: args.days,
-                seed: args.seed,
-                skew: args.skew,
-                ..GeneratorConfig::default()
-            };
-            let rows = generator(scenario, &config).map_err(|e| {
-                refused(
-                    e.to_string(),
-                    "see `freshet generate --help` for valid values",
-                )
-            })?;
+            let rows = historical_rows(scenario, args)?;
             for row in rows {
                 send(&row)?;
             }

@@ -546,3 +546,82 @@ fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
     drain(vec![worker], &[port], &brokers, Duration::from_secs(120));
     check_figures(&dir, &all, drivers);
 }
+
+#[test]
+fn generated_events_flow_from_a_topic_through_run_keyed_and_whole() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("rides", 3, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let root = tempfile::tempdir().unwrap();
+    let to = format!("kafka://{brokers}/rides");
+    // Historical events as fast as the broker takes them, then a live second at 1,000 events/s.
+    for args in [
+        vec![
+            "generate",
+            "--to",
+            &to,
+            "--events",
+            "3000",
+            "--entities",
+            "40",
+            "--days",
+            "1",
+        ],
+        vec![
+            "generate",
+            "--to",
+            &to,
+            "--events",
+            "500",
+            "--entities",
+            "40",
+            "--rate",
+            "1000",
+        ],
+    ] {
+        let out = super::freshet(root.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", super::stderr(&out));
+    }
+    let marks = freshet_kafka::high_watermarks(&brokers, "rides", Duration::from_secs(10)).unwrap();
+    assert_eq!(marks.values().sum::<i64>(), 3_500, "{marks:?}");
+
+    let dir = root.path().join("stream");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("freshet.yaml"),
+        format!(
+            r#"project: stream
+entities:
+  - {{name: driver, join_keys: [driver_id]}}
+sources:
+  - name: trips
+    type: kafka
+    brokers: "{brokers}"
+    topic: rides
+    timestamp_field: event_time
+    schema: {{trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}}
+feature_views:
+  - name: driver_trips
+    entities: [driver]
+    source: trips
+    features:
+      - {{name: trips, aggregation: count}}
+"#
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let worker = spawn_run(root.path(), port);
+    let started = Instant::now();
+    while positions(port).values().sum::<i64>() < 3_500 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            positions(port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(worker);
+    // Every record was keyed by its driver and well formed: nothing went to the dead letters.
+    assert!(!dir.join(".freshet/offline/dead-letter").exists());
+}
