@@ -20,6 +20,11 @@ pub mod producer;
 pub use address::KafkaAddress;
 pub use rdkafka::mocking::MockCluster;
 
+/// librdkafka's mock cluster as the tests and benchmarks host it: a Kafka-protocol broker on a
+/// loopback port, in the calling process.
+pub type MockBroker =
+    rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>;
+
 /// A Kafka operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {

@@ -5,9 +5,8 @@
 
 use super::{free_port, http};
 use freshet_engine::{EntityKey, RecordReader, Value};
-use freshet_kafka::MockCluster;
 use freshet_kafka::producer::Producer;
-use freshet_offline::SourceLog;
+use freshet_kafka::{MockBroker, MockCluster};
 use freshet_online::OnlineStore;
 use freshet_project::{ProcessEnv, load_project};
 use std::collections::BTreeMap;
@@ -180,15 +179,7 @@ pub(crate) fn check_figures(dir: &Path, trips: &[Trip], drivers: i64) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let source = &project.spec.sources[0];
-        let log = SourceLog::open(
-            &dir.join(".freshet/offline"),
-            "trips",
-            &source.schema,
-            &source.timestamp_field,
-        )
-        .await
-        .unwrap();
+        let log = super::first_source_log(dir, &project).await;
         // (partition, offset) of every logged event, and what each says.
         let mut logged: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
         let mut twice = 0;
@@ -262,6 +253,14 @@ fn float(v: Value) -> Option<f64> {
     }
 }
 
+/// A one-broker mock cluster with `topic` in `partitions` partitions, and its bootstrap servers.
+fn broker(topic: &str, partitions: i32) -> (MockBroker, String) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(topic, partitions, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    (cluster, brokers)
+}
+
 fn project_dir(root: &Path, brokers: &str, topic: &str, store: &str) -> PathBuf {
     let dir = root.join("stream");
     std::fs::create_dir_all(&dir).unwrap();
@@ -301,11 +300,9 @@ pub(crate) fn drain(children: Vec<Child>, ports: &[u16], brokers: &str, limit: D
 
 #[test]
 fn a_million_events_through_ten_kills_are_counted_exactly_once() {
-    let cluster = MockCluster::new(1).unwrap();
     // The mock broker keeps at most 100,000 records (or 5 MiB) per partition: 16 partitions hold
     // the million without expiring any before the workers read them.
-    cluster.create_topic("trips", 16, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    let (_cluster, brokers) = broker("trips", 16);
     let keep = std::env::var_os("FRESHET_TEST_KEEP").is_some();
     let temp = tempfile::Builder::new()
         .disable_cleanup(keep)
@@ -365,9 +362,7 @@ fn a_million_events_through_ten_kills_are_counted_exactly_once() {
 
 #[test]
 fn poison_records_go_to_the_dead_letters_and_good_ones_flow() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("trips", 2, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    let (_cluster, brokers) = broker("trips", 2);
     let root = tempfile::tempdir().unwrap();
     let dir = project_dir(root.path(), &brokers, "trips", "{type: embedded}");
     let now = chrono::Utc::now().timestamp_micros() / 1_000 * 1_000;
@@ -476,9 +471,7 @@ fn poison_records_go_to_the_dead_letters_and_good_ones_flow() {
 #[test]
 fn workers_joining_and_leaving_split_the_topic_and_agree_with_one() {
     let redis = freshet_testkit::redis::RedisServer::start();
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("trips", 8, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    let (_cluster, brokers) = broker("trips", 8);
     let root = tempfile::tempdir().unwrap();
     let store = format!("{{type: redis, url: \"{}\"}}", redis.url());
     let dir = project_dir(root.path(), &brokers, "trips", &store);
@@ -522,9 +515,7 @@ fn workers_joining_and_leaving_split_the_topic_and_agree_with_one() {
 
 #[test]
 fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("trips", 4, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    let (cluster, brokers) = broker("trips", 4);
     let root = tempfile::tempdir().unwrap();
     let dir = project_dir(root.path(), &brokers, "trips", "{type: embedded}");
     let end = chrono::Utc::now().timestamp_micros() - 10 * 60 * 1_000_000;
@@ -549,9 +540,7 @@ fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
 
 #[test]
 fn generated_events_flow_from_a_topic_through_run_keyed_and_whole() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("rides", 3, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    let (_cluster, brokers) = broker("rides", 3);
     let root = tempfile::tempdir().unwrap();
     let to = format!("kafka://{brokers}/rides");
     // Historical events as fast as the broker takes them, then a live second at 1,000 events/s.

@@ -78,3 +78,19 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The event log of the project's first source (the tests' projects have one, `trips`).
+pub(crate) async fn first_source_log(
+    dir: &Path,
+    project: &freshet_project::Project,
+) -> freshet_offline::SourceLog {
+    let source = &project.spec.sources[0];
+    freshet_offline::SourceLog::open(
+        &dir.join(".freshet/offline"),
+        &source.name,
+        &source.schema,
+        &source.timestamp_field,
+    )
+    .await
+    .unwrap()
+}

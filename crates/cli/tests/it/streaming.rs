@@ -3,7 +3,6 @@
 
 use super::freshet;
 use freshet_engine::{EntityKey, RecordReader, Timestamp, ViewState};
-use freshet_offline::SourceLog;
 use freshet_online::OnlineStore;
 use freshet_project::{ProcessEnv, load_project};
 use std::process::Command;
@@ -86,15 +85,7 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let source = &project.spec.sources[0];
-        let log = SourceLog::open(
-            &dir.join(".freshet/offline"),
-            "trips",
-            &source.schema,
-            &source.timestamp_field,
-        )
-        .await
-        .unwrap();
+        let log = super::first_source_log(&dir, &project).await;
         let mut positions = Vec::new();
         let def = project.views[0].def.clone();
         let mut replayed = ViewState::new(def.clone());
