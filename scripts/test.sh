@@ -46,10 +46,12 @@ step "test tools: Python with deltalake and pyarrow (reads the event log indepen
 need python3 python3 python3-venv
 target_dir=${CARGO_TARGET_DIR:-target}
 venv="$target_dir/test-python"
-if ! "$venv/bin/python" -c "import deltalake, pyarrow" >/dev/null 2>&1; then
+# Pinned, as in crates/cli/tests/it/offline.rs: the independent reader must not change under us.
+python_packages="deltalake==1.6.6 pyarrow==26.0.1"
+if ! "$venv/bin/python" -c "import deltalake, pyarrow, sys; sys.exit(deltalake.__version__ != '1.6.6' or pyarrow.__version__ != '26.0.1')" 2>/dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; install_packages python3-venv; python3 -m venv "$venv"; }
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check deltalake pyarrow
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $python_packages
 fi
 FRESHET_TEST_PYTHON="$(cd "$venv" && pwd)/bin/python"
 export FRESHET_TEST_PYTHON
