@@ -91,6 +91,7 @@ pub(crate) struct RawSource {
     pub(crate) entities: S<i64>,
     pub(crate) seed: S<i64>,
     pub(crate) speedup: S<f64>,
+    pub(crate) history: S<String>,
 }
 
 #[derive(Debug)]
@@ -164,7 +165,7 @@ pub(crate) const SOURCE_KINDS: [(&str, &[&str]); 6] = [
     ("push", &[]),
     (
         "generator",
-        &["scenario", "rate", "entities", "seed", "speedup"],
+        &["scenario", "rate", "entities", "seed", "speedup", "history"],
     ),
 ];
 
@@ -419,6 +420,7 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: String) -> Option<RawSource> {
         entities: m.optional(d, "entities", |d, n, p| d.integer(n, p)),
         seed: m.optional(d, "seed", |d, n, p| d.integer(n, p)),
         speedup: m.optional(d, "speedup", |d, n, p| d.number(n, p)),
+        history: m.optional(d, "history", string),
     })
 }
 

@@ -272,6 +272,8 @@ pub enum Connector {
         seed: u64,
         /// Clock acceleration: simulated seconds per wall-clock second.
         speedup: f64,
+        /// Simulated past a fresh stream starts with, released at once.
+        history: Option<Duration>,
     },
 }
 
@@ -483,13 +485,9 @@ impl Algorithm {
                 ("trees", 1.0, 10_000.0),
                 ("max_depth", 1.0, 64.0),
                 ("learning_rate", 1e-6, 1.0),
-                ("min_samples_leaf", 1.0, 1e9),
+                ("min_leaf_weight", 0.0, 1e9),
             ],
-            Algorithm::Linear => &[
-                ("learning_rate", 1e-9, 10.0),
-                ("epochs", 1.0, 1e6),
-                ("l2", 0.0, 1e6),
-            ],
+            Algorithm::Linear => &[("l2", 0.0, 1e6), ("max_iterations", 1.0, 1e6)],
         }
     }
 }

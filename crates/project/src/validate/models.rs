@@ -285,7 +285,10 @@ impl Validator {
                 );
                 continue;
             };
-            let integral = !matches!(key.value.as_str(), "learning_rate" | "l2");
+            let integral = !matches!(
+                key.value.as_str(),
+                "learning_rate" | "l2" | "min_leaf_weight"
+            );
             if !(*min..=*max).contains(&value.value) || (integral && value.value.fract() != 0.0) {
                 ok = false;
                 let kind = if integral {

@@ -469,7 +469,22 @@ impl Validator {
         let speedup = positive(self, s.speedup.as_ref(), 1.0, "speedup");
         let entities = count(self, s.entities.as_ref(), 1_000, 1, "entities");
         let seed = count(self, s.seed.as_ref(), 42, 0, "seed");
+        let history = match &s.history {
+            None => Some(None),
+            Some(h) => self.duration(h).and_then(|d| {
+                if d.micros() <= 365 * 86_400_000_000 {
+                    Some(Some(d))
+                } else {
+                    self.report(
+                        Diagnostic::at(&h.at, "`history` is over a year")
+                            .help("give at most 365d of simulated past"),
+                    );
+                    None
+                }
+            }),
+        };
         Some(Connector::Generator {
+            history: history?,
             scenario: scenario.value.clone(),
             rate: rate?,
             entities: entities?,
