@@ -26,10 +26,43 @@ pub(crate) struct GeneratorStream {
     logged: u64,
     /// The schema column holding the event time.
     time_column: usize,
+    /// The newest event time released.
+    newest: Option<i64>,
 }
 
 fn app_id(source: &str) -> String {
     format!("freshet/stream/{source}")
+}
+
+/// Events a generator releases per tick at most; a tick that releases this many is catching up.
+pub(crate) const TICK_EVENTS: usize = 200_000;
+
+/// The live stream of generator `source`, started (in simulated time) at `start_micros`: what
+/// `freshet run` streams, and what a caller needs to recompute its ground truth (the demo's labels).
+pub fn live_config(source: &SourceSpec, start_micros: i64) -> Result<LiveConfig, String> {
+    let Connector::Generator {
+        scenario,
+        rate,
+        entities,
+        seed,
+        speedup,
+        history,
+    } = &source.connector
+    else {
+        return Err(format!("source `{}` is not a generator", source.name));
+    };
+    let scenario =
+        Scenario::from_name(scenario).ok_or_else(|| format!("unknown scenario `{scenario}`"))?;
+    Ok(LiveConfig {
+        scenario,
+        entities: *entities,
+        seed: *seed,
+        rate: *rate,
+        speedup: *speedup,
+        start_micros,
+        days: 30.0,
+        history_micros: history.map_or(0, |h| h.micros()),
+    })
 }
 
 impl GeneratorStream {
@@ -39,37 +72,20 @@ impl GeneratorStream {
         source: &SourceSpec,
         wall_micros: i64,
     ) -> Result<Option<GeneratorStream>, RunError> {
-        let Connector::Generator {
-            scenario,
-            rate,
-            entities,
-            seed,
-            speedup,
-        } = &source.connector
-        else {
+        if !matches!(source.connector, Connector::Generator { .. }) {
             return Ok(None);
-        };
+        }
         let fail = |reason: String| RunError::Source {
             source_name: source.name.clone(),
             reason,
         };
-        let scenario = Scenario::from_name(scenario)
-            .ok_or_else(|| fail(format!("unknown scenario `{scenario}`")))?;
         let mut task = Task::open(project, &source.name, 0)?;
         if !task.restored() {
             // A new stream starts now, to the millisecond, in simulated and wall time alike.
             task.start_micros = wall_micros / 1_000 * 1_000;
         }
-        let mut stream = LiveGenerator::new(&LiveConfig {
-            scenario,
-            entities: *entities,
-            seed: *seed,
-            rate: *rate,
-            speedup: *speedup,
-            start_micros: task.start_micros,
-            days: 30.0,
-        })
-        .map_err(|e| fail(e.to_string()))?;
+        let config = live_config(source, task.start_micros).map_err(fail)?;
+        let mut stream = LiveGenerator::new(&config).map_err(|e| fail(e.to_string()))?;
         stream.skip_to(task.next);
         let root = freshet_offline::offline_root(project);
         let log =
@@ -83,12 +99,23 @@ impl GeneratorStream {
             stream,
             log,
             logged: u64::try_from(logged).unwrap_or(0),
+            newest: None,
             time_column: source
                 .schema
                 .iter()
                 .position(|f| f.name == source.timestamp_field)
                 .unwrap_or(0),
         }))
+    }
+
+    /// The event time of the newest event released.
+    pub(crate) fn newest_event_time(&self) -> Option<i64> {
+        self.newest
+    }
+
+    /// Its source and the simulated instant it started at (its history lies before).
+    pub(crate) fn start(&self) -> (String, i64) {
+        (self.task.source.clone(), self.task.start_micros)
     }
 
     /// The stream's simulated time at `wall_micros`.
@@ -100,7 +127,7 @@ impl GeneratorStream {
 
     /// Releases, logs and applies the events due at simulated time `now`; returns how many.
     pub(crate) async fn tick(&mut self, store: &OnlineStore, now: i64) -> Result<usize, RunError> {
-        let batch = self.stream.due(now, 200_000);
+        let batch = self.stream.due(now, TICK_EVENTS);
         let Some(&(last, _)) = batch.last() else {
             return Ok(0);
         };
@@ -127,6 +154,7 @@ impl GeneratorStream {
             self.log.append(&rows, vec![txn]).await?;
             self.logged = last + 1;
         }
+        self.newest = events.iter().map(|e| e.event_time).max().max(self.newest);
         let records = self.task.apply(&events);
         write_records(store, records).await?;
         self.task.next = last + 1;

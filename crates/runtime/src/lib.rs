@@ -16,7 +16,7 @@
 
 pub mod checkpoint;
 mod dead_letters;
-mod generator;
+pub mod generator;
 mod kafka;
 mod scheduled;
 mod task;
@@ -107,6 +107,13 @@ pub struct Status {
     pub dead_letters: u64,
     /// Runs of scheduled batch sources completed by this run.
     pub scheduled_runs: u64,
+    /// Each generator source's simulated start (its `history` lies before it).
+    pub generator_starts: Vec<(String, i64)>,
+    /// The newest event time a generator released (simulated microseconds), if any yet.
+    pub newest_event_time: Option<i64>,
+    /// Whether every generator released all its due events in the last round (false while a
+    /// stream's history is still pouring in).
+    pub caught_up: bool,
 }
 
 /// Records a Kafka source applies per round at most, so one busy source cannot starve the others,
@@ -142,6 +149,7 @@ pub async fn run(
     let shared = Arc::new(project.clone());
     let mut report = Status {
         resumed_from: generators.iter().filter_map(|g| g.task.resumed_from).max(),
+        generator_starts: generators.iter().map(GeneratorStream::start).collect(),
         ..Status::default()
     };
     let started = Instant::now();
@@ -162,9 +170,15 @@ pub async fn run(
         } else {
             i64::MIN
         };
+        report.caught_up = true;
         for g in &mut generators {
             let now = g.simulated_now(wall);
-            report.events += g.tick(store, now).await? as u64;
+            let released = g.tick(store, now).await?;
+            if released > 0 {
+                report.newest_event_time = report.newest_event_time.max(g.newest_event_time());
+            }
+            report.caught_up &= released < generator::TICK_EVENTS;
+            report.events += released as u64;
             report.simulated_now = report.simulated_now.max(now);
         }
         for k in &mut kafka {

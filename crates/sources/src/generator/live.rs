@@ -29,8 +29,26 @@ pub struct LiveConfig {
     pub speedup: f64,
     /// Simulated time of the stream's start, microseconds since the epoch.
     pub start_micros: i64,
-    /// Simulated days over which the scenario's slow effects (churn) play out.
+    /// Simulated days over which the scenario's slow effects (churn) play out, from the first event.
     pub days: f64,
+    /// Simulated history before `start_micros` (microseconds): the stream's first events are this
+    /// much older than its start and are all due at once, so a fresh stream begins with a past.
+    pub history_micros: i64,
+}
+
+impl LiveConfig {
+    /// The batch generator settings this stream draws from (its events start `history` early).
+    pub fn common(&self) -> GeneratorConfig {
+        GeneratorConfig {
+            entities: self.entities,
+            events: None,
+            days: self.days,
+            seed: self.seed,
+            start_micros: self.start_micros.saturating_sub(self.history_micros),
+            skew: 0.0,
+            events_per_day: Some(self.rate / self.speedup * 86_400.0),
+        }
+    }
 }
 
 /// A live stream of one scenario.
@@ -68,15 +86,12 @@ impl LiveGenerator {
                 "rate and speedup must be positive".to_owned(),
             ));
         }
-        let common = GeneratorConfig {
-            entities: config.entities,
-            events: None,
-            days: config.days,
-            seed: config.seed,
-            start_micros: config.start_micros,
-            skew: 0.0,
-            events_per_day: Some(config.rate / config.speedup * 86_400.0),
-        };
+        if config.history_micros < 0 {
+            return Err(GeneratorError::Invalid(
+                "history must not be negative".to_owned(),
+            ));
+        }
+        let common = config.common();
         let time_column = config
             .scenario
             .schema()
@@ -150,6 +165,7 @@ mod tests {
             speedup,
             start_micros: 0,
             days: 30.0,
+            history_micros: 0,
         })
         .unwrap()
     }
@@ -167,6 +183,39 @@ mod tests {
         // 20 wall seconds at 1,000 events/s: a Poisson count, within 5 % of 20,000.
         assert!((19_000..=21_000).contains(&released), "{released}");
         assert_eq!(stream.position(), released as u64);
+    }
+
+    #[test]
+    fn history_is_due_at_once_and_older_than_the_start() {
+        let mut stream = LiveGenerator::new(&LiveConfig {
+            history_micros: 86_400_000_000,
+            start_micros: 100 * 86_400_000_000,
+            ..config_for_tests()
+        })
+        .unwrap();
+        let now = stream.simulated_now(Duration::ZERO);
+        let past = stream.due(now, usize::MAX);
+        // A simulated day at 1,000 events per second and a speedup of 60: about 1.44 million
+        // events; the first is a day old.
+        assert!(
+            (1_400_000..1_480_000).contains(&past.len()),
+            "{}",
+            past.len()
+        );
+        assert!(event_time(&past[0].1, 2) < 99 * 86_400_000_000 + 60_000_000);
+    }
+
+    fn config_for_tests() -> LiveConfig {
+        LiveConfig {
+            scenario: Scenario::Rides,
+            entities: 100,
+            seed: 7,
+            rate: 1_000.0,
+            speedup: 60.0,
+            start_micros: 0,
+            days: 30.0,
+            history_micros: 0,
+        }
     }
 
     #[test]
@@ -195,6 +244,7 @@ mod tests {
             speedup: 1.0,
             start_micros: 0,
             days: 30.0,
+            history_micros: 0,
         };
         assert!(LiveGenerator::new(&config).is_err());
         config.rate = 10.0;

@@ -129,6 +129,33 @@ impl RidesGenerator {
         Some((self.start + at) as i64)
     }
 
+    /// Churn labels from the ground truth: at each observation instant from `from` to `until` (every
+    /// `every` microseconds), one row per driver still active then, labelled whether the driver churns
+    /// within `horizon` after it. Rows are `(driver_id, observed_at, churned)`.
+    pub fn churn_labels(
+        &self,
+        from: i64,
+        until: i64,
+        every: i64,
+        horizon: i64,
+    ) -> Vec<(i64, i64, bool)> {
+        let mut rows = Vec::new();
+        if every <= 0 {
+            return rows;
+        }
+        let mut t = from;
+        while t <= until {
+            for id in 1..=self.drivers.len() as i64 {
+                match self.churn_time(id) {
+                    Some(at) if at <= t => {}
+                    churn => rows.push((id, t, churn.is_some_and(|at| at <= t + horizon))),
+                }
+            }
+            t += every;
+        }
+        rows
+    }
+
     /// Whether a trip of `driver` at simulated time `now` happens, given churn.
     fn active(&mut self, driver: usize) -> bool {
         let Some(churn_at) = self.drivers[driver].churn_at else {
