@@ -4,6 +4,7 @@
 //! - [`ingest`]: `freshet ingest`, loading file sources into the log with dead letters.
 //! - [`scan`]: reading a table version's events back for the engine.
 //! - [`training`]: point-in-time training sets through the engine's batch entry point.
+//! - [`labels`]: a model's labelled rows, the spine it is trained on.
 //! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
 //!
 //! This crate owns the heavy dependencies of the offline path (Delta Lake and its async runtime) so the
@@ -13,6 +14,7 @@ pub mod backfill;
 pub mod columns;
 pub mod dead_letter;
 pub mod ingest;
+pub mod labels;
 pub mod layout;
 pub mod log;
 pub mod scan;

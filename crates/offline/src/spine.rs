@@ -118,6 +118,21 @@ impl Spine {
         })
     }
 
+    /// Reads a spine and finds its timestamp column: `named`, or the one recognised name. The key
+    /// columns and the timestamp are read as text from CSV, to be parsed strictly.
+    pub fn read_timed(
+        path: &Path,
+        key_columns: &[&str],
+        named: Option<&str>,
+    ) -> Result<(Spine, String), SpineError> {
+        let mut text = key_columns.to_vec();
+        text.extend(named);
+        text.extend(TIMESTAMP_NAMES);
+        let spine = Spine::read(path, &text)?;
+        let column = spine.timestamp_column(named)?;
+        Ok((spine, column))
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
@@ -219,6 +234,66 @@ impl Spine {
                     });
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// Every row's value of a numeric or boolean `column` as `f64` (booleans 0 and 1, text parsed as a
+    /// number or `true`/`false`), `NaN` where empty: a model's labels.
+    pub fn numbers(&self, column: &str) -> Result<Vec<f64>, SpineError> {
+        let index = self.column_index(column, "name the label column in the model's `label`")?;
+        let mut out = Vec::with_capacity(self.rows());
+        for batch in &self.batches {
+            let array = batch.column(index);
+            let base = out.len();
+            if let Arrow::Utf8 | Arrow::LargeUtf8 | Arrow::Utf8View = array.data_type() {
+                let text =
+                    arrow_cast::cast(array, &Arrow::Utf8).map_err(|e| SpineError::BadColumn {
+                        path: self.path.clone(),
+                        column: column.to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                let text = text.as_string::<i32>();
+                for i in 0..text.len() {
+                    let cell = text.value(i).trim();
+                    let value = match cell.to_ascii_lowercase().as_str() {
+                        _ if text.is_null(i) || cell.is_empty() => f64::NAN,
+                        "true" => 1.0,
+                        "false" => 0.0,
+                        lower => lower.parse().map_err(|_| SpineError::BadCell {
+                            path: self.path.clone(),
+                            row: base + i + 1,
+                            column: column.to_owned(),
+                            reason: format!("`{cell}` is not a number or true/false"),
+                        })?,
+                    };
+                    out.push(value);
+                }
+                continue;
+            }
+            let target = if *array.data_type() == Arrow::Boolean {
+                Arrow::UInt8
+            } else {
+                Arrow::Float64
+            };
+            let cast = arrow_cast::cast(array, &target)
+                .and_then(|a| arrow_cast::cast(&a, &Arrow::Float64))
+                .map_err(|_| SpineError::BadColumn {
+                    path: self.path.clone(),
+                    column: column.to_owned(),
+                    reason: format!(
+                        "type {} is not numeric or boolean; labels must be numbers or booleans",
+                        array.data_type()
+                    ),
+                })?;
+            let values = cast.as_primitive::<arrow_array::types::Float64Type>();
+            out.extend((0..values.len()).map(|i| {
+                if values.is_null(i) {
+                    f64::NAN
+                } else {
+                    values.value(i)
+                }
+            }));
         }
         Ok(out)
     }

@@ -79,48 +79,17 @@ pub async fn build_training_set(
                 .iter()
                 .flat_map(|v| v.join_keys.iter().map(|(k, _)| k.as_str()))
                 .collect();
-            let mut text = keys.clone();
-            if let Some(t) = timestamp_column {
-                text.push(t);
-            }
-            text.extend(["event_timestamp", "event_time", "timestamp"]);
-            let spine = Spine::read(path, &text)?;
-            let column = spine.timestamp_column(timestamp_column.as_deref())?;
-            (spine, column)
+            Spine::read_timed(path, &keys, timestamp_column.as_deref())?
         }
         SpineInput::At(at) => (every_entity(&views, &events, *at)?, AT_COLUMN.to_owned()),
     };
     let (spine, time_column) = spine;
     let times = spine.timestamps(&time_column)?;
-    let mut columns: Vec<(Field, ArrayRef)> = spine
-        .schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let parts: Vec<ArrayRef> = spine.batches.iter().map(|b| b.column(i).clone()).collect();
-            let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-            arrow_select::concat::concat(&refs).map(|a| (f.as_ref().clone(), a))
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| TrainingError::Write {
-            path: out.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let mut columns = spine_columns(&spine, out)?;
+    let answers = answer_rows(&views, events, &spine, &times, options.hindsight)?;
     let mut present = Vec::new();
-    for (view, view_events) in views.iter().zip(events) {
-        let keys = spine_keys(&spine, view)?;
-        let queries: Vec<Query> = keys
-            .into_iter()
-            .zip(&times)
-            .map(|(key, &t)| Query {
-                key,
-                t,
-                k: if options.hindsight { i64::MAX } else { t },
-            })
-            .collect();
-        let answers = answer_in_parallel(&view.def, view_events, queries)?;
-        let (view_columns, found) = view_columns(view, &answers, options, out)?;
+    for (view, rows) in views.iter().zip(&answers) {
+        let (view_columns, found) = view_columns(view, rows, options);
         present.push((view.name.clone(), found));
         columns.extend(view_columns);
     }
@@ -134,6 +103,91 @@ pub async fn build_training_set(
         events: read,
         present,
     })
+}
+
+/// The spine's own columns, each as one array, to pass through to an output file.
+pub fn spine_columns(spine: &Spine, out: &Path) -> Result<Vec<(Field, ArrayRef)>, TrainingError> {
+    spine
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let parts: Vec<ArrayRef> = spine.batches.iter().map(|b| b.column(i).clone()).collect();
+            let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow_select::concat::concat(&refs).map(|a| (f.as_ref().clone(), a))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| TrainingError::Write {
+            path: out.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+/// A spine answered in memory: per view of the service, one row of features per spine row.
+#[derive(Debug)]
+pub struct SpineAnswers {
+    /// The service's views, in service order, with the features it picks.
+    pub views: Vec<ServiceView>,
+    /// Per view, per spine row, the view's features as of the row's time.
+    pub rows: Vec<Vec<ViewRow>>,
+    /// Each spine row's time (microseconds).
+    pub times: Vec<i64>,
+    /// Events read from the log.
+    pub events: u64,
+}
+
+/// Answers `spine` (timed by `time_column`) for `features` without writing anything: what a training
+/// set holds, for a caller that learns from it directly. The knowledge cutoff is each row's time
+/// unless `hindsight`.
+pub async fn answer_spine(
+    project: &Project,
+    features: &[freshet_project::spec::FeatureRef],
+    spine: &Spine,
+    time_column: &str,
+    hindsight: bool,
+) -> Result<SpineAnswers, TrainingError> {
+    let views = crate::views::views_of_features(project, features);
+    let (events, read) = load_events(project, &views).await?;
+    let times = spine.timestamps(time_column)?;
+    let rows = answer_rows(&views, events, spine, &times, hindsight)?;
+    Ok(SpineAnswers {
+        views,
+        rows,
+        times,
+        events: read,
+    })
+}
+
+/// Per view, every spine row's answer.
+fn answer_rows(
+    views: &[ServiceView],
+    events: Vec<Vec<EventBatch>>,
+    spine: &Spine,
+    times: &[i64],
+    hindsight: bool,
+) -> Result<Vec<Vec<ViewRow>>, TrainingError> {
+    let mut out = Vec::with_capacity(views.len());
+    for (view, view_events) in views.iter().zip(events) {
+        let keys = spine_keys(spine, view)?;
+        let queries: Vec<Query> = keys
+            .into_iter()
+            .zip(times)
+            .map(|(key, &t)| Query {
+                key,
+                t,
+                k: if hindsight { i64::MAX } else { t },
+            })
+            .collect();
+        // The batch path holds all history, so no query can fall before retained data; an error
+        // here is reported, not hidden.
+        let rows = answer_in_parallel(&view.def, view_events, queries)?
+            .into_iter()
+            .collect::<Result<Vec<ViewRow>, QueryError>>()
+            .map_err(|e| TrainingError::Internal(format!("view `{}`: {e}", view.name)))?;
+        out.push(rows);
+    }
+    Ok(out)
 }
 
 /// [`answer_batch`] on one thread per entity group: events were prepared into groups by entity
@@ -269,21 +323,9 @@ fn spine_keys(spine: &Spine, view: &ServiceView) -> Result<Vec<EntityKey>, Spine
 /// A view's feature columns and its status column, and how many rows found the entity.
 fn view_columns(
     view: &ServiceView,
-    answers: &[Result<freshet_engine::ViewRow, freshet_engine::QueryError>],
+    rows: &[ViewRow],
     options: &TrainingOptions,
-    out: &Path,
-) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
-    // The batch path holds all history, so no query can fall before retained data; an error here is
-    // reported, not hidden.
-    let rows: Vec<&freshet_engine::ViewRow> = answers
-        .iter()
-        .map(|a| {
-            a.as_ref().map_err(|e| TrainingError::Write {
-                path: out.to_path_buf(),
-                reason: format!("view `{}`: {e}", view.name),
-            })
-        })
-        .collect::<Result<_, _>>()?;
+) -> (Vec<(Field, ArrayRef)>, usize) {
     let mut columns = Vec::new();
     for &(feature, output_type) in &view.features {
         let name = if options.bare_names {
@@ -295,7 +337,7 @@ fn view_columns(
         let array = feature_array(output_type, &values);
         columns.push((Field::new(name, array.data_type().clone(), true), array));
     }
-    let statuses: Vec<ViewStatus> = rows.iter().map(|r| ViewStatus::of(r)).collect();
+    let statuses: Vec<ViewStatus> = rows.iter().map(ViewStatus::of).collect();
     let found = statuses
         .iter()
         .filter(|s| **s == ViewStatus::Present)
@@ -309,7 +351,7 @@ fn view_columns(
         ),
         Arc::new(status),
     ));
-    Ok((columns, found))
+    (columns, found)
 }
 
 fn check_names(
@@ -333,7 +375,8 @@ fn check_names(
     Ok(())
 }
 
-fn write_parquet(out: &Path, columns: Vec<(Field, ArrayRef)>) -> Result<(), TrainingError> {
+/// Writes `columns` as one Parquet file at `out`, staged beside it and renamed into place.
+pub fn write_parquet(out: &Path, columns: Vec<(Field, ArrayRef)>) -> Result<(), TrainingError> {
     let fail = |reason: String| TrainingError::Write {
         path: out.to_path_buf(),
         reason,

@@ -58,6 +58,14 @@ pub enum TrainingError {
         /// How to fix it.
         help: String,
     },
+    /// A model's labels cannot be read.
+    #[error("labels of source `{source_name}`: {reason}")]
+    Labels {
+        /// The label source.
+        source_name: String,
+        /// What is wrong, and how to fix it.
+        reason: String,
+    },
     /// A bug: something that cannot happen did.
     #[error("internal error: {0}; please report it")]
     Internal(String),
@@ -141,8 +149,17 @@ pub fn service_views(project: &Project, service: &str) -> Result<Vec<ServiceView
             },
         });
     };
+    Ok(views_of_features(project, &spec.features))
+}
+
+/// The views holding `features`, each with the features picked from it, in first-named order.
+/// References to views or features the project lacks are left out (callers check them first).
+pub fn views_of_features(
+    project: &Project,
+    features: &[freshet_project::spec::FeatureRef],
+) -> Vec<ServiceView> {
     let mut views: Vec<ServiceView> = Vec::new();
-    for reference in &spec.features {
+    for reference in features {
         let Some((index, view)) = project
             .spec
             .feature_views
@@ -171,7 +188,7 @@ pub fn service_views(project: &Project, service: &str) -> Result<Vec<ServiceView
             }),
         }
     }
-    Ok(views)
+    views
 }
 
 fn join_keys(project: &Project, view: &FeatureViewSpec) -> Vec<(String, DataType)> {
