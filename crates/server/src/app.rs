@@ -89,6 +89,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Push sources and their event logs.
     pub push: crate::push::PushTargets,
+    /// The project's models, as last loaded from the registry.
+    models: std::sync::RwLock<Arc<crate::predict::Models>>,
     /// SHA-256 of each accepted token, compared in constant time.
     token_digests: Vec<[u8; 32]>,
 }
@@ -101,8 +103,11 @@ impl AppState {
         config: ServerConfig,
     ) -> AppState {
         let token_digests = config.tokens.iter().map(|t| digest(t.as_bytes())).collect();
+        let catalog = Catalog::new(project);
+        let models = crate::predict::Models::load(project, &catalog, &model_registry(project));
         AppState {
-            catalog: Catalog::new(project),
+            models: std::sync::RwLock::new(Arc::new(models)),
+            catalog,
             push: crate::push::PushTargets::new(project),
             store,
             config,
@@ -110,6 +115,29 @@ impl AppState {
             token_digests,
         }
     }
+}
+
+impl AppState {
+    /// Loads each model's production version again (after a training run or a promotion).
+    pub fn reload_models(&self, project: &freshet_project::Project) {
+        let models = crate::predict::Models::load(project, &self.catalog, &model_registry(project));
+        if let Ok(mut slot) = self.models.write() {
+            *slot = Arc::new(models);
+        }
+    }
+
+    /// The models as last loaded.
+    pub fn models(&self) -> Arc<crate::predict::Models> {
+        self.models
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+}
+
+/// The model registry of `project`: beside its training sets, in the offline store.
+pub fn model_registry(project: &freshet_project::Project) -> freshet_models::Registry {
+    freshet_models::Registry::new(freshet_offline::offline_root(project).join("models"))
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -122,6 +150,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/get-online-features", post(get_online_features))
         .route("/push", post(push))
+        .route("/predict", post(predict))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut app = Router::new()
         .merge(protected)
@@ -152,7 +181,12 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = match request.uri().path() {
-        p @ ("/get-online-features" | "/push" | "/health" | "/metrics" | "/openapi.json") => p,
+        p @ ("/get-online-features"
+        | "/predict"
+        | "/push"
+        | "/health"
+        | "/metrics"
+        | "/openapi.json") => p,
         _ => "other",
     }
     .to_owned();
@@ -242,6 +276,35 @@ async fn json_body<T: for<'de> Deserialize<'de>>(
             ),
         )
     })
+}
+
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: crate::predict::PredictRequest = json_body(&state, &headers, body).await?;
+    let model = state.models().get(&request.model)?;
+    let rows = entity_rows(&request.entities)?;
+    let limit = state.config.limits.max_entities;
+    if rows > limit {
+        return Err(ApiError::too_large(
+            "too_many_entities",
+            format!("{rows} entities requested; the limit is {limit}"),
+        ));
+    }
+    let answer = crate::predict::predict(
+        &state.catalog,
+        &state.store,
+        &model,
+        &request,
+        state.config.clock.now(),
+    )
+    .await?;
+    state
+        .metrics
+        .predicted(&answer.model, answer.predictions.len());
+    Ok(axum::Json(answer).into_response())
 }
 
 /// Feast's `POST /get-online-features` request.

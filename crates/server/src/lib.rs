@@ -4,11 +4,12 @@
 //! - [`catalog`]: the views, features and services a request may name, resolved once.
 //! - [`lookup`]: entity keys in, the engine's answers as of now out, in Feast's column-major shape.
 //! - [`push`]: events pushed over HTTP, through the engine into the online store and the event log.
+//! - [`predict`]: the project's production models, checked against its features, served per entity.
 //! - [`app`]: the HTTP routes and layers (axum), and [`serve`] to run them until a shutdown signal.
 //! - [`metrics`], [`openapi`], [`error`]: what the routes report.
 //!
-//! The server is stateless: everything it answers comes from the online store, so several servers can
-//! share one Redis.
+//! The server keeps no state of its own: features come from the online store and models from the
+//! registry in the offline store, so several servers can share one Redis and one registry.
 
 pub mod app;
 pub mod catalog;
@@ -16,9 +17,10 @@ pub mod error;
 pub mod lookup;
 pub mod metrics;
 pub mod openapi;
+pub mod predict;
 pub mod push;
 
-pub use app::{AppState, Clock, Limits, ServerConfig, router};
+pub use app::{AppState, Clock, Limits, ServerConfig, model_registry, router};
 pub use catalog::Catalog;
 pub use error::ApiError;
 

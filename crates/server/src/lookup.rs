@@ -158,27 +158,41 @@ fn view_keys(
         .collect())
 }
 
-/// Looks up `refs` for the request's entities as of `now` (microseconds).
-pub async fn lookup(
+/// What the store holds for a request: the views it touches and, per view, each entity's row.
+#[derive(Debug, Clone)]
+pub struct ViewAnswers {
+    /// Catalog indexes of the views read, ascending.
+    pub views: Vec<usize>,
+    /// Per view read, one row per entity.
+    pub rows: Vec<Vec<ViewRow>>,
+}
+
+impl ViewAnswers {
+    /// The answer rows of catalog view `view`, if it was read.
+    pub fn of(&self, view: usize) -> Option<&[ViewRow]> {
+        let slot = self.views.iter().position(|&v| v == view)?;
+        Some(&self.rows[slot])
+    }
+}
+
+/// Reads the views of `refs` for the request's entities and answers them as of `now`: the rows both
+/// the Feast lookup and predictions are made from. Keys are checked for every view before any I/O.
+pub async fn read_views(
     catalog: &Catalog,
     store: &OnlineStore,
     refs: &[FeatureRef],
     entities: &serde_json::Map<String, Json>,
-    full_feature_names: bool,
     now: i64,
-) -> Result<OnlineFeatures, ApiError> {
+) -> Result<ViewAnswers, ApiError> {
     let rows = entity_rows(entities)?;
     let mut views: Vec<usize> = refs.iter().map(|r| r.view).collect();
     views.sort_unstable();
     views.dedup();
-    // Keys are checked for every view before any store I/O.
     let keys: Vec<Vec<EntityKey>> = views
         .iter()
         .map(|&v| view_keys(catalog, v, entities, rows))
         .collect::<Result<_, _>>()?;
     let mut answers: Vec<Vec<ViewRow>> = Vec::with_capacity(views.len());
-    // Per view and row: the newest event's time, formatted once for all the view's features.
-    let mut times: Vec<Vec<String>> = Vec::with_capacity(views.len());
     for (&v, keys) in views.iter().zip(&keys) {
         let served = &catalog.views[v];
         let records = store
@@ -190,16 +204,39 @@ pub async fn lookup(
             .map(|r| served.reader.read(r.as_deref(), now, i64::MAX))
             .collect::<Result<Vec<_>, RecordError>>()
             .map_err(|e| ApiError::internal("stored_state_unusable", e.to_string()))?;
-        times.push(
+        answers.push(rows);
+    }
+    Ok(ViewAnswers {
+        views,
+        rows: answers,
+    })
+}
+
+/// Looks up `refs` for the request's entities as of `now` (microseconds).
+pub async fn lookup(
+    catalog: &Catalog,
+    store: &OnlineStore,
+    refs: &[FeatureRef],
+    entities: &serde_json::Map<String, Json>,
+    full_feature_names: bool,
+    now: i64,
+) -> Result<OnlineFeatures, ApiError> {
+    let ViewAnswers {
+        views,
+        rows: answers,
+    } = read_views(catalog, store, refs, entities, now).await?;
+    // Per view and row: the newest event's time, formatted once for all the view's features.
+    let times: Vec<Vec<String>> = answers
+        .iter()
+        .map(|rows| {
             rows.iter()
                 .map(|row| {
                     row.newest_event_time
                         .map_or_else(|| EPOCH.to_owned(), rfc3339)
                 })
-                .collect(),
-        );
-        answers.push(rows);
-    }
+                .collect()
+        })
+        .collect();
     let newest = views
         .iter()
         .zip(&answers)

@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteStatus {
@@ -39,6 +39,20 @@ pub struct Metrics {
     stream_time: Gauge<f64, AtomicU64>,
     checkpoints: Counter,
     dead_letters: Counter,
+    predictions: Family<Model, Counter>,
+    predictions_total: Counter,
+    /// The latest request latencies of the lookup and predict routes (`f64` bits, 0 for an empty
+    /// slot), for a live p99: a ring written with one atomic add and one store, no lock.
+    recent: Box<[AtomicU64]>,
+    recent_next: std::sync::atomic::AtomicUsize,
+}
+
+/// Latencies kept for [`Metrics::recent_p99`].
+const RECENT: usize = 2_048;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Model {
+    model: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -113,7 +127,17 @@ impl Metrics {
             "Checkpoints written by freshet run",
             checkpoints.clone(),
         );
+        let predictions = Family::<Model, Counter>::default();
+        registry.register(
+            "predictions",
+            "Predictions served, by model (one per entity)",
+            predictions.clone(),
+        );
         Metrics {
+            predictions,
+            predictions_total: Counter::default(),
+            recent: (0..RECENT).map(|_| AtomicU64::new(0)).collect(),
+            recent_next: std::sync::atomic::AtomicUsize::new(0),
             registry,
             requests,
             latency,
@@ -125,6 +149,38 @@ impl Metrics {
             checkpoints,
             dead_letters,
         }
+    }
+
+    /// Counts `n` predictions of `model`.
+    pub fn predicted(&self, model: &str, n: usize) {
+        self.predictions
+            .get_or_create(&Model {
+                model: model.to_owned(),
+            })
+            .inc_by(n as u64);
+        self.predictions_total.inc_by(n as u64);
+    }
+
+    /// Predictions served since the server started, over every model.
+    pub fn predictions_served(&self) -> u64 {
+        self.predictions_total.get()
+    }
+
+    /// The 99th percentile of the latest lookup and predict latencies, in seconds.
+    pub fn recent_p99(&self) -> Option<f64> {
+        let mut sorted: Vec<f64> = self
+            .recent
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|&bits| bits != 0)
+            .map(f64::from_bits)
+            .collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((sorted.len() as f64) * 0.99).ceil() as usize;
+        sorted.get(rank.saturating_sub(1)).copied()
     }
 
     /// Counts a request and its time.
@@ -140,6 +196,11 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+        if matches!(route, "/get-online-features" | "/predict") {
+            let slot = self.recent_next.fetch_add(1, Ordering::Relaxed) % RECENT;
+            // A latency of exactly zero is stored as the smallest positive one, so 0 stays "empty".
+            self.recent[slot].store(seconds.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
+        }
     }
 
     /// Counts a failed store operation.

@@ -43,6 +43,19 @@ pub fn document() -> Value {
                     "503": error_response("The online store or event log does not answer")
                 }
             }},
+            "/predict": {"post": {
+                "summary": "Predict with a model's production version from the entities' online features",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}},
+                "responses": {
+                    "200": {"description": "Predictions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
+                    "400": error_response("Malformed entities or request-time values, or an input the model does not read"),
+                    "401": error_response("Authentication is on and no valid bearer token was given"),
+                    "404": error_response("The project has no such model"),
+                    "409": error_response("The model has no production version, or its features changed since training"),
+                    "413": error_response("Body or entities over the configured limits"),
+                    "503": error_response("The online store does not answer")
+                }
+            }},
             "/health": {"get": {
                 "summary": "200 when the online store answers, 503 otherwise",
                 "responses": {"200": {"description": "Healthy"}, "503": error_response("The online store does not answer")}
@@ -67,6 +80,19 @@ pub fn document() -> Value {
                     "entities": {"type": "object", "additionalProperties": {"type": "array"},
                                  "examples": [{"driver_id": [1001, 1002]}]},
                     "full_feature_names": {"type": "boolean", "default": false}}},
+                "PredictRequest": {"type": "object", "required": ["model", "entities"], "properties": {
+                    "model": {"type": "string", "examples": ["churn"]},
+                    "entities": {"type": "object", "additionalProperties": {"type": "array"},
+                                 "examples": [{"driver_id": [1001, 1002]}]},
+                    "features": {"type": "object", "description": "Request-time values overriding the store's, view:feature to one value per entity",
+                                 "additionalProperties": {"type": "array"}, "examples": [{"driver_trips:trips_24h": [0, 3]}]},
+                    "return_features": {"type": "boolean", "default": false}}},
+                "PredictResponse": {"type": "object", "required": ["model", "version", "predictions"], "properties": {
+                    "model": {"type": "string"}, "version": {"type": "integer"},
+                    "predictions": {"type": "array", "items": {"type": "number"}},
+                    "features": {"type": "object", "properties": {
+                        "names": {"type": "array", "items": {"type": "string"}},
+                        "values": {"type": "array", "items": {"type": "array", "items": {"type": ["number", "null"]}}}}}}},
                 "PushRequest": {"type": "object", "required": ["push_source_name", "df"], "properties": {
                     "push_source_name": {"type": "string"},
                     "df": {"type": "object", "additionalProperties": {"type": "array"},

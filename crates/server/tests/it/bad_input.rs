@@ -2,10 +2,9 @@
 //! serving; limits are enforced before any store I/O; authentication reveals nothing; CORS is off
 //! unless configured.
 
-use crate::start;
+use crate::{EMBEDDED, start};
 use freshet_server::{Limits, ServerConfig};
 
-const EMBEDDED: &str = "online_store: {type: embedded, path: online}\n";
 const GOOD: &str = r#"{"features": ["driver_trips:trips_10m"], "entities": {"driver_id": [1]}}"#;
 
 #[tokio::test]

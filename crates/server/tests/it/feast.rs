@@ -2,14 +2,12 @@
 //! equal to the engine's answer at read time (windows decay, TTL expires, unknown entities are
 //! `NOT_FOUND`), composite keys, `full_feature_names`, and the same answers from Redis.
 
-use crate::{MINUTE, Running, T0, start};
+use crate::{EMBEDDED, MINUTE, Running, T0, start};
 use freshet_engine::{EntityKey, FeatureValue, KeyPart};
 use freshet_server::ServerConfig;
 use freshet_sources::formats::json_value;
 use freshet_testkit::redis::RedisServer;
 use serde_json::json;
-
-const EMBEDDED: &str = "online_store: {type: embedded, path: online}\n";
 
 /// What the engine says for driver `driver`'s feature `feature` at `now`.
 fn engine(running: &Running, driver: i64, feature: usize, now: i64) -> serde_json::Value {

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod feast;
+mod predict;
 mod push;
 
 use freshet_engine::{Timestamp, Value, ViewState};
@@ -43,6 +44,9 @@ feature_services:
   - {name: dispatch, features: ["driver_trips:trips_10m", "driver_trips:last_status", "zone_trips:trips_1h"]}
 "#;
 
+/// The embedded online store, in the project's directory.
+pub(crate) const EMBEDDED: &str = "online_store: {type: embedded, path: online}\n";
+
 pub(crate) const MINUTE: i64 = 60_000_000;
 /// 2026-01-01T00:00:00Z.
 pub(crate) const T0: i64 = 1_767_225_600_000_000;
@@ -53,6 +57,8 @@ pub(crate) struct Running {
     pub(crate) clock: Arc<AtomicI64>,
     pub(crate) client: reqwest::Client,
     pub(crate) views: Vec<ViewState>,
+    /// The server's state, to reload models as `freshet serve` does.
+    pub(crate) app: Arc<AppState>,
     dir: tempfile::TempDir,
 }
 
@@ -137,7 +143,7 @@ pub(crate) async fn start(store_yaml: &str, mut config: ServerConfig) -> Running
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(freshet_server::serve(
         listener,
-        state,
+        state.clone(),
         std::future::pending(),
     ));
     Running {
@@ -145,6 +151,7 @@ pub(crate) async fn start(store_yaml: &str, mut config: ServerConfig) -> Running
         clock,
         client: reqwest::Client::new(),
         views,
+        app: state,
         dir,
     }
 }
