@@ -75,6 +75,30 @@ pub(crate) enum Command {
     )]
     TrainingSet(TrainingSetArgs),
 
+    /// Everything at once with no external service: stream, compute, train, serve and predict.
+    #[command(
+        after_help = "Creates a temporary project (or --dir), streams the ride-hailing generator on an accelerated\nclock (one simulated hour per second) after releasing --history of past at once, trains\nthe churn model on that history, and serves features and predictions until Ctrl-C or\n--duration.\n\nExamples:\n  freshet demo\n  freshet demo --duration 60 --port 7000\n  freshet demo --dir demo-project    keep the project to explore it afterwards"
+    )]
+    Demo(DemoArgs),
+
+    /// Train a model on its labels with point-in-time features, and store it as the next version.
+    #[command(
+        after_help = "The model's labels (its `label.source`: files of a file source, else the source's event\nlog) become the spine of a point-in-time training set of its feature service. The rows are\nsplit by time: the latest --validation-fraction validate, so the metrics measure the future.\nGradient-boosted trees are compared with a linear baseline fitted on the same rows.\n\nExamples:\n  freshet train --model churn\n  freshet train --model churn --promote --json"
+    )]
+    Train(TrainArgs),
+
+    /// List a model's versions, promote one to production, or roll back.
+    #[command(
+        after_help = "Examples:\n  freshet model list\n  freshet model list churn\n  freshet model promote churn 3\n  freshet model rollback churn"
+    )]
+    Model(ModelArgs),
+
+    /// Predict with a model's production version: online for entities, or batch for a spine file.
+    #[command(
+        after_help = "Online (--entity) reads the entity's features from the online store, as POST /predict does;\nbatch (--spine) computes each row's features as of its timestamp, as training does, and\nwrites the spine with the inputs and a `prediction` column.\n\nExamples:\n  freshet predict --model churn --entity driver_id=7\n  freshet predict --model churn --entity driver_id=7 --set driver_trips:trips_24h=0\n  freshet predict --model churn --spine drivers.parquet --out scores.parquet"
+    )]
+    Predict(PredictArgs),
+
     /// Rebuild the serving state of feature views from the event log.
     #[command(
         after_help = "Each view's state is saved to .freshet/state/<view>.state. An interrupted backfill continues\nfrom its last checkpoint; a state that covers the whole log is left unchanged; files the log\ngained since are added (or, if they reach below evicted history, the view is rebuilt).\n\nExamples:\n  freshet backfill -p examples/clickstream\n  freshet backfill --view user_activity --json"
@@ -193,6 +217,95 @@ pub(crate) struct TrainingSetArgs {
     /// Output Parquet file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Stop by itself after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) duration: Option<f64>,
+    /// Port of the feature server.
+    #[arg(long, default_value_t = 6566)]
+    pub(crate) port: u16,
+    /// Write the project here and keep it (default: a temporary directory, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Drivers simulated.
+    #[arg(long, default_value_t = 1_000)]
+    pub(crate) drivers: u64,
+    /// Trips per wall-clock second (a simulated hour passes each second).
+    #[arg(long, default_value_t = 1_250.0)]
+    pub(crate) rate: f64,
+    /// Simulated past released at once when the stream starts (at least 15d: a week of features
+    /// before the first label, a week of outcome after the last).
+    #[arg(long, default_value = "21d")]
+    pub(crate) history: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainArgs {
+    /// The model to train (a name under `models:`).
+    #[arg(long)]
+    pub(crate) model: String,
+    /// Share of the labelled rows, the latest, held out to validate.
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    pub(crate) validation_fraction: f64,
+    /// Make the new version the production version.
+    #[arg(long)]
+    pub(crate) promote: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelArgs {
+    #[command(subcommand)]
+    pub(crate) command: ModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelCommand {
+    /// List versions with their validation metrics (every model when none is named).
+    List {
+        /// The model.
+        model: Option<String>,
+    },
+    /// Make a version the production version.
+    Promote {
+        /// The model.
+        model: String,
+        /// The version number.
+        #[arg(value_name = "VERSION")]
+        number: u32,
+    },
+    /// Return production to the version it had before the last promotion.
+    Rollback {
+        /// The model.
+        model: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PredictArgs {
+    /// The model.
+    #[arg(long)]
+    pub(crate) model: String,
+    /// A join key and its value, `name=value` (repeat for composite keys).
+    #[arg(long, value_name = "NAME=VALUE", conflicts_with = "spine")]
+    pub(crate) entity: Vec<String>,
+    /// A request-time value overriding the store's, `view:feature=value` (repeatable).
+    #[arg(long, value_name = "FEATURE=VALUE", requires = "entity")]
+    pub(crate) set: Vec<String>,
+    /// With --entity: answer as of this instant (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIMESTAMP", requires = "entity")]
+    pub(crate) at: Option<String>,
+    /// Batch: a spine file (Parquet or CSV) with join keys and a timestamp per row.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) spine: Option<PathBuf>,
+    /// The spine's timestamp column (default: event_timestamp, event_time or timestamp).
+    #[arg(long, value_name = "COLUMN", requires = "spine")]
+    pub(crate) timestamp_column: Option<String>,
+    /// Batch: the output Parquet file.
+    #[arg(long, value_name = "FILE", requires = "spine")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -92,6 +92,7 @@ pub(crate) fn run(
                 speedup: args.speedup,
                 start_micros: start,
                 days: args.days,
+                history_micros: 0,
             })
             .map_err(|e| {
                 refused(

@@ -7,7 +7,9 @@ use freshet_server::lookup::lookup;
 use std::path::Path;
 
 /// `name=value` pairs into Feast's entity columns (one entity); numbers stay numbers.
-fn entities(pairs: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+pub(crate) fn entities(
+    pairs: &[String],
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
     let mut map = serde_json::Map::new();
     for pair in pairs {
         let Some((name, value)) = pair.split_once('=') else {

@@ -6,7 +6,7 @@ use freshet_offline::ingest::{FileReport, IngestOptions, Progress, ingest_source
 use freshet_offline::{SourceLog, offline_root, views_of_source};
 use freshet_project::Project;
 use freshet_project::spec::{Connector, SourceSpec};
-use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar};
 use std::path::Path;
 use std::time::Instant;
 
@@ -50,16 +50,10 @@ fn chosen<'p>(project: &'p Project, name: Option<&str>) -> Result<Vec<&'p Source
 }
 
 fn bar(json: bool) -> ProgressBar {
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new_spinner()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}: {human_pos} records  {per_sec}  {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar
+    crate::output::spinner(
+        json,
+        "{spinner} {msg}: {human_pos} records  {per_sec}  {elapsed}",
+    )
 }
 
 pub(crate) fn run(dir: &Path, args: &IngestArgs, json: bool) -> Result<(), Failure> {

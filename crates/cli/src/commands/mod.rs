@@ -1,16 +1,20 @@
 //! One module per command; [`run`] dispatches.
 
 mod backfill;
+mod demo;
 mod generate;
 mod generate_kafka;
 mod get;
 mod history;
 mod ingest;
 mod init;
+mod model;
 mod plan;
+mod predict;
 mod run;
 mod serve;
 mod serving;
+mod train;
 mod training_set;
 mod validate;
 
@@ -35,6 +39,10 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve::run(&cli.project_dir, args),
         Command::Run(args) => run::run(&cli.project_dir, args, cli.json),
         Command::Get(args) => get::run(&cli.project_dir, args, cli.json),
+        Command::Demo(args) => demo::run(args, cli.json),
+        Command::Train(args) => train::run(&cli.project_dir, args, cli.json),
+        Command::Model(args) => model::run(&cli.project_dir, args, cli.json),
+        Command::Predict(args) => predict::run(&cli.project_dir, args, cli.json),
     }
 }
 
@@ -64,6 +72,14 @@ pub(crate) fn latest(
     Ok(registry
         .latest()
         .with_context(|| format!("reading the registry in {}", registry.dir().display()))?)
+}
+
+/// An instant given on the command line (RFC 3339 with a zone), in microseconds.
+pub(crate) fn parse_instant(flag: &str, text: &str) -> Result<i64, Failure> {
+    freshet_sources::decode::time::parse_timestamp(text, None).map_err(|e| Failure::Refused {
+        message: format!("{flag} `{text}`: {}", e.reason),
+        help: e.help,
+    })
 }
 
 /// A Tokio runtime for commands that touch the event log (Delta Lake is async). Two worker threads:

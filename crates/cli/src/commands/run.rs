@@ -5,7 +5,7 @@ use crate::cli::RunArgs;
 use crate::output::{Failure, print_json, print_text};
 use freshet_runtime::{RunOptions, Status};
 use freshet_server::{AppState, Clock, ServerConfig};
-use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use indicatif::HumanCount;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -24,15 +24,7 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         checkpoint_interval: Duration::from_secs_f64(args.checkpoint_interval.max(0.05)),
         ..RunOptions::default()
     };
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new_spinner()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    let bar = crate::output::spinner(json, "{spinner} {msg}");
     let runtime = super::runtime()?;
     let result: Result<Status, Failure> = runtime.block_on(async {
         let store = super::serving::open_store(&project).await?;
@@ -40,6 +32,11 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
             super::serving::listen(&serving.host, args.port.unwrap_or(serving.port)).await?;
         let state = Arc::new(AppState::new(&project, store.clone(), config));
         let metrics = state.clone();
+        let promotions = tokio::spawn(freshet_server::predict::follow_promotions(
+            state.clone(),
+            project.clone(),
+            super::serve::PROMOTION_CHECK,
+        ));
         let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(freshet_server::serve(listener, state, async {
             let _ = server_stopped.await;
@@ -49,13 +46,7 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         }
         let mut reported = Status::default();
         let mut status = |s: Status| {
-            metrics.metrics.stream(
-                s.events - reported.events,
-                s.checkpoints - reported.checkpoints,
-                s.dead_letters - reported.dead_letters,
-                &s.positions,
-                s.simulated_now,
-            );
+            super::serving::publish_status(&metrics.metrics, &reported, &s);
             let at = chrono::DateTime::from_timestamp_micros(s.simulated_now)
                 .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
             let dead = if s.dead_letters > 0 {
@@ -81,6 +72,7 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
             &mut status,
         )
         .await;
+        promotions.abort();
         let _ = stop_server.send(());
         let _ = server.await;
         outcome.map_err(|e| Failure::Other(anyhow::Error::new(e)))

@@ -3,8 +3,12 @@
 use crate::cli::ServeArgs;
 use crate::output::{Failure, print_text};
 use freshet_server::AppState;
+use freshet_server::predict::follow_promotions;
 use std::path::Path;
 use std::sync::Arc;
+
+/// How often a running server looks for models promoted or rolled back by another process.
+pub(crate) const PROMOTION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
     let project = super::load(dir)?;
@@ -41,8 +45,14 @@ pub(crate) fn run(dir: &Path, args: &ServeArgs) -> Result<(), Failure> {
             project.spec.project,
             state.store.kind()
         ));
-        freshet_server::serve(listener, state, freshet_server::shutdown_signal())
-            .await
+        let promotions = tokio::spawn(follow_promotions(
+            state.clone(),
+            project.clone(),
+            PROMOTION_CHECK,
+        ));
+        let served = freshet_server::serve(listener, state, freshet_server::shutdown_signal()).await;
+        promotions.abort();
+        served
             .map_err(|e| Failure::Other(anyhow::Error::new(e)))
     })
 }

@@ -51,3 +51,18 @@ pub(crate) async fn listen(
     let bound = listener.local_addr().map_or(address, |a| a.to_string());
     Ok((listener, bound))
 }
+
+/// Publishes a run's progress since `before` to the server's metrics (counters take the increase).
+pub(crate) fn publish_status(
+    metrics: &freshet_server::metrics::Metrics,
+    before: &freshet_runtime::Status,
+    now: &freshet_runtime::Status,
+) {
+    metrics.stream(
+        now.events - before.events,
+        now.checkpoints - before.checkpoints,
+        now.dead_letters - before.dead_letters,
+        &now.positions,
+        now.simulated_now,
+    );
+}

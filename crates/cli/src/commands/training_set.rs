@@ -3,7 +3,7 @@
 use crate::cli::TrainingSetArgs;
 use crate::output::{Failure, print_json, print_text};
 use freshet_offline::training::{SpineInput, TrainingError, TrainingOptions, build_training_set};
-use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use indicatif::HumanCount;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -65,14 +65,9 @@ pub(crate) fn run(dir: &Path, args: &TrainingSetArgs, json: bool) -> Result<(), 
         hindsight: args.hindsight,
         bare_names: args.bare_names,
     };
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new_spinner()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} building the training set of {msg}  {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    let bar = crate::output::spinner(
+        json,
+        "{spinner} building the training set of {msg}  {elapsed}",
     );
     bar.set_message(args.service.clone());
     bar.enable_steady_tick(Duration::from_millis(120));
