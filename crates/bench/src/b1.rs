@@ -8,13 +8,14 @@
 //!    the events. A load generator on another thread sends `POST /get-online-features` requests
 //!    **open-loop**: request i is due at `start + i / rate` whatever happened to earlier ones, and its
 //!    latency counts from when it was due, so a stall shows up in the figures instead of slowing the
-//!    sender. Each request asks for a random driver (B1: 1 entity, B1b: 100 entities) x 50 features.
+//!    sender (see [`crate::http_load`]). Each request asks for a random driver (B1: 1 entity, B1b: 100 entities) x 50 features.
 //!
 //! Targets (PRODUCT.md): B1 >= 20,000 requests/s, p99 <= 1 ms at half that rate; B1b p99 <= 5 ms;
 //! B4 >= 2,000,000 rows/s.
 
+use crate::http_load::{CONNECTIONS, Load, micros, server_side};
 use crate::workload::rides;
-use freshet_engine::{Timestamp, Value, ViewState};
+use freshet_engine::{Timestamp, Value, ViewDef, ViewState};
 use freshet_online::OnlineStore;
 use freshet_project::scenarios::Scenario;
 use freshet_project::{ProcessEnv, load_project};
@@ -54,7 +55,9 @@ pub(crate) struct Args {
     redis: bool,
 }
 
-fn project_text(online_store: &str) -> String {
+/// The B1 project: one push source and a 50-feature view of it (fare and distance x five
+/// aggregations x five windows), with `extra_sources` (YAML list items) and a `tail` appended.
+pub(crate) fn project_text(online_store: &str, extra_sources: &str, tail: &str) -> String {
     let mut features = String::new();
     for column in ["fare", "distance"] {
         for window in ["1h", "6h", "24h", "7d", ""] {
@@ -80,139 +83,25 @@ online_store: {online_store}
 entities: [{{name: driver, join_keys: [driver_id]}}]
 sources:
   - {{name: trips, type: push, timestamp_field: event_time, schema: {{trip_id: string, driver_id: int64, event_time: timestamp, fare: float64, distance: float64, status: string}}}}
-feature_views:
+{extra_sources}feature_views:
   - name: driver_stats
     entities: [driver]
     source: trips
     features:
 {features}feature_services:
   - {{name: b1, features: ["driver_stats:*"]}}
-"#
+{tail}"#
     )
 }
 
 #[allow(clippy::print_stdout)]
-fn report(line: &str) {
+pub(crate) fn report(line: &str) {
     println!("{line}");
 }
 
-/// Latency percentiles of one load step.
-struct Step {
-    sent: usize,
-    ok: usize,
-    seconds: f64,
-    latencies: Vec<Duration>,
-}
-
-impl Step {
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i]
-    }
-}
-
-fn micros(d: Duration) -> String {
-    format!("{:.0} us", d.as_secs_f64() * 1e6)
-}
-
-/// Connections the load generator keeps open; request i goes to connection i mod CONNECTIONS.
-const CONNECTIONS: usize = 64;
-
-/// Sends requests open-loop at `rate` for `seconds` over [`CONNECTIONS`] persistent HTTP/1.1
-/// connections; each asks for `per_request` random drivers. A request waits for its connection if the
-/// previous one on it is slow, and that wait counts in its latency (measured from when it was due).
-async fn load(
-    address: std::net::SocketAddr,
-    rate: u64,
-    seconds: f64,
-    per_request: usize,
-    entities: u64,
-    seed: u64,
-) -> Step {
-    let total = (rate as f64 * seconds) as usize;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let bodies: Vec<bytes::Bytes> = (0..total)
-        .map(|_| {
-            let ids: Vec<String> = (0..per_request)
-                .map(|_| rng.random_range(1..=entities).to_string())
-                .collect();
-            bytes::Bytes::from(format!(
-                r#"{{"feature_service": "b1", "entities": {{"driver_id": [{}]}}}}"#,
-                ids.join(",")
-            ))
-        })
-        .collect();
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now() + Duration::from_millis(50);
-    let mut lanes: Vec<Vec<(Instant, bytes::Bytes)>> = vec![Vec::new(); CONNECTIONS];
-    for (i, body) in bodies.into_iter().enumerate() {
-        lanes[i % CONNECTIONS].push((start + interval * i as u32, body));
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in lanes {
-        tasks.spawn(async move {
-            let mut results = Vec::with_capacity(lane.len());
-            let Ok(stream) = tokio::net::TcpStream::connect(address).await else {
-                return results;
-            };
-            let _ = stream.set_nodelay(true);
-            let Ok((mut sender, connection)) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
-            else {
-                return results;
-            };
-            tokio::spawn(connection);
-            let mut previous_done = Instant::now();
-            for (due, body) in lane {
-                tokio::time::sleep_until(due.into()).await;
-                // Latency counts from when the request was due if the connection was still busy with
-                // the previous one (the server's delay); otherwise from when the timer woke us, so
-                // the timer's millisecond granularity is not charged to the server.
-                let counted_from = if previous_done > due {
-                    due
-                } else {
-                    Instant::now()
-                };
-                let request = hyper::Request::post("/get-online-features")
-                    .header("host", "bench")
-                    .header("content-type", "application/json")
-                    .body(http_body_util::Full::new(body));
-                let ok = match request {
-                    Ok(request) => match sender.send_request(request).await {
-                        Ok(response) => {
-                            let success = response.status().is_success();
-                            use http_body_util::BodyExt;
-                            success && response.into_body().collect().await.is_ok()
-                        }
-                        Err(_) => false,
-                    },
-                    Err(_) => false,
-                };
-                previous_done = Instant::now();
-                results.push((ok, previous_done - counted_from));
-            }
-            results
-        });
-    }
-    let mut latencies = Vec::with_capacity(total);
-    let mut ok = 0;
-    while let Some(done) = tasks.join_next().await {
-        for (success, latency) in done.unwrap_or_default() {
-            ok += usize::from(success);
-            latencies.push(latency);
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    Step {
-        sent: total,
-        ok,
-        seconds,
-        latencies,
-    }
+/// The body of a `/get-online-features` request for the B1 service.
+fn lookup_body(ids: &str) -> String {
+    format!(r#"{{"feature_service": "b1", "entities": {{"driver_id": [{ids}]}}}}"#)
 }
 
 /// The B1r baseline: a raw Redis client reading one random driver's record per request, with
@@ -255,24 +144,33 @@ async fn raw_redis_reads(url: &str, view: &str, args: &Args) -> f64 {
     total as f64 / args.seconds
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let redis = args.redis.then(freshet_testkit::redis::RedisServer::start);
-    let store_yaml = match &redis {
-        Some(server) => format!("{{type: redis, url: \"{}\"}}", server.url()),
-        None => "{type: embedded, path: online}".to_owned(),
-    };
-    std::fs::write(dir.path().join("freshet.yaml"), project_text(&store_yaml))?;
-    let project = load_project(dir.path(), &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// A workload's project after the seeded rides events: its view's state and the newest event time.
+pub(crate) struct Seeded {
+    pub(crate) project: freshet_project::Project,
+    pub(crate) def: ViewDef,
+    pub(crate) state: ViewState,
+    pub(crate) newest: i64,
+}
+
+/// Writes `text` as the project in `dir`, loads it, and ingests `events` seeded rides over
+/// `entities` drivers and 7 days into its first view (not timed).
+pub(crate) fn seed(
+    dir: &std::path::Path,
+    text: &str,
+    entities: u64,
+    events: u64,
+    seed: u64,
+) -> anyhow::Result<Seeded> {
+    std::fs::write(dir.join("freshet.yaml"), text)?;
+    let project = load_project(dir, &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))?;
     let def = project
         .views
         .first()
         .ok_or_else(|| anyhow::anyhow!("no view"))?
         .def
         .clone();
-
     let started = Instant::now();
-    let config = rides(args.entities, args.events, 7.0, args.seed);
+    let config = rides(entities, events, 7.0, seed);
     let mut state = ViewState::new(def.clone());
     let mut newest = 0;
     for (position, row) in generator(Scenario::Rides, &config)?.enumerate() {
@@ -282,33 +180,97 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         state.ingest(&row, Timestamp(0), position as u64)?;
     }
     report(&format!(
-        "state: {} events over {} drivers ingested in {:.1} s (not timed below)",
-        args.events,
+        "state: {events} events over {} drivers ingested in {:.1} s (not timed below)",
         state.entities(),
         started.elapsed().as_secs_f64()
     ));
+    Ok(Seeded {
+        project,
+        def,
+        state,
+        newest,
+    })
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.server_threads.max(1))
-        .enable_all()
-        .build()?;
-    let store = runtime.block_on(OnlineStore::open(&project))?;
+/// Writes every entity's record of `state` to `store`, in chunks as `freshet backfill` does;
+/// returns the entities written and the seconds it took.
+pub(crate) fn materialize(
+    runtime: &tokio::runtime::Runtime,
+    store: &OnlineStore,
+    state: &ViewState,
+) -> anyhow::Result<(usize, f64)> {
+    let view = &state.def().name;
     let started = Instant::now();
     let mut chunk = Vec::with_capacity(4096);
     let mut written = 0usize;
     for record in state.records() {
         chunk.push(record);
         if chunk.len() == 4096 {
-            written += runtime.block_on(store.write(&def.name, &chunk))?;
+            written += runtime.block_on(store.write(view, &chunk))?;
             chunk.clear();
         }
     }
-    written += runtime.block_on(store.write(&def.name, &chunk))?;
-    let seconds = started.elapsed().as_secs_f64();
-    let rows = written as f64 * def.features.len() as f64;
+    written += runtime.block_on(store.write(view, &chunk))?;
+    Ok((written, started.elapsed().as_secs_f64()))
+}
+
+/// Starts the feature server for `project` on loopback, in `runtime`, its clock fixed at `now`.
+pub(crate) fn serve(
+    runtime: &tokio::runtime::Runtime,
+    project: &freshet_project::Project,
+    store: OnlineStore,
+    now: i64,
+) -> anyhow::Result<(Arc<AppState>, std::net::SocketAddr)> {
+    let server_config = ServerConfig {
+        clock: Clock::Manual(Arc::new(AtomicI64::new(now))),
+        limits: freshet_server::Limits {
+            max_entities: 1_000,
+            ..freshet_server::Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let app = Arc::new(AppState::new(project, store, server_config));
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let address = listener.local_addr()?;
+    runtime.spawn(freshet_server::serve(
+        listener,
+        app.clone(),
+        std::future::pending(),
+    ));
+    Ok((app, address))
+}
+
+/// A runtime of `threads` workers for the server (the load generator runs on its own thread).
+pub(crate) fn server_runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?)
+}
+
+/// The load generator's single-threaded runtime.
+pub(crate) fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let redis = args.redis.then(freshet_testkit::redis::RedisServer::start);
+    let store_yaml = match &redis {
+        Some(server) => format!("{{type: redis, url: \"{}\"}}", server.url()),
+        None => "{type: embedded, path: online}".to_owned(),
+    };
+    let text = project_text(&store_yaml, "", "");
+    let seeded = seed(dir.path(), &text, args.entities, args.events, args.seed)?;
+    let runtime = server_runtime(args.server_threads)?;
+    let store = runtime.block_on(OnlineStore::open(&seeded.project))?;
+    let (written, seconds) = materialize(&runtime, &store, &seeded.state)?;
+    let features = seeded.def.features.len();
+    let rows = written as f64 * features as f64;
     report(&format!(
-        "B4:   {written} entities x {} features materialized into the {} store in {seconds:.2} s = {:.0} rows/s (target >= {})",
-        def.features.len(),
+        "B4:   {written} entities x {features} features materialized into the {} store in {seconds:.2} s = {:.0} rows/s (target >= {})",
         store.kind(),
         rows / seconds,
         if redis.is_some() {
@@ -318,76 +280,30 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
     ));
     if let Some(server) = &redis {
-        let raw = runtime.block_on(raw_redis_reads(&server.url(), &def.name, args));
+        let raw = runtime.block_on(raw_redis_reads(&server.url(), &seeded.def.name, args));
         report(&format!(
             "raw:  a raw Redis client doing the same reads (one pipelined GET of the driver's record, {CONNECTIONS} in flight): {raw:.0} reads/s"
         ));
     }
-    drop(state);
-
-    let clock = Arc::new(AtomicI64::new(newest));
-    let server_config = ServerConfig {
-        clock: Clock::Manual(clock),
-        limits: freshet_server::Limits {
-            max_entities: 1_000,
-            ..freshet_server::Limits::default()
-        },
-        ..ServerConfig::default()
+    let Seeded {
+        project, newest, ..
+    } = seeded;
+    let (app, address) = serve(&runtime, &project, store, newest)?;
+    let client = client_runtime()?;
+    let lookups = |rate: u64, per_request: usize, seconds: f64, seed: u64| Load {
+        address,
+        path: "/get-online-features",
+        rate,
+        seconds,
+        per_request,
+        entities: args.entities,
+        seed,
+        body: lookup_body,
     };
-    let app = Arc::new(AppState::new(&project, store, server_config));
-    let metrics_of = app.clone();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let address = listener.local_addr()?;
-    runtime.spawn(freshet_server::serve(listener, app, std::future::pending()));
-
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     // Warm up connections and caches.
-    client.block_on(load(address, 2_000, 1.0, 1, args.entities, args.seed));
-    let server_side = |label: &str| {
-        // The server's own latency histogram: time inside the server, without the network or the
-        // load generator's scheduling.
-        let text = metrics_of.metrics.encode();
-        let buckets: Vec<(f64, f64)> = text
-            .lines()
-            .filter(|l| {
-                l.starts_with("freshet_http_request_duration_seconds_bucket")
-                    && l.contains("/get-online-features")
-            })
-            .filter_map(|l| {
-                let le = l.split("le=\"").nth(1)?.split('"').next()?;
-                let count = l.rsplit(' ').next()?.parse::<f64>().ok()?;
-                let le = if le == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    le.parse().ok()?
-                };
-                Some((le, count))
-            })
-            .collect();
-        let total = buckets.last().map_or(0.0, |b| b.1);
-        let quantile = |q: f64| {
-            buckets
-                .iter()
-                .find(|b| b.1 >= q * total)
-                .map_or(f64::NAN, |b| b.0)
-        };
-        report(&format!(
-            "      server-side, {label}: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
-            quantile(0.5) * 1e6,
-            quantile(0.99) * 1e6
-        ));
-    };
+    client.block_on(lookups(2_000, 1, 1.0, args.seed).run());
     for &rate in &args.rates {
-        let step = client.block_on(load(
-            address,
-            rate,
-            args.seconds,
-            1,
-            args.entities,
-            args.seed ^ rate,
-        ));
+        let step = client.block_on(lookups(rate, 1, args.seconds, args.seed ^ rate).run());
         report(&format!(
             "B1:   1 entity x 50 features at {rate} req/s offered: {:.0} req/s answered ({} of {} ok), p50 {}, p99 {}, p99.9 {}",
             step.ok as f64 / step.seconds,
@@ -397,16 +313,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             micros(step.percentile(0.99)),
             micros(step.percentile(0.999)),
         ));
-        server_side(&format!("after {rate} req/s"));
+        let (p50, p99) = server_side(&app.metrics.encode(), "/get-online-features");
+        report(&format!(
+            "      server-side, after {rate} req/s: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
+            p50 * 1e6,
+            p99 * 1e6
+        ));
     }
-    let step = client.block_on(load(
-        address,
-        args.rate_100,
-        args.seconds,
-        100,
-        args.entities,
-        args.seed,
-    ));
+    let step = client.block_on(lookups(args.rate_100, 100, args.seconds, args.seed).run());
     report(&format!(
         "B1b:  100 entities x 50 features at {} req/s: {} of {} ok, p50 {}, p99 {} (target <= 5 ms)",
         args.rate_100,

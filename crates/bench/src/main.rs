@@ -10,6 +10,8 @@ mod b1;
 mod b2;
 mod b2k;
 mod b3;
+mod b5;
+mod http_load;
 mod machine;
 mod workload;
 
@@ -39,6 +41,8 @@ enum Workload {
     B2k(b2k::Args),
     /// Event-log ingest, B3 and B3w: the offline path end to end on W1 (10M events, 1M spine rows).
     B3(b3::Args),
+    /// B5: `/predict` over HTTP with a 100-tree model, and training on 1M rows x 50 features.
+    B5(b5::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,5 +62,6 @@ fn main() -> anyhow::Result<()> {
         Workload::B2(args) => b2::run(&args),
         Workload::B2k(args) => b2k::run(&args),
         Workload::B3(args) => b3::run(&args),
+        Workload::B5(args) => b5::run(&args),
     }
 }
