@@ -155,7 +155,7 @@ fn train(
         }
         stage = match next {
             Stage::Fitting(rows) => format!("fitting the trees on {rows} rows"),
-            Stage::Baseline => "fitting the linear baseline".to_owned(),
+            Stage::Baseline(rows) => format!("fitting the linear baseline on {rows} rows"),
             Stage::Evaluating(rows) => format!("scoring {rows} validation rows"),
         };
         stage_started = Instant::now();

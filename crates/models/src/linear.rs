@@ -26,6 +26,9 @@ pub struct LinearModel {
     pub logistic: bool,
 }
 
+/// The mean gradient, per row, at which the logistic fit has converged.
+const GRADIENT_TOLERANCE_PER_ROW: f64 = 1e-4;
+
 fn fit_error(e: impl std::fmt::Display) -> ModelError {
     ModelError::Fit {
         algorithm: "linear",
@@ -69,9 +72,14 @@ impl LinearModel {
         }
         let (weights, intercept) = if logistic {
             let targets: Array1<bool> = train.labels.iter().map(|&y| y > 0.5).collect();
+            // linfa minimises the summed (not mean) loss, so its gradient grows with the rows; a
+            // fixed tolerance would be ever stricter on more rows and run out the iterations,
+            // each a pass over the whole matrix. The tolerance is set per row instead.
+            let tolerance = GRADIENT_TOLERANCE_PER_ROW * rows.max(1) as f64;
             let fitted = linfa_logistic::LogisticRegression::default()
                 .alpha(l2)
                 .max_iterations(max_iterations)
+                .gradient_tolerance(tolerance)
                 .fit(&linfa::Dataset::new(x, targets))
                 .map_err(fit_error)?;
             // linfa calls the more frequent class "positive"; the model predicts P(label = true).

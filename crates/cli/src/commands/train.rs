@@ -205,7 +205,10 @@ pub(crate) async fn train_model(
                     HumanCount(rows as u64)
                 )
             }
-            Stage::Baseline => "fitting the linear baseline".to_owned(),
+            Stage::Baseline(rows) => format!(
+                "fitting the linear baseline on {} rows",
+                HumanCount(rows as u64)
+            ),
             Stage::Evaluating(rows) => {
                 format!("scoring {} validation rows", HumanCount(rows as u64))
             }
