@@ -10,6 +10,8 @@
 //! measures event-to-servable latency: it produces a marker event for a reserved entity and times
 //! until that entity's count is readable from the online store, as the server would read it.
 //!
+//! With `--recovery`, it instead times a worker's restart after SIGKILL (see [`crate::recovery`]).
+//!
 //! Targets (PRODUCT.md): at least 300,000 events/s per core; event-to-servable p99 at most 50 ms at
 //! 50,000 events/s.
 
@@ -29,14 +31,14 @@ use std::time::{Duration, Instant};
 pub(crate) struct Args {
     /// Events to produce.
     #[arg(long, default_value_t = 2_000_000)]
-    events: u64,
+    pub(crate) events: u64,
     /// Distinct entities (drivers).
     #[arg(long, default_value_t = 1_000_000)]
-    entities: u64,
+    pub(crate) entities: u64,
     /// Topic partitions (the mock broker keeps at most 100,000 records or 5 MiB per partition, so
     /// preloading needs enough of them).
     #[arg(long, default_value_t = 32)]
-    partitions: i32,
+    pub(crate) partitions: i32,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -47,9 +49,16 @@ pub(crate) struct Args {
     /// Seconds of live production (with --rate).
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
+    /// Measure recovery instead: SIGKILL a `freshet run` worker process and time its restart (see
+    /// [`crate::recovery`]).
+    #[arg(long)]
+    pub(crate) recovery: bool,
+    /// With --recovery: give the worker a static group membership (`group.instance.id`).
+    #[arg(long, requires = "recovery")]
+    pub(crate) static_membership: bool,
 }
 
-fn project(brokers: &str) -> String {
+pub(crate) fn project(brokers: &str) -> String {
     let mut features = String::new();
     for w in ["1h", "24h", "7d"] {
         features.push_str(&format!(
@@ -76,7 +85,7 @@ feature_views:
 }
 
 /// (key, payload, timestamp ms) of B2's events, shifted so the newest is a little before now.
-fn events(args: &Args) -> anyhow::Result<Vec<(i64, String, i64)>> {
+pub(crate) fn events(args: &Args) -> anyhow::Result<Vec<(i64, String, i64)>> {
     let config = rides(args.entities, args.events, 30.0, args.seed);
     let rows: Vec<Vec<Value>> = generator(Scenario::Rides, &config)?.collect();
     let newest = rows
@@ -107,6 +116,9 @@ fn events(args: &Args) -> anyhow::Result<Vec<(i64, String, i64)>> {
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if args.recovery {
+        return crate::recovery::run(args);
+    }
     let cluster = MockCluster::new(1)?;
     cluster.create_topic("trips", args.partitions, 1)?;
     let brokers = cluster.bootstrap_servers();

@@ -13,6 +13,7 @@ mod b3;
 mod b5;
 mod http_load;
 mod machine;
+mod recovery;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -37,7 +38,8 @@ enum Workload {
     B1(b1::Args),
     /// B2: streaming count/sum/mean/max over 1h/24h/7d sliding windows, in-process source.
     B2(b2::Args),
-    /// B2k: B2 through Kafka with JSON decode, the whole `freshet run` path; or its latency.
+    /// B2k: B2 through Kafka with JSON decode, the whole `freshet run` path; or its latency, or
+    /// its recovery from SIGKILL.
     B2k(b2k::Args),
     /// Event-log ingest, B3 and B3w: the offline path end to end on W1 (10M events, 1M spine rows).
     B3(b3::Args),

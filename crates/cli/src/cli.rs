@@ -107,7 +107,7 @@ pub(crate) enum Command {
 
     /// Run the project's streams into the event log, the engine and the online store, and serve.
     #[command(
-        after_help = "Today's streaming sources are the built-in generator's (`type: generator`). Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute"
+        after_help = "Streams every Kafka and generator source, ingests file sources with `every:` on their\nschedule, and serves features and predictions meanwhile. Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute"
     )]
     Run(RunArgs),
 
