@@ -11,8 +11,9 @@
 //!    `/health`, and the worker caught up (its positions cover every produced record, which means the
 //!    checkpoint was restored and the lost tail replayed).
 //!
-//! With `--static-membership` the source carries `group.instance.id`, so the restarted worker takes its
-//! old place in the group; without it, the group waits for the dead member's session to time out.
+//! With `--static-membership` the source carries `group.instance.id`, so on a real broker the restarted
+//! worker takes its old place in the group; without it, the group waits for the dead member's session
+//! to time out. librdkafka's mock broker implements only the wait, so both modes measure it here.
 //!
 //! Target (PRODUCT.md section 8): caught up within 5 s of the restart.
 
