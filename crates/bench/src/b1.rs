@@ -13,7 +13,7 @@
 //! Targets (PRODUCT.md): B1 >= 20,000 requests/s, p99 <= 1 ms at half that rate; B1b p99 <= 5 ms;
 //! B4 >= 2,000,000 rows/s.
 
-use crate::http_load::{CONNECTIONS, Load, micros, server_side};
+use crate::http_load::{CONNECTIONS, Load, micros, server_side_line};
 use crate::workload::rides;
 use freshet_engine::{Timestamp, Value, ViewDef, ViewState};
 use freshet_online::OnlineStore;
@@ -305,19 +305,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     for &rate in &args.rates {
         let step = client.block_on(lookups(rate, 1, args.seconds, args.seed ^ rate).run());
         report(&format!(
-            "B1:   1 entity x 50 features at {rate} req/s offered: {:.0} req/s answered ({} of {} ok), p50 {}, p99 {}, p99.9 {}",
-            step.ok as f64 / step.seconds,
-            step.ok,
-            step.sent,
-            micros(step.percentile(0.5)),
-            micros(step.percentile(0.99)),
-            micros(step.percentile(0.999)),
+            "B1:   1 entity x 50 features at {rate} req/s offered: {}",
+            step.summary()
         ));
-        let (p50, p99) = server_side(&app.metrics.encode(), "/get-online-features");
-        report(&format!(
-            "      server-side, after {rate} req/s: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
-            p50 * 1e6,
-            p99 * 1e6
+        report(&server_side_line(
+            &app.metrics.encode(),
+            "/get-online-features",
+            rate,
         ));
     }
     let step = client.block_on(lookups(args.rate_100, 100, args.seconds, args.seed).run());

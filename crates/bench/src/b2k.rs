@@ -114,6 +114,16 @@ pub(crate) fn events(args: &Args) -> anyhow::Result<Vec<(i64, String, i64)>> {
         .collect())
 }
 
+/// Sends `events` to the topic and waits until the broker has them all.
+pub(crate) fn produce(brokers: &str, events: &[(i64, String, i64)]) -> anyhow::Result<()> {
+    let producer = Producer::new(brokers, "trips")?;
+    for (key, payload, t) in events {
+        producer.send(key.to_string().as_bytes(), payload.as_bytes(), Some(*t))?;
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(())
+}
+
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.recovery {
@@ -133,11 +143,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let events = events(args)?;
-    let producer = Producer::new(&brokers, "trips")?;
-    for (key, payload, t) in &events {
-        producer.send(key.to_string().as_bytes(), payload.as_bytes(), Some(*t))?;
-    }
-    producer.flush(Duration::from_secs(120))?;
+    produce(&brokers, &events)?;
     println!(
         "produced {} events over {} entities into {} partitions in {:.1} s (not timed below)",
         events.len(),

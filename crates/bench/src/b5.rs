@@ -16,7 +16,7 @@
 //! under a minute.
 
 use crate::b1::{Seeded, client_runtime, materialize, project_text, report, seed, serve};
-use crate::http_load::{Load, micros, server_side};
+use crate::http_load::{Load, server_side_line};
 use freshet_engine::EntityKey;
 use freshet_models::input::model_input;
 use freshet_models::{Dataset, FeatureDefinition, ModelArtifact, Stage, TrainOptions};
@@ -228,21 +228,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     for &rate in &args.rates {
         let step = client.block_on(predictions(rate, args.seconds, args.seed ^ rate).run());
         report(&format!(
-            "B5:   1 entity x 50 features x {} trees at {rate} req/s offered: {:.0} req/s answered ({} of {} ok), p50 {}, p99 {}, p99.9 {} (target p99 <= 2 ms)",
+            "B5:   1 entity x 50 features x {} trees at {rate} req/s offered: {} (target p99 <= 2 ms)",
             args.trees,
-            step.ok as f64 / step.seconds,
-            step.ok,
-            step.sent,
-            micros(step.percentile(0.5)),
-            micros(step.percentile(0.99)),
-            micros(step.percentile(0.999)),
+            step.summary()
         ));
-        let (p50, p99) = server_side(&app.metrics.encode(), "/predict");
-        report(&format!(
-            "      server-side, after {rate} req/s: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
-            p50 * 1e6,
-            p99 * 1e6
-        ));
+        report(&server_side_line(&app.metrics.encode(), "/predict", rate));
     }
     Ok(())
 }

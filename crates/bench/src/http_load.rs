@@ -35,6 +35,19 @@ pub(crate) struct Step {
 }
 
 impl Step {
+    /// `{answered} req/s answered ({ok} of {sent} ok), p50 .., p99 .., p99.9 ..`.
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "{:.0} req/s answered ({} of {} ok), p50 {}, p99 {}, p99.9 {}",
+            self.ok as f64 / self.seconds,
+            self.ok,
+            self.sent,
+            micros(self.percentile(0.5)),
+            micros(self.percentile(0.99)),
+            micros(self.percentile(0.999)),
+        )
+    }
+
     pub(crate) fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -148,10 +161,20 @@ async fn send_lane(
     results
 }
 
+/// The report line of [`server_side`] after a step at `rate`.
+pub(crate) fn server_side_line(metrics: &str, route: &str, rate: u64) -> String {
+    let (p50, p99) = server_side(metrics, route);
+    format!(
+        "      server-side, after {rate} req/s: p50 <= {:.0} us, p99 <= {:.0} us (histogram bucket bounds, all requests so far)",
+        p50 * 1e6,
+        p99 * 1e6
+    )
+}
+
 /// The server's own p50 and p99 for `route`, in seconds, from its latency histogram in the
 /// Prometheus text `metrics`: time inside the server, without the network or the load generator's
 /// scheduling. Bucket upper bounds, over all requests so far.
-pub(crate) fn server_side(metrics: &str, route: &str) -> (f64, f64) {
+fn server_side(metrics: &str, route: &str) -> (f64, f64) {
     let buckets: Vec<(f64, f64)> = metrics
         .lines()
         .filter(|l| {

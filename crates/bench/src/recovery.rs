@@ -17,9 +17,8 @@
 //!
 //! Target (PRODUCT.md section 8): caught up within 5 s of the restart.
 
-use crate::b2k::{Args, events, project};
+use crate::b2k::{Args, events, produce, project};
 use freshet_kafka::MockCluster;
-use freshet_kafka::producer::Producer;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -95,15 +94,6 @@ fn start_worker(binary: &Path, project: &Path, port: u16, log: &Path) -> anyhow:
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?)
-}
-
-fn produce(brokers: &str, events: &[(i64, String, i64)]) -> anyhow::Result<()> {
-    let producer = Producer::new(brokers, "trips")?;
-    for (key, payload, t) in events {
-        producer.send(key.to_string().as_bytes(), payload.as_bytes(), Some(*t))?;
-    }
-    producer.flush(Duration::from_secs(120))?;
-    Ok(())
 }
 
 #[allow(clippy::print_stdout)]
