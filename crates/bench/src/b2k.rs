@@ -58,7 +58,8 @@ pub(crate) struct Args {
     pub(crate) static_membership: bool,
 }
 
-pub(crate) fn project(brokers: &str) -> String {
+/// The B2k project over `brokers`; `source_options` are extra YAML lines for the Kafka source.
+fn project(brokers: &str, source_options: &str) -> String {
     let mut features = String::new();
     for w in ["1h", "24h", "7d"] {
         features.push_str(&format!(
@@ -73,7 +74,7 @@ sources:
     type: kafka
     brokers: "{brokers}"
     topic: trips
-    timestamp_field: event_time
+{source_options}    timestamp_field: event_time
     schema: {{driver_id: int64, fare: float64, event_time: timestamp}}
 feature_views:
   - name: b2
@@ -114,6 +115,36 @@ pub(crate) fn events(args: &Args) -> anyhow::Result<Vec<(i64, String, i64)>> {
         .collect())
 }
 
+/// A mock broker with the `trips` topic, and the B2k project for it in a temporary directory.
+pub(crate) struct Setup {
+    /// The broker; it stops when dropped.
+    pub(crate) cluster: freshet_kafka::MockBroker,
+    pub(crate) brokers: String,
+    /// Holds the project directory; it is removed when dropped.
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) project_dir: std::path::PathBuf,
+}
+
+/// Starts the broker and writes the project, its Kafka source given `source_options`.
+pub(crate) fn setup(args: &Args, source_options: &str) -> anyhow::Result<Setup> {
+    let cluster = MockCluster::new(1)?;
+    cluster.create_topic("trips", args.partitions, 1)?;
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir()?;
+    let project_dir = dir.path().join("b2k");
+    std::fs::create_dir_all(&project_dir)?;
+    std::fs::write(
+        project_dir.join("freshet.yaml"),
+        project(&brokers, source_options),
+    )?;
+    Ok(Setup {
+        cluster,
+        brokers,
+        dir,
+        project_dir,
+    })
+}
+
 /// Sends `events` to the topic and waits until the broker has them all.
 pub(crate) fn produce(brokers: &str, events: &[(i64, String, i64)]) -> anyhow::Result<()> {
     let producer = Producer::new(brokers, "trips")?;
@@ -129,13 +160,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.recovery {
         return crate::recovery::run(args);
     }
-    let cluster = MockCluster::new(1)?;
-    cluster.create_topic("trips", args.partitions, 1)?;
-    let brokers = cluster.bootstrap_servers();
-    let dir = tempfile::tempdir()?;
-    let project_dir = dir.path().join("b2k");
-    std::fs::create_dir_all(&project_dir)?;
-    std::fs::write(project_dir.join("freshet.yaml"), project(&brokers))?;
+    let Setup {
+        cluster: _cluster,
+        brokers,
+        dir: _dir,
+        project_dir,
+    } = setup(args, "")?;
     let project = freshet_project::load_project(&project_dir, &freshet_project::ProcessEnv)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     if args.rate > 0.0 {

@@ -17,8 +17,7 @@
 //!
 //! Target (PRODUCT.md section 8): caught up within 5 s of the restart.
 
-use crate::b2k::{Args, events, produce, project};
-use freshet_kafka::MockCluster;
+use crate::b2k::{Args, Setup, events, produce, setup};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -99,24 +98,17 @@ fn start_worker(binary: &Path, project: &Path, port: u16, log: &Path) -> anyhow:
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let binary = freshet_binary()?;
-    let cluster = MockCluster::new(1)?;
-    cluster.create_topic("trips", args.partitions, 1)?;
-    let brokers = cluster.bootstrap_servers();
-    let dir = tempfile::tempdir()?;
-    let project_dir = dir.path().join("b2k");
-    std::fs::create_dir_all(&project_dir)?;
     let options = if args.static_membership {
         "    options: {group.instance.id: freshet-bench-worker}\n"
     } else {
         ""
     };
-    std::fs::write(
-        project_dir.join("freshet.yaml"),
-        project(&brokers).replace(
-            "    topic: trips\n",
-            &format!("    topic: trips\n{options}"),
-        ),
-    )?;
+    let Setup {
+        cluster: _cluster,
+        brokers,
+        dir: _dir,
+        project_dir,
+    } = setup(args, options)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

@@ -36,18 +36,29 @@ pub struct ServedModel {
 #[derive(Debug, Default)]
 pub struct Models {
     by_name: BTreeMap<String, Result<Arc<ServedModel>, String>>,
+    /// Each model's production version as the registry said when these were loaded, in project
+    /// order: what [`follow_promotions`] compares the registry with.
+    production: Vec<Result<Option<u32>, String>>,
 }
 
 impl Models {
     /// Resolves each model of `project` to its checked production version in `registry`.
     pub fn load(project: &Project, catalog: &Catalog, registry: &Registry) -> Models {
+        let production = production_versions(project, registry);
         let by_name = project
             .spec
             .models
             .iter()
-            .map(|m| (m.name.clone(), resolve(project, catalog, registry, &m.name)))
+            .zip(&production)
+            .map(|(m, version)| {
+                let served = resolve(project, catalog, registry, &m.name, version.clone());
+                (m.name.clone(), served)
+            })
             .collect();
-        Models { by_name }
+        Models {
+            by_name,
+            production,
+        }
     }
 
     /// A model by name, or the 404/409 explaining why it cannot serve.
@@ -95,15 +106,15 @@ fn resolve(
     catalog: &Catalog,
     registry: &Registry,
     name: &str,
+    production: Result<Option<u32>, String>,
 ) -> Result<Arc<ServedModel>, String> {
-    let artifact = match registry.load_production(name) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
+    let artifact = match production? {
+        Some(version) => registry.load(name, version).map_err(|e| e.to_string())?,
+        None => {
             return Err(format!(
                 "model `{name}` has no production version; run `freshet train --model {name} --promote`"
             ));
         }
-        Err(e) => return Err(e.to_string()),
     };
     let mismatches = artifact.check(project);
     if !mismatches.is_empty() {
@@ -268,22 +279,18 @@ fn production_versions(project: &Project, registry: &Registry) -> Vec<Result<Opt
 ///
 /// This is how `freshet model promote` and `rollback`, run in another process, reach a running
 /// server: the registry's small `production.json` files are the only thing read per check, and the
-/// artifacts are loaded only when one of them changed.
+/// artifacts are loaded only when one of them differs from what the served models were loaded from
+/// (so a promotion during the server's start is caught by the first check).
 pub async fn follow_promotions(
     state: Arc<crate::AppState>,
     project: Project,
     every: std::time::Duration,
 ) {
     let registry = crate::app::model_registry(&project);
-    let mut seen = production_versions(&project, &registry);
-    // A promotion between the server's start and the first reading above is caught here.
-    state.reload_models(&project);
     loop {
         tokio::time::sleep(every).await;
-        let now = production_versions(&project, &registry);
-        if now != seen {
+        if production_versions(&project, &registry) != state.models().production {
             state.reload_models(&project);
-            seen = now;
         }
     }
 }
