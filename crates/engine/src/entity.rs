@@ -199,9 +199,15 @@ impl EntityState {
     /// A value read from the ends of the entity's vectors, where the next insert lands; reading it pulls
     /// those cache lines in ahead of the insert.
     pub(crate) fn newest_event_time_hint(&self) -> i64 {
-        let order = self.orders.last().map_or(0, |o| o.event_time);
-        let value = self.values.last().map_or(0, |v| i64::from(v.is_null()));
-        order ^ value
+        // Both ends: an insert lands at the back, eviction reads and drains the front.
+        let order = self.orders.last().map_or(0, |o| o.event_time)
+            ^ self.orders.first().map_or(0, |o| o.event_time);
+        let value = self.values.last().map_or(0, |v| i64::from(v.is_null()))
+            ^ self.values.first().map_or(0, |v| i64::from(v.is_null()));
+        // The eviction summary is read by every insert (is the event too late?) and written by every
+        // eviction; it lives in its own allocation, so it is one more line to pull in.
+        let prefix = self.prefix.as_ref().map_or(0, |p| p.evicted_before);
+        order ^ value ^ prefix
     }
 
     /// Inserts an event at its canonical position.
