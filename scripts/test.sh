@@ -10,7 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the minutes since the start, so a slow CI run shows which step took the time.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+trap 'printf "\n==> [%dm%02ds] finished (exit %d)\n" $((SECONDS / 60)) $((SECONDS % 60)) $?' EXIT
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) and run this again" >&2
