@@ -214,7 +214,7 @@ impl ViewState {
                 .filter_map(|h| h.as_ref().ok().and_then(Option::as_ref))
             {
                 if let Some(state) = self.entities.get(key) {
-                    warm = warm.wrapping_add(state.newest_event_time_hint());
+                    warm = warm.wrapping_add(state.prefetch_for_insert());
                 }
             }
             std::hint::black_box(warm);
