@@ -2,11 +2,13 @@
 # The whole freshet test suite, runnable on a fresh Debian machine that has only the Rust toolchain.
 #
 # It brings up everything the tests need, then runs formatting, lints and every test of every crate.
-# Today that is Debian's redis-server (the online-store tests start their own servers and a three-master
-# cluster on free loopback ports, and stop them) and a Python with the `deltalake` package, the
-# independent reader that checks the event log. The Kafka-protocol broker is librdkafka's mock cluster,
-# hosted by the tests themselves; librdkafka is built from source, which needs a C compiler and make.
-# PostgreSQL joins as the crate that needs it lands. Nothing is skipped.
+# That is Debian's redis-server (the online-store tests start their own servers and a three-master
+# cluster on free loopback ports, and stop them), Debian's PostgreSQL server binaries (the source tests
+# make their own clusters with initdb, serve them on free loopback ports and shut them down; a server
+# the machine already runs is never touched) and a Python with the `deltalake` package, the independent
+# reader that checks the event log. The Kafka-protocol broker is librdkafka's mock cluster, hosted by
+# the tests themselves; librdkafka is built from source, which needs a C compiler and make. Nothing is
+# skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +45,11 @@ need make make
 step "test services: redis-server and redis-cli (the tests start their own servers and a cluster on free ports)"
 need redis-server redis-server
 need redis-cli redis-tools
+
+step "test services: PostgreSQL server binaries and psql (the tests run their own clusters on free ports)"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+  install_packages postgresql
+fi
 
 step "test tools: Python with deltalake and pyarrow (reads the event log independently)"
 need python3 python3 python3-venv

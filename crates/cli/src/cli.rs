@@ -63,9 +63,9 @@ pub(crate) enum Command {
     )]
     Generate(GenerateArgs),
 
-    /// Load file sources (Parquet, CSV, JSON lines) into the event log.
+    /// Load batch sources (files, PostgreSQL tables and queries) into the event log.
     #[command(
-        after_help = "Each file is committed in chunks, atomically. Ingesting a file already in the log (under\nany name) adds nothing; an interrupted ingest resumes where it stopped. Records that fail\nthe schema or a feature view's checks go to a dead-letter file, with their row and reason.\n\nExamples:\n  freshet ingest -p examples/clickstream            every file source\n  freshet ingest --source clicks --json"
+        after_help = "Each file is committed in chunks, atomically. Ingesting a file already in the log (under\nany name) adds nothing; an interrupted ingest resumes where it stopped. A PostgreSQL source\nis read in one snapshot and adds only the rows the log does not hold yet. Records that fail\nthe schema or a feature view's checks go to a dead-letter file, with their row and reason.\n\nExamples:\n  freshet ingest -p examples/clickstream            every batch source\n  freshet ingest --source clicks --json"
     )]
     Ingest(IngestArgs),
 
@@ -186,7 +186,7 @@ pub(crate) struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
-    /// The file source to ingest; all file sources when omitted.
+    /// The batch source to ingest; all batch sources when omitted.
     #[arg(long)]
     pub(crate) source: Option<String>,
     /// Records per atomic commit.

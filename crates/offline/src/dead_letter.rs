@@ -2,7 +2,7 @@
 //! (1-based line for text, row number for Parquet), the field at fault when one is, the reason and the
 //! original record, so a user can fix the data and ingest the corrected rows as a new file.
 //!
-//! The file for a source file is rebuilt whole on every run that reads it, staged and renamed into
+//! The file for a source file (or for a PostgreSQL source's relation) is rebuilt whole on every run that reads it, staged and renamed into
 //! place, so it is never half-written and never holds a record twice.
 
 use std::io::Write;
@@ -59,6 +59,19 @@ impl DeadLetters {
                 .join(source)
                 .join(format!("{name}.{tag}.jsonl")),
             file: file.display().to_string(),
+        }
+    }
+
+    /// `<offline>/dead-letter/<source>/postgres.jsonl`: the refused rows of a PostgreSQL source, whose
+    /// every run reads the whole relation and so rebuilds the whole file. `relation` names the table or
+    /// query in each line.
+    pub fn for_relation(offline_root: &Path, source: &str, relation: &str) -> DeadLetters {
+        DeadLetters {
+            path: offline_root
+                .join("dead-letter")
+                .join(source)
+                .join("postgres.jsonl"),
+            file: relation.to_owned(),
         }
     }
 

@@ -1,16 +1,21 @@
 //! A model's labelled rows: the spine its training set is built on.
 //!
 //! Labels are events like any other, so a label source is an ordinary source. A file source is read
-//! straight from its files (labels usually arrive as a table export, and re-reading them means a
-//! retrain sees the newest export without an ingest step). Any other source (a stream, a push source,
-//! a generator) is read from its event log, where `freshet run` or `freshet ingest` put it. Either way
-//! the rows carry the join keys, the source's timestamp (when the label was observed) and the label.
+//! straight from its files, and a PostgreSQL source straight from its table or query (labels usually
+//! live in a table or its export, and re-reading them means a retrain sees the newest labels without
+//! an ingest step). Any other source (a stream, a push source, a generator) is read from its event
+//! log, where `freshet run` or `freshet ingest` put it. Either way the rows carry the join keys, the
+//! source's timestamp (when the label was observed) and the label.
 
 use crate::spine::Spine;
 use crate::views::TrainingError;
+use arrow_array::RecordBatch;
 use freshet_project::Project;
 use freshet_project::spec::{Connector, SourceSpec};
+use freshet_sources::formats::{arrow_schema, rows_to_columns};
+use freshet_sources::read::Record;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The label rows of `source_name`, and the name of their timestamp column.
 pub async fn label_spine(
@@ -25,6 +30,12 @@ pub async fn label_spine(
     let Some(source) = project.spec.sources.iter().find(|s| s.name == source_name) else {
         return Err(fail("no such source in the project".to_owned()));
     };
+    if matches!(source.connector, Connector::Postgres { .. }) {
+        return Ok((
+            relation_spine(source).await?,
+            source.timestamp_field.clone(),
+        ));
+    }
     let files = label_files(project, source).await?;
     let mut text: Vec<&str> = key_columns.to_vec();
     text.push(&source.timestamp_field);
@@ -74,4 +85,43 @@ async fn label_files(
     let log = crate::SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field)
         .await?;
     Ok(log.files()?)
+}
+
+/// The rows of a PostgreSQL label source, read in one snapshot. A row that cannot be decoded stops the
+/// read, as a bad cell of a label file does: a model must not train on a silently shortened spine.
+async fn relation_spine(source: &SourceSpec) -> Result<Spine, TrainingError> {
+    let fail = |reason: String| TrainingError::Labels {
+        source_name: source.name.clone(),
+        reason,
+    };
+    let records = freshet_sources::postgres::read_all(source)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        match record {
+            Record::Row { row, .. } => rows.push(row),
+            Record::Bad { line, error, .. } => {
+                return Err(fail(format!(
+                    "row {line} of {}: {error}",
+                    freshet_sources::postgres::describe_relation(source)
+                )));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(fail(format!(
+            "{} has no rows",
+            freshet_sources::postgres::describe_relation(source)
+        )));
+    }
+    let schema = Arc::new(arrow_schema(&source.schema));
+    let columns = rows_to_columns(&source.schema, &rows);
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| TrainingError::Internal(e.to_string()))?;
+    Ok(Spine {
+        path: PathBuf::from(freshet_sources::postgres::describe_relation(source)),
+        batches: vec![batch],
+        schema,
+    })
 }

@@ -14,8 +14,16 @@
 //! Positions are unique within a source. A file's rows get `file_number << 36 | row`, where the log
 //! numbers each distinct file (by content) in the order it was first ingested; so positions survive
 //! renames, and re-ingesting a file reproduces them exactly.
+//!
+//! A PostgreSQL table has neither files nor offsets, so its rows are known by content: a row's
+//! position is [`content_position`], 63 bits of the XXH3 digest of its values (of its event id alone
+//! when the source declares one). The same row gets the same position in every run and in any order,
+//! which is what lets a run skip the rows the log already holds. Two different rows share a position
+//! with probability about n²/2⁶⁴ for n rows (one in 180,000 for ten million rows); identical rows
+//! are one event, so a table whose identical rows are distinct events must declare `event_id_field`.
 
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, TimeUnit};
+use freshet_engine::Value;
 use freshet_project::spec::Field;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +49,41 @@ pub fn table_dir(offline_root: &Path, source: &str) -> PathBuf {
 /// the table's int64 column.
 pub fn file_position(file: u64, row: u64) -> u64 {
     (file.min(MAX_FILE_NUMBER) << ROW_BITS) | (row & ((1 << ROW_BITS) - 1))
+}
+
+/// The position of a row known by its content: its values, or only the value at `identity` (the event
+/// id column) when there is one. Each value is written with a type tag and, for text, its length, so
+/// different rows never encode alike.
+pub fn content_position(row: &[Value], identity: Option<usize>) -> u64 {
+    let mut bytes = Vec::with_capacity(64);
+    let values = match identity {
+        Some(i) => row.get(i..=i).unwrap_or_default(),
+        None => row,
+    };
+    for value in values {
+        match value {
+            Value::Null => bytes.push(0),
+            Value::Bool(b) => bytes.extend([1, u8::from(*b)]),
+            Value::Int64(v) => {
+                bytes.push(2);
+                bytes.extend(v.to_le_bytes());
+            }
+            Value::Float64(v) => {
+                bytes.push(3);
+                bytes.extend(v.to_bits().to_le_bytes());
+            }
+            Value::String(s) => {
+                bytes.push(4);
+                bytes.extend((s.len() as u64).to_le_bytes());
+                bytes.extend(s.as_bytes());
+            }
+            Value::Timestamp(t) => {
+                bytes.push(5);
+                bytes.extend(t.micros().to_le_bytes());
+            }
+        }
+    }
+    xxhash_rust::xxh3::xxh3_64(&bytes) >> 1
 }
 
 fn timestamp() -> ArrowType {
@@ -78,6 +121,33 @@ mod tests {
         assert!(file_position(1, 1_000_000) < file_position(2, 1));
         assert!(file_position(2, 1) < file_position(2, 2));
         assert!(file_position(MAX_FILE_NUMBER, (1 << ROW_BITS) - 1) <= i64::MAX as u64);
+    }
+
+    #[test]
+    fn content_positions_depend_on_every_value_and_fit_int64() {
+        let row = |user: &str, amount: i64| {
+            vec![
+                Value::String(user.into()),
+                Value::Int64(amount),
+                Value::Null,
+            ]
+        };
+        let a = content_position(&row("ann", 5), None);
+        assert_eq!(a, content_position(&row("ann", 5), None));
+        assert_ne!(a, content_position(&row("ann", 6), None));
+        assert_ne!(a, content_position(&row("bob", 5), None));
+        assert!(a <= i64::MAX as u64);
+        // With an event id, only the id counts.
+        assert_eq!(
+            content_position(&row("ann", 5), Some(0)),
+            content_position(&row("ann", 6), Some(0))
+        );
+        // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+        let pair = |x: &str, y: &str| vec![Value::String(x.into()), Value::String(y.into())];
+        assert_ne!(
+            content_position(&pair("ab", "c"), None),
+            content_position(&pair("a", "bc"), None)
+        );
     }
 
     #[test]

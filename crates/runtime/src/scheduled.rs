@@ -1,15 +1,16 @@
-//! Batch sources on a schedule (`every: 1h` on a file source): each due run ingests the source's files
-//! into the event log, then brings the views it feeds up to date in the online store.
+//! Batch sources on a schedule (`every: 1h` on a file or PostgreSQL source): each due run ingests the
+//! source into the event log, then brings the views it feeds up to date in the online store.
 //!
 //! Both steps are the batch commands' own, so their guarantees carry over: ingest knows files by their
-//! SHA-256 (a file already logged adds nothing, a new or grown directory adds only what is new), and
+//! SHA-256 (a file already logged adds nothing, a new or grown directory adds only what is new) and a
+//! table's rows by their content (only rows the log does not hold are added), and
 //! the backfill keeps each view's state file with the log files it covers, so a run reads only new
 //! files and writes versioned records. A run happens on a task of its own, so streams keep flowing
 //! while a large file loads, and a failing run (an unreadable file, say) is logged and retried at the
 //! next due time instead of stopping the streams.
 
 use freshet_offline::backfill::{BackfillOptions, backfill_into};
-use freshet_offline::ingest::{IngestError, IngestOptions, ingest_source};
+use freshet_offline::ingest::{IngestError, IngestOptions, ingest_batch_source};
 use freshet_offline::{SourceLog, offline_root, views_of_source};
 use freshet_online::OnlineStore;
 use freshet_project::Project;
@@ -39,7 +40,7 @@ pub(crate) struct Scheduled {
 }
 
 impl Scheduled {
-    /// The project's file sources that declare `every`; the first run is due at once.
+    /// The project's batch sources that declare `every`; the first run is due at once.
     pub(crate) fn all(project: &Project) -> Vec<Scheduled> {
         project
             .spec
@@ -47,6 +48,9 @@ impl Scheduled {
             .iter()
             .filter_map(|s| match &s.connector {
                 Connector::File {
+                    every: Some(every), ..
+                }
+                | Connector::Postgres {
                     every: Some(every), ..
                 } => Some(Scheduled {
                     source: s.name.clone(),
@@ -123,7 +127,7 @@ async fn refresh(
     let mut log =
         SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
     let views = views_of_source(project, &source.name);
-    let reports = match ingest_source(
+    let logged = match ingest_batch_source(
         &mut log,
         &project.dir,
         &root,
@@ -134,12 +138,11 @@ async fn refresh(
     )
     .await
     {
-        Ok(reports) => reports,
+        Ok(report) => report.added(),
         // Nothing to read yet is a normal state for a directory a job fills later.
-        Err(IngestError::NoFiles { .. }) => Vec::new(),
+        Err(IngestError::NoFiles { .. }) => 0,
         Err(e) => return Err(e.into()),
     };
-    let logged = reports.iter().map(|r| r.added).sum();
     let names: Vec<String> = project
         .spec
         .feature_views

@@ -4,11 +4,13 @@
 //! starts with (records to typed rows, bad records explained), the built-in, seeded [`generator`] (used by
 //! examples, tests, benchmarks and `freshet generate`) and the [`formats`] that events are written in
 //! (Parquet, JSON lines). It depends on Arrow and Parquet so that the
-//! engine does not. Kafka, PostgreSQL and the file readers of `freshet ingest` join it with their issues.
+//! engine does not. The [`read`]ers of `freshet ingest` are here too: files, and a PostgreSQL table or query
+//! ([`postgres`]). Kafka lives in `freshet-kafka`, which isolates librdkafka.
 
 #![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod formats;
 pub mod generator;
+pub mod postgres;
 pub mod read;

@@ -4,4 +4,5 @@
 // Test support may fail loudly: a panic is how a test reports a broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod postgres;
 pub mod redis;

@@ -1,8 +1,12 @@
-//! `freshet ingest`: load file sources into the event log, with a progress bar and a dead-letter file.
+//! `freshet ingest`: load batch sources (files, PostgreSQL tables and queries) into the event log, with
+//! a progress bar and a dead-letter file.
 
 use crate::cli::IngestArgs;
 use crate::output::{Failure, print_json, print_text};
-use freshet_offline::ingest::{FileReport, IngestOptions, Progress, ingest_source};
+use freshet_offline::ingest::{
+    FileReport, IngestError, IngestOptions, Progress, RelationReport, SourceReport,
+    ingest_batch_source,
+};
 use freshet_offline::{SourceLog, offline_root, views_of_source};
 use freshet_project::Project;
 use freshet_project::spec::{Connector, SourceSpec};
@@ -10,33 +14,41 @@ use indicatif::{HumanCount, ProgressBar};
 use std::path::Path;
 use std::time::Instant;
 
-/// The file sources to ingest: the one asked for, or all of them.
+fn is_batch(source: &SourceSpec) -> bool {
+    matches!(
+        source.connector,
+        Connector::File { .. } | Connector::Postgres { .. }
+    )
+}
+
+/// The batch sources to ingest: the one asked for, or all of them.
 fn chosen<'p>(project: &'p Project, name: Option<&str>) -> Result<Vec<&'p SourceSpec>, Failure> {
-    let files: Vec<&SourceSpec> = project
+    let batch: Vec<&SourceSpec> = project
         .spec
         .sources
         .iter()
-        .filter(|s| matches!(s.connector, Connector::File { .. }))
+        .filter(|s| is_batch(s))
         .collect();
     let names = || {
-        let list: Vec<&str> = files.iter().map(|s| s.name.as_str()).collect();
+        let list: Vec<&str> = batch.iter().map(|s| s.name.as_str()).collect();
         if list.is_empty() {
-            "the project declares no file source; add one with `type: file`".to_owned()
+            "the project declares no batch source; add one with `type: file` or `type: postgres`"
+                .to_owned()
         } else {
-            format!("file sources: {}", list.join(", "))
+            format!("batch sources: {}", list.join(", "))
         }
     };
     match name {
-        None if files.is_empty() => Err(Failure::Refused {
+        None if batch.is_empty() => Err(Failure::Refused {
             message: "nothing to ingest".to_owned(),
             help: names(),
         }),
-        None => Ok(files),
+        None => Ok(batch),
         Some(name) => match project.spec.sources.iter().find(|s| s.name == name) {
-            Some(s) if matches!(s.connector, Connector::File { .. }) => Ok(vec![s]),
+            Some(s) if is_batch(s) => Ok(vec![s]),
             Some(s) => Err(Failure::Refused {
                 message: format!(
-                    "source `{name}` is a {} source; `freshet ingest` loads file sources",
+                    "source `{name}` is a {} source; `freshet ingest` loads file and postgres sources",
                     s.connector.kind()
                 ),
                 help: names(),
@@ -46,6 +58,29 @@ fn chosen<'p>(project: &'p Project, name: Option<&str>) -> Result<Vec<&'p Source
                 help: names(),
             }),
         },
+    }
+}
+
+/// Problems with a source's input (not with freshet or the log) are refusals: exit 2, with the fix.
+fn failure(source: &SourceSpec, e: IngestError) -> Failure {
+    match e {
+        IngestError::NoFiles { .. } | IngestError::Read(_) | IngestError::Pattern { .. } => {
+            Failure::Refused {
+                message: e.to_string(),
+                help: format!(
+                    "check `path` of source `{}` in freshet.yaml, and the file itself",
+                    source.name
+                ),
+            }
+        }
+        IngestError::Postgres(_) => Failure::Refused {
+            message: e.to_string(),
+            help: format!(
+                "check `url` and `table` or `query` of source `{}` in freshet.yaml, and the server",
+                source.name
+            ),
+        },
+        other => Failure::Other(anyhow::Error::new(other)),
     }
 }
 
@@ -73,12 +108,12 @@ pub(crate) fn run(dir: &Path, args: &IngestArgs, json: bool) -> Result<(), Failu
             Progress::File { .. } => bar.set_position(0),
             Progress::Records(n) => bar.set_position(n),
         };
-        let reports = runtime.block_on(async {
+        let report = runtime.block_on(async {
             let mut log =
                 SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field)
                     .await?;
             let views = views_of_source(&project, &source.name);
-            ingest_source(
+            ingest_batch_source(
                 &mut log,
                 &project.dir,
                 &root,
@@ -90,32 +125,32 @@ pub(crate) fn run(dir: &Path, args: &IngestArgs, json: bool) -> Result<(), Failu
             .await
         });
         bar.finish_and_clear();
-        let reports = reports.map_err(|e| match e {
-            freshet_offline::ingest::IngestError::NoFiles { .. }
-            | freshet_offline::ingest::IngestError::Read(_)
-            | freshet_offline::ingest::IngestError::Pattern { .. } => Failure::Refused {
-                message: e.to_string(),
-                help: format!(
-                    "check `path` of source `{}` in freshet.yaml, and the file itself",
-                    source.name
-                ),
-            },
-            other => Failure::Other(anyhow::Error::new(other)),
-        })?;
-        results.push((source.name.clone(), reports));
+        results.push((source.name.clone(), report.map_err(|e| failure(source, e))?));
     }
     let seconds = started.elapsed().as_secs_f64();
     if json {
         let sources: Vec<serde_json::Value> = results
             .iter()
-            .map(|(name, files)| serde_json::json!({"source": name, "files": files}))
+            .map(|(name, report)| match report {
+                SourceReport::Files(files) => serde_json::json!({"source": name, "files": files}),
+                SourceReport::Relation(relation) => {
+                    serde_json::json!({"source": name, "relation": relation})
+                }
+            })
             .collect();
         print_json(&serde_json::json!({"ok": true, "sources": sources, "seconds": seconds}));
     } else {
         let mut text = String::new();
-        for (name, files) in &results {
-            for file in files {
-                text.push_str(&describe(name, file));
+        for (name, report) in &results {
+            match report {
+                SourceReport::Files(files) => {
+                    for file in files {
+                        text.push_str(&describe(name, file));
+                    }
+                }
+                SourceReport::Relation(relation) => {
+                    text.push_str(&describe_relation(name, relation))
+                }
             }
         }
         print_text(&text);
@@ -143,6 +178,30 @@ fn describe(source: &str, file: &FileReport) -> String {
         line.push_str(&format!(
             ", {} rejected: see {}",
             HumanCount(file.rejected),
+            dead.display()
+        ));
+    }
+    line.push('\n');
+    line
+}
+
+fn describe_relation(source: &str, report: &RelationReport) -> String {
+    let mut line = format!(
+        "{source}: {}: {} rows, {} added",
+        report.relation,
+        HumanCount(report.records),
+        HumanCount(report.added)
+    );
+    if report.already_logged > 0 {
+        line.push_str(&format!(
+            ", {} already in the event log",
+            HumanCount(report.already_logged)
+        ));
+    }
+    if let Some(dead) = &report.dead_letter {
+        line.push_str(&format!(
+            ", {} rejected: see {}",
+            HumanCount(report.rejected),
             dead.display()
         ));
     }

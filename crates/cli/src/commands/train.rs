@@ -114,7 +114,7 @@ async fn labelled_rows(
     let offline = |e: freshet_offline::training::TrainingError| {
         refused(
             e.to_string(),
-            "labels are read from the label source's files (file sources) or its event log",
+            "labels are read from the label source's files, its PostgreSQL table or query, or (other sources) its event log",
         )
     };
     let keys = key_columns(project, features);

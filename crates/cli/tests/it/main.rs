@@ -7,6 +7,7 @@ mod demo;
 mod golden;
 mod kafka;
 mod offline;
+mod postgres;
 mod serving;
 mod streaming;
 mod workflow;

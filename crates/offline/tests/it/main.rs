@@ -8,6 +8,7 @@ mod ingest;
 #[path = "../../../engine/tests/it/oracle.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod oracle;
+mod postgres;
 mod training;
 
 use freshet_engine::Value;

@@ -1,4 +1,5 @@
-//! `freshet ingest`: loading a file source (Parquet, CSV, JSON lines) into its event-log table.
+//! `freshet ingest`: loading a batch source into its event-log table. [`ingest_batch_source`] picks the
+//! loader by the source's kind: files here, a PostgreSQL table or query in [`postgres`].
 //!
 //! A file is identified by the SHA-256 of its content, not its name, and committed in chunks of a fixed
 //! number of records. Each chunk's commit records, as Delta application transactions,
@@ -13,12 +14,16 @@
 //! Decoding runs on a blocking thread and hands full chunks to the async committer over a bounded
 //! channel: the two overlap, and memory stays at two chunks.
 
+mod postgres;
+
+pub use postgres::{RelationReport, ingest_postgres};
+
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::layout::{MAX_FILE_NUMBER, file_position};
 use crate::log::{LogError, LogRows, SourceLog};
 use deltalake::kernel::Transaction;
 use freshet_engine::{Value, ViewDef};
-use freshet_project::spec::{Connector, FileFormat, SourceSpec};
+use freshet_project::spec::{Connector, Field, FileFormat, SourceSpec};
 use freshet_sources::decode::RowDecoder;
 use freshet_sources::read::{ReadError, Record, TextFormat, read_parquet, read_records};
 use sha2::{Digest, Sha256};
@@ -35,9 +40,11 @@ pub const DEFAULT_CHUNK_RECORDS: u64 = 1 << 21;
 /// Why an ingest stopped. Bad records never stop it; these are problems with a whole file or the log.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The source is not a file source.
-    #[error("source `{source_name}` is a {kind} source; `freshet ingest` loads file sources")]
-    NotAFileSource {
+    /// The source is not a batch source (a file or PostgreSQL source).
+    #[error(
+        "source `{source_name}` is a {kind} source; `freshet ingest` loads file and postgres sources (`freshet run` streams the others)"
+    )]
+    NotABatchSource {
         /// The source.
         source_name: String,
         /// Its kind.
@@ -67,12 +74,21 @@ pub enum IngestError {
         /// Why.
         reason: String,
     },
+    /// A PostgreSQL source cannot be read as a whole (unreachable, missing table or column, wrong type).
+    #[error(transparent)]
+    Postgres(Box<freshet_sources::postgres::PostgresError>),
     /// The dead-letter file cannot be written.
     #[error(transparent)]
     DeadLetter(#[from] crate::dead_letter::DeadLetterError),
     /// The log has handed out every file number a position can hold.
     #[error("the event log of `{0}` holds the maximum number of files; start a new log")]
     TooManyFiles(String),
+}
+
+impl From<freshet_sources::postgres::PostgresError> for IngestError {
+    fn from(e: freshet_sources::postgres::PostgresError) -> IngestError {
+        IngestError::Postgres(Box::new(e))
+    }
 }
 
 /// What ingesting one file did.
@@ -126,7 +142,7 @@ impl Default for IngestOptions {
 /// The files a file source's `path` names (a file, a directory's files, or a glob), sorted by name.
 pub fn source_files(project_dir: &Path, source: &SourceSpec) -> Result<Vec<PathBuf>, IngestError> {
     let Connector::File { path, .. } = &source.connector else {
-        return Err(IngestError::NotAFileSource {
+        return Err(IngestError::NotABatchSource {
             source_name: source.name.clone(),
             kind: source.connector.kind(),
         });
@@ -194,6 +210,7 @@ fn sha256_of(path: &Path) -> Result<String, ReadError> {
 
 /// Everything a decoding thread needs to turn a file into chunks of accepted events.
 struct Decoding {
+    source: SourceSpec,
     path: PathBuf,
     format: FileFormat,
     decoder: RowDecoder,
@@ -211,29 +228,41 @@ struct Chunk {
     rows: LogRows,
 }
 
-impl Decoding {
-    /// Why `row` cannot be logged, if it cannot: a null event time, or a view's checks failing.
-    fn refuse(&self, row: &[Value]) -> Option<DeadLetter> {
-        if !matches!(row.get(self.timestamp_column), Some(Value::Timestamp(_))) {
-            let field = self
-                .decoder
-                .fields()
-                .get(self.timestamp_column)
-                .map(|f| f.name.clone());
-            return Some(DeadLetter {
-                reason: "the event time is missing".to_owned(),
-                field,
-                ..DeadLetter::default()
-            });
-        }
-        self.views.iter().find_map(|view| {
-            view.check(row).err().map(|e| DeadLetter {
-                reason: format!("{e} (needed by feature view `{}`)", view.name),
-                ..DeadLetter::default()
-            })
-        })
+/// Why a decoded `row` of `source` cannot be logged, if it cannot: a null event time, or the checks of
+/// a view it feeds failing. Every batch source applies this one rule.
+fn refusal(source: &SourceSpec, views: &[ViewDef], row: &[Value]) -> Option<DeadLetter> {
+    let timestamp_column = field_index(source, &source.timestamp_field);
+    if !matches!(row.get(timestamp_column), Some(Value::Timestamp(_))) {
+        return Some(DeadLetter {
+            reason: "the event time is missing".to_owned(),
+            field: Some(source.timestamp_field.clone()),
+            ..DeadLetter::default()
+        });
     }
+    views.iter().find_map(|view| {
+        view.check(row).err().map(|e| DeadLetter {
+            reason: format!("{e} (needed by feature view `{}`)", view.name),
+            ..DeadLetter::default()
+        })
+    })
+}
 
+/// The ingest time the log records for `row`: its `ingest_time_field` when the source names one and
+/// it is set, else its event time (history is taken as known when it happened).
+fn ingest_time_of(
+    row: &[Value],
+    timestamp_column: usize,
+    ingest_time_column: Option<usize>,
+) -> i64 {
+    ingest_time_column
+        .and_then(|c| match row.get(c) {
+            Some(Value::Timestamp(t)) => Some(t.micros()),
+            _ => None,
+        })
+        .unwrap_or_else(|| time_of(row, timestamp_column))
+}
+
+impl Decoding {
     /// Reads the file, sending each full chunk through `send`; returns the dead letters.
     fn run(
         &self,
@@ -255,21 +284,15 @@ impl Decoding {
             records += 1;
             chunk.records += 1;
             match record {
-                Record::Row { line, row } => match self.refuse(&row) {
+                Record::Row { line, row } => match refusal(&self.source, &self.views, &row) {
                     Some(letter) => dead.push(DeadLetter {
                         row: line,
-                        original: original_text(&self.decoder, &row),
+                        original: original_text(self.decoder.fields(), &row),
                         ..letter
                     }),
                     None => {
-                        let event_time = time_of(&row, self.timestamp_column);
-                        let ingest_time = self
-                            .ingest_time_column
-                            .and_then(|c| match row.get(c) {
-                                Some(Value::Timestamp(t)) => Some(t.micros()),
-                                _ => None,
-                            })
-                            .unwrap_or(event_time);
+                        let ingest_time =
+                            ingest_time_of(&row, self.timestamp_column, self.ingest_time_column);
                         let position = file_position(self.file_number, line);
                         chunk.rows.push(row, ingest_time, position);
                     }
@@ -319,14 +342,68 @@ fn time_of(row: &[Value], column: usize) -> i64 {
 }
 
 /// A decoded row shown as JSON, for the dead-letter file (text formats keep their own original text).
-fn original_text(decoder: &RowDecoder, row: &[Value]) -> String {
-    let object: serde_json::Map<String, serde_json::Value> = decoder
-        .fields()
+fn original_text(fields: &[Field], row: &[Value]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = fields
         .iter()
         .zip(row)
         .map(|(f, v)| (f.name.clone(), freshet_sources::formats::json_value(v)))
         .collect();
     serde_json::Value::Object(object).to_string()
+}
+
+/// What ingesting one batch source did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceReport {
+    /// A file source: one report per file.
+    Files(Vec<FileReport>),
+    /// A PostgreSQL source.
+    Relation(RelationReport),
+}
+
+impl SourceReport {
+    /// Events the run added to the log.
+    pub fn added(&self) -> u64 {
+        match self {
+            SourceReport::Files(files) => files.iter().map(|f| f.added).sum(),
+            SourceReport::Relation(r) => r.added,
+        }
+    }
+}
+
+/// Ingests a batch source into its log: every file of a file source, or the new rows of a PostgreSQL
+/// source's table or query. `views` are the engine definitions of the feature views it feeds.
+pub async fn ingest_batch_source(
+    log: &mut SourceLog,
+    project_dir: &Path,
+    offline_root: &Path,
+    source: &SourceSpec,
+    views: &[ViewDef],
+    options: &IngestOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<SourceReport, IngestError> {
+    match &source.connector {
+        Connector::File { .. } => ingest_source(
+            log,
+            project_dir,
+            offline_root,
+            source,
+            views,
+            options,
+            progress,
+        )
+        .await
+        .map(SourceReport::Files),
+        Connector::Postgres { .. } => {
+            ingest_postgres(log, offline_root, source, views, options, progress)
+                .await
+                .map(SourceReport::Relation)
+        }
+        other => Err(IngestError::NotABatchSource {
+            source_name: source.name.clone(),
+            kind: other.kind(),
+        }),
+    }
 }
 
 /// Ingests every file of `source` into its log. `views` are the engine definitions of the feature
@@ -341,7 +418,7 @@ pub async fn ingest_source(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Vec<FileReport>, IngestError> {
     let Connector::File { format, .. } = &source.connector else {
-        return Err(IngestError::NotAFileSource {
+        return Err(IngestError::NotABatchSource {
             source_name: source.name.clone(),
             kind: source.connector.kind(),
         });
@@ -415,6 +492,7 @@ async fn ingest_file(
         }
     };
     let decoding = Decoding {
+        source: source.clone(),
         path: path.to_path_buf(),
         format,
         decoder: RowDecoder::for_source(source),

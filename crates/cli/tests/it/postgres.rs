@@ -1,0 +1,157 @@
+//! PostgreSQL sources through the binary, against a real server: `freshet ingest` of a table, a model
+//! trained on labels read from a table, and a table on a schedule in `freshet run`.
+
+use freshet_engine::{EntityKey, RecordReader};
+use freshet_online::OnlineStore;
+use freshet_project::{ProcessEnv, load_project};
+use freshet_testkit::postgres::PostgresServer;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Trips of 300 drivers: even drivers take 2 trips and churn, odd ones take 8 and stay.
+const TABLES: &str = "
+CREATE TABLE trips (driver_id bigint, fare float8, event_time timestamptz);
+INSERT INTO trips
+  SELECT d, 10 + i % 5, '2026-01-01T00:00:00Z'::timestamptz + (d * 10 + i) * interval '1 minute'
+  FROM generate_series(1, 300) d, generate_series(1, 8) i
+  WHERE i <= CASE WHEN d % 2 = 0 THEN 2 ELSE 8 END;
+CREATE TABLE churn (driver_id bigint, observed_at timestamptz, churned boolean);
+INSERT INTO churn
+  SELECT d, '2026-01-15T00:00:00Z'::timestamptz + d * interval '1 minute', d % 2 = 0
+  FROM generate_series(1, 300) d;";
+
+fn project(url: &str, every: &str) -> String {
+    format!(
+        r#"project: pg
+entities:
+  - {{name: driver, join_keys: [driver_id]}}
+sources:
+  - name: trips
+    type: postgres
+    url: "{url}"
+    table: trips
+    {every}
+    timestamp_field: event_time
+    schema: {{driver_id: int64, fare: float64, event_time: timestamp}}
+  - name: churn_labels
+    type: postgres
+    url: "{url}"
+    query: "SELECT driver_id, observed_at, churned FROM churn"
+    timestamp_field: observed_at
+    schema: {{driver_id: int64, observed_at: timestamp, churned: bool}}
+feature_views:
+  - name: driver_totals
+    entities: [driver]
+    source: trips
+    features:
+      - {{name: trips, aggregation: count}}
+      - {{name: fare_sum, aggregation: sum, column: fare}}
+feature_services:
+  - {{name: totals, features: ["driver_totals:*"]}}
+models:
+  - {{name: churn, feature_service: totals, label: {{source: churn_labels, column: churned}}, algorithm: gbdt}}
+"#
+    )
+}
+
+fn write_project(root: &Path, text: &str) {
+    let dir = root.join("pg");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("freshet.yaml"), text).unwrap();
+}
+
+#[test]
+fn a_table_is_ingested_once_and_a_model_trains_on_labels_from_a_query() {
+    let pg = PostgresServer::start();
+    pg.execute(TABLES);
+    let root = tempfile::tempdir().unwrap();
+    write_project(root.path(), &project(&pg.url(), ""));
+
+    let first = super::freshet(root.path(), &["ingest", "-p", "pg", "--source", "trips"]);
+    assert!(first.status.success(), "{}", super::stderr(&first));
+    assert_eq!(
+        super::stdout(&first),
+        "trips: table `trips`: 1,500 rows, 1,500 added\n"
+    );
+    let again = super::freshet(root.path(), &["ingest", "-p", "pg", "--source", "trips"]);
+    assert_eq!(
+        super::stdout(&again),
+        "trips: table `trips`: 1,500 rows, 0 added, 1,500 already in the event log\n"
+    );
+
+    let train = super::freshet(
+        root.path(),
+        &["train", "-p", "pg", "--model", "churn", "--json"],
+    );
+    assert!(train.status.success(), "{}", super::stderr(&train));
+    let report: serde_json::Value = serde_json::from_str(&super::stdout(&train)).unwrap();
+    assert_eq!(report["training"]["rows"], 300, "{report}");
+    let auc = report["metrics"]["auc"].as_f64().unwrap();
+    assert!(
+        auc > 0.95,
+        "the trip count separates the classes: AUC {auc}"
+    );
+
+    // A broken label query is refused with PostgreSQL's reason and the source's name.
+    pg.execute("ALTER TABLE churn RENAME COLUMN churned TO left_us;");
+    let broken = super::freshet(root.path(), &["train", "-p", "pg", "--model", "churn"]);
+    assert_eq!(broken.status.code(), Some(2), "{}", super::stderr(&broken));
+    let message = super::stderr(&broken);
+    assert!(message.contains("churn_labels"), "{message}");
+    assert!(
+        message.contains("column \"churned\" does not exist"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_table_on_a_schedule_brings_new_rows_online_while_running() {
+    let pg = PostgresServer::start();
+    pg.execute(TABLES);
+    let root = tempfile::tempdir().unwrap();
+    write_project(root.path(), &project(&pg.url(), "every: 1s"));
+    let port = super::free_port().to_string();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["run", "-p", "pg", "--duration", "6", "--port", &port])
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    pg.execute(
+        "INSERT INTO trips VALUES (1, 100, '2026-02-01T00:00:00Z'), (301, 7, '2026-02-01T00:00:00Z');",
+    );
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+
+    let project = load_project(&root.path().join("pg"), &ProcessEnv).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = OnlineStore::open(&project).await.unwrap();
+        let def = project.views[0].def.clone();
+        let reader = RecordReader::new(&def);
+        let drivers: Vec<EntityKey> = [1, 2, 301].into_iter().map(EntityKey::int).collect();
+        let records = store.read(&def.name, &drivers).await.unwrap();
+        let got: Vec<String> = records
+            .iter()
+            .map(|r| {
+                let row = reader.read(r.as_deref(), i64::MAX / 2, i64::MAX).unwrap();
+                format!("{:?}", row.values)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                // Driver 1: 8 trips of fares 11, 12, 13, 14, 10, 11, 12, 13, then the new one.
+                "[Scalar(Int64(9)), Scalar(Float64(196.0))]",
+                "[Scalar(Int64(2)), Scalar(Float64(23.0))]",
+                "[Scalar(Int64(1)), Scalar(Float64(7.0))]",
+            ],
+            "every row once, the new ones included"
+        );
+    });
+}
