@@ -17,6 +17,7 @@ use crate::read::Record;
 use column::ColumnReader;
 use freshet_project::spec::{Connector, PostgresRelation, SourceSpec};
 use std::time::Duration;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 
 /// Rows fetched from the cursor per round trip.
@@ -33,9 +34,9 @@ pub enum PostgresError {
         /// Its kind.
         kind: &'static str,
     },
-    /// The `url` cannot be parsed as a connection string.
+    /// The `url` cannot be used: not a connection string, or asking for what freshet cannot do.
     #[error(
-        "source `{source_name}`: `url` is not a PostgreSQL connection string: {reason}; write it as postgres://user:password@host:5432/database"
+        "source `{source_name}`: cannot use its `url`: {reason}; write it as postgres://user:password@host:5432/database (TLS: leave out sslmode, or set sslmode=disable, on a trusted network)"
     )]
     BadUrl {
         /// The source.
@@ -189,6 +190,13 @@ impl RelationReader {
                     source_name: source_name.clone(),
                     reason: reason(&e),
                 })?;
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(PostgresError::BadUrl {
+                source_name,
+                reason: "it asks for `sslmode=require`, and freshet does not speak TLS to PostgreSQL yet"
+                    .to_owned(),
+            });
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -346,6 +354,36 @@ mod tests {
         assert_eq!(quote_table("loans"), "\"loans\"");
         assert_eq!(quote_table("public.Loans"), "\"public\".\"Loans\"");
         assert_eq!(quote_table("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    fn open_error(url: &str) -> String {
+        let yaml = format!(
+            "project: p\nsources:\n  - {{name: s, type: postgres, url: \"{url}\", table: t, timestamp_field: ts, schema: {{ts: timestamp}}}}\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("freshet.yaml"), yaml).unwrap();
+        let project =
+            freshet_project::load_project(dir.path(), &freshet_project::ProcessEnv).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(RelationReader::open(&project.spec.sources[0]))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn urls_freshet_cannot_use_are_refused_before_connecting() {
+        let tls = open_error("postgres://ann:secret@127.0.0.1:1/db?sslmode=require");
+        assert!(tls.contains("does not speak TLS"), "{tls}");
+        assert!(!tls.contains("secret"), "{tls}");
+        let garbage = open_error("postgres://ann@127.0.0.1:notaport/db");
+        assert!(
+            garbage.contains("source `s`: cannot use its `url`"),
+            "{garbage}"
+        );
     }
 
     #[test]
