@@ -286,3 +286,115 @@ async fn problems_with_the_relation_name_the_place_and_the_fix_and_write_nothing
     assert!(error.contains(&format!("{port}/loans")), "{error}");
     assert!(!error.contains("secret"), "the password leaked: {error}");
 }
+
+/// One step of a table's life before an ingest: rows inserted as (user, amount, minute or a null
+/// event time), then rows deleted (those with an amount below a bound), then a run with this chunk size.
+#[derive(Debug, Clone)]
+struct Step {
+    inserts: Vec<(u8, i8, Option<u8>)>,
+    delete_below: Option<i8>,
+    chunk: u64,
+}
+
+fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+    use proptest::prelude::*;
+    // Small domains, so identical rows (one event) and re-inserted deleted rows both happen.
+    let insert = (0u8..3, -3i8..3, proptest::option::weighted(0.9, 0u8..20));
+    let step = (
+        proptest::collection::vec(insert, 0..10),
+        proptest::option::of(-3i8..3),
+        1u64..5,
+    )
+        .prop_map(|(inserts, delete_below, chunk)| Step {
+            inserts,
+            delete_below,
+            chunk,
+        });
+    proptest::collection::vec(step, 1..5)
+}
+
+/// Against a naive oracle (the set of distinct rows the table held at any run): after every run the
+/// log holds each of them exactly once, and nothing else, whatever the chunk sizes, repeats and deletes.
+#[test]
+fn the_log_holds_every_distinct_row_ever_read_exactly_once() {
+    use proptest::test_runner::{Config, TestRunner};
+    use std::collections::BTreeSet;
+    let pg = PostgresServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(16);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    let table = std::sync::atomic::AtomicUsize::new(0);
+    let result = runner.run(&steps(), |steps| {
+        let number = table.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("life_{number}");
+        pg.execute(&format!(
+            "CREATE TABLE {name} (user_id text, amount float8, applied_at timestamptz);"
+        ));
+        let schema = "{user_id: string, amount: float64, applied_at: timestamp}";
+        let fixture = Fixture::new(&project(&pg.url(), &format!("table: {name}"), schema));
+        let mut ever: BTreeSet<(String, i64, i64)> = BTreeSet::new();
+        let mut table_rows: Vec<(String, i8, Option<u8>)> = Vec::new();
+        for step in &steps {
+            for &(user, amount, minute) in &step.inserts {
+                let user = format!("u{user}");
+                let time = minute.map_or("NULL".to_owned(), |m| {
+                    format!("'2026-01-01T00:00:00Z'::timestamptz + interval '{m} minutes'")
+                });
+                pg.execute(&format!(
+                    "INSERT INTO {name} VALUES ('{user}', {amount}, {time});"
+                ));
+                table_rows.push((user, amount, minute));
+            }
+            if let Some(bound) = step.delete_below {
+                pg.execute(&format!("DELETE FROM {name} WHERE amount < {bound};"));
+                table_rows.retain(|r| r.1 >= bound);
+            }
+            let before = ever.len() as u64;
+            for (user, amount, minute) in &table_rows {
+                if let Some(m) = minute {
+                    ever.insert((user.clone(), i64::from(*amount), i64::from(*m)));
+                }
+            }
+            let options = IngestOptions {
+                chunk_records: step.chunk,
+            };
+            let report = runtime.block_on(ingest(&fixture, &options)).unwrap();
+            let nulls = table_rows.iter().filter(|r| r.2.is_none()).count() as u64;
+            assert_eq!(report.records, table_rows.len() as u64);
+            assert_eq!(report.rejected, nulls);
+            assert_eq!(report.added, ever.len() as u64 - before, "{steps:?}");
+            let logged = runtime.block_on(fixture.logged("loans"));
+            let got: Vec<(String, i64, i64)> = logged
+                .iter()
+                .map(|(row, _, _)| match row.as_slice() {
+                    [Value::String(u), Value::Float64(a), Value::Timestamp(t)] => (
+                        u.to_string(),
+                        *a as i64,
+                        (t.micros() - 1_767_225_600_000_000) / 60_000_000,
+                    ),
+                    other => panic!("unexpected row {other:?}"),
+                })
+                .collect();
+            let distinct: BTreeSet<_> = got.iter().cloned().collect();
+            assert_eq!(
+                got.len(),
+                distinct.len(),
+                "a row was logged twice: {steps:?}"
+            );
+            assert_eq!(distinct, ever, "{steps:?}");
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
