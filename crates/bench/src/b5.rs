@@ -35,6 +35,9 @@ pub(crate) struct Args {
     /// Labelled training rows.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
+    /// The model's algorithm: `gbdt` (the B5 model) or `linear` (to time the linear model on all rows).
+    #[arg(long, default_value = "gbdt", value_parser = ["gbdt", "linear"])]
+    algorithm: String,
     /// Trees in the model.
     #[arg(long, default_value_t = 100)]
     trees: u32,
@@ -58,9 +61,14 @@ pub(crate) struct Args {
 /// The label source and the model, added to the B1 project.
 fn model_yaml(args: &Args) -> (String, String) {
     let source = "  - {name: labels, type: push, timestamp_field: event_time, schema: {driver_id: int64, event_time: timestamp, churned: int64}}\n".to_owned();
+    let params = if args.algorithm == "gbdt" {
+        format!("{{trees: {}, max_depth: {}}}", args.trees, args.max_depth)
+    } else {
+        "{}".to_owned()
+    };
     let model = format!(
-        "models:\n  - {{name: b5, feature_service: b1, label: {{source: labels, column: churned}}, algorithm: gbdt, params: {{trees: {}, max_depth: {}}}}}\n",
-        args.trees, args.max_depth
+        "models:\n  - {{name: b5, feature_service: b1, label: {{source: labels, column: churned}}, algorithm: {}, params: {params}}}\n",
+        args.algorithm
     );
     (source, model)
 }
@@ -154,7 +162,7 @@ fn train(
             ));
         }
         stage = match next {
-            Stage::Fitting(rows) => format!("fitting the trees on {rows} rows"),
+            Stage::Fitting(rows) => format!("fitting the model on {rows} rows"),
             Stage::Baseline(rows) => format!("fitting the linear baseline on {rows} rows"),
             Stage::Evaluating(rows) => format!("scoring {rows} validation rows"),
         };
@@ -225,11 +233,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     };
     // Warm up connections and caches.
     client.block_on(predictions(1_000, 1.0, args.seed).run());
+    let model = if args.algorithm == "gbdt" {
+        format!("{} trees", args.trees)
+    } else {
+        "a linear model".to_owned()
+    };
     for &rate in &args.rates {
         let step = client.block_on(predictions(rate, args.seconds, args.seed ^ rate).run());
         report(&format!(
-            "B5:   1 entity x 50 features x {} trees at {rate} req/s offered: {} (target p99 <= 2 ms)",
-            args.trees,
+            "B5:   1 entity x 50 features x {model} at {rate} req/s offered: {} (target p99 <= 2 ms)",
             step.summary()
         ));
         report(&server_side_line(&app.metrics.encode(), "/predict", rate));

@@ -21,6 +21,22 @@ pub struct DeadLetter {
     pub original: String,
 }
 
+impl DeadLetter {
+    /// The letter for record `row` that could not be decoded.
+    pub fn undecodable(
+        row: u64,
+        error: &freshet_sources::decode::DecodeError,
+        original: String,
+    ) -> DeadLetter {
+        DeadLetter {
+            row,
+            field: error.field.clone(),
+            reason: error.reason.clone(),
+            original,
+        }
+    }
+}
+
 /// Failing to write the dead-letter file.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the dead-letter file {path}: {source}; check that the directory is writable")]

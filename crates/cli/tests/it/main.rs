@@ -96,3 +96,31 @@ pub(crate) async fn first_source_log(
     .await
     .unwrap()
 }
+
+/// The values of the first feature view of the project in `dir` for each of `keys` (an int64 join
+/// key), read from its online store as of the far future, as debug text: what a finished `freshet run`
+/// left to serve.
+pub(crate) fn final_online_values(dir: &Path, keys: &[i64]) -> Vec<String> {
+    let project = freshet_project::load_project(dir, &freshet_project::ProcessEnv).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = freshet_online::OnlineStore::open(&project).await.unwrap();
+        let def = project.views[0].def.clone();
+        let reader = freshet_engine::RecordReader::new(&def);
+        let entities: Vec<freshet_engine::EntityKey> = keys
+            .iter()
+            .map(|&k| freshet_engine::EntityKey::int(k))
+            .collect();
+        let records = store.read(&def.name, &entities).await.unwrap();
+        records
+            .iter()
+            .map(|r| {
+                let row = reader.read(r.as_deref(), i64::MAX / 2, i64::MAX).unwrap();
+                format!("{:?}", row.values)
+            })
+            .collect()
+    })
+}

@@ -1,9 +1,6 @@
 //! PostgreSQL sources through the binary, against a real server: `freshet ingest` of a table, a model
 //! trained on labels read from a table, and a table on a schedule in `freshet run`.
 
-use freshet_engine::{EntityKey, RecordReader};
-use freshet_online::OnlineStore;
-use freshet_project::{ProcessEnv, load_project};
 use freshet_testkit::postgres::PostgresServer;
 use std::path::Path;
 use std::process::Command;
@@ -125,33 +122,14 @@ fn a_table_on_a_schedule_brings_new_rows_online_while_running() {
     );
     assert_eq!(run.wait().unwrap().code(), Some(0));
 
-    let project = load_project(&root.path().join("pg"), &ProcessEnv).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let store = OnlineStore::open(&project).await.unwrap();
-        let def = project.views[0].def.clone();
-        let reader = RecordReader::new(&def);
-        let drivers: Vec<EntityKey> = [1, 2, 301].into_iter().map(EntityKey::int).collect();
-        let records = store.read(&def.name, &drivers).await.unwrap();
-        let got: Vec<String> = records
-            .iter()
-            .map(|r| {
-                let row = reader.read(r.as_deref(), i64::MAX / 2, i64::MAX).unwrap();
-                format!("{:?}", row.values)
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                // Driver 1: 8 trips of fares 11, 12, 13, 14, 10, 11, 12, 13, then the new one.
-                "[Scalar(Int64(9)), Scalar(Float64(196.0))]",
-                "[Scalar(Int64(2)), Scalar(Float64(23.0))]",
-                "[Scalar(Int64(1)), Scalar(Float64(7.0))]",
-            ],
-            "every row once, the new ones included"
-        );
-    });
+    assert_eq!(
+        super::final_online_values(&root.path().join("pg"), &[1, 2, 301]),
+        [
+            // Driver 1: 8 trips of fares 11, 12, 13, 14, 10, 11, 12, 13, then the new one.
+            "[Scalar(Int64(9)), Scalar(Float64(196.0))]",
+            "[Scalar(Int64(2)), Scalar(Float64(23.0))]",
+            "[Scalar(Int64(1)), Scalar(Float64(7.0))]",
+        ],
+        "every row once, the new ones included"
+    );
 }

@@ -170,32 +170,13 @@ fn a_file_source_on_a_schedule_picks_up_new_files_while_running() {
     std::fs::rename(dir.join("data/.b.tmp"), dir.join("data/b.csv")).unwrap();
     assert_eq!(run.wait().unwrap().code(), Some(0));
 
-    let project = load_project(&dir, &ProcessEnv).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let store = OnlineStore::open(&project).await.unwrap();
-        let def = project.views[0].def.clone();
-        let reader = RecordReader::new(&def);
-        let drivers: Vec<EntityKey> = (1..=3).map(EntityKey::int).collect();
-        let records = store.read(&def.name, &drivers).await.unwrap();
-        let got: Vec<String> = records
-            .iter()
-            .map(|r| {
-                let row = reader.read(r.as_deref(), i64::MAX / 2, i64::MAX).unwrap();
-                format!("{:?}", row.values)
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                "[Scalar(Int64(3)), Scalar(Float64(16.0))]",
-                "[Scalar(Int64(1)), Scalar(Float64(7.5))]",
-                "[Scalar(Int64(1)), Scalar(Float64(4.0))]",
-            ],
-            "both files, each once"
-        );
-    });
+    assert_eq!(
+        super::final_online_values(&dir, &[1, 2, 3]),
+        [
+            "[Scalar(Int64(3)), Scalar(Float64(16.0))]",
+            "[Scalar(Int64(1)), Scalar(Float64(7.5))]",
+            "[Scalar(Int64(1)), Scalar(Float64(4.0))]",
+        ],
+        "both files, each once"
+    );
 }

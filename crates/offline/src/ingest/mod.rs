@@ -301,12 +301,7 @@ impl Decoding {
                     line,
                     error,
                     original,
-                } => dead.push(DeadLetter {
-                    row: line,
-                    reason: error.reason.clone(),
-                    field: error.field.clone(),
-                    original,
-                }),
+                } => dead.push(DeadLetter::undecodable(line, &error, original)),
             }
             if chunk.records == self.chunk_records {
                 progress(records);

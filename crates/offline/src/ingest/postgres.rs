@@ -108,12 +108,7 @@ pub async fn ingest_postgres(
                     line,
                     error,
                     original,
-                } => dead.push(DeadLetter {
-                    row: line,
-                    field: error.field.clone(),
-                    reason: error.to_string(),
-                    original,
-                }),
+                } => dead.push(DeadLetter::undecodable(line, &error, original)),
             }
         }
         progress(Progress::Records(reader.rows_read()));
