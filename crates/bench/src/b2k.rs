@@ -160,12 +160,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.recovery {
         return crate::recovery::run(args);
     }
+    // The mock broker answers a fetch that finds no new records only when its `fetch.wait.max.ms`
+    // (500 ms by default) is up, even if records arrive meanwhile; a real broker answers as soon as
+    // they do (long polling). A short wait stands in for that, so the latency measured is freshet's
+    // and not the mock's poll interval. Throughput runs always find records, so they keep the default.
+    let options = if args.rate > 0.0 {
+        "    options: {fetch.wait.max.ms: \"5\"}\n"
+    } else {
+        ""
+    };
     let Setup {
         cluster: _cluster,
         brokers,
         dir: _dir,
         project_dir,
-    } = setup(args, "")?;
+    } = setup(args, options)?;
     let project = freshet_project::load_project(&project_dir, &freshet_project::ProcessEnv)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     if args.rate > 0.0 {
@@ -270,8 +279,9 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
             Ok(sent)
         })
     };
+    // Two workers, as `freshet run` has: the log's append runs beside the rounds.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()?;
     let marker = args.entities as i64 + 1;

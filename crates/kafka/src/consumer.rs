@@ -110,6 +110,9 @@ pub struct ConsumerSettings {
     pub batch_wait: Duration,
     /// Deliveries in flight before the poll thread blocks.
     pub channel_capacity: usize,
+    /// Notified each time a delivery (records or a rebalance question) is handed over, so a caller
+    /// that serves several inputs from one loop can sleep until there is work instead of polling.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl ConsumerSettings {
@@ -123,6 +126,7 @@ impl ConsumerSettings {
             batch_records: 8_192,
             batch_wait: Duration::from_millis(5),
             channel_capacity: 16,
+            wake: None,
         }
     }
 }
@@ -135,6 +139,7 @@ struct GroupContext<T> {
     deliveries: tokio::sync::mpsc::Sender<Delivery<T>>,
     /// Records polled but not yet delivered; flushed before any rebalance question, to keep order.
     pending: Mutex<Vec<Record<T>>>,
+    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl<T: Send + 'static> ClientContext for GroupContext<T> {}
@@ -150,11 +155,16 @@ impl<T: Send + 'static> GroupContext<T> {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
-        batch.is_empty()
-            || self
-                .deliveries
-                .blocking_send(Delivery::Records(batch))
-                .is_ok()
+        batch.is_empty() || self.deliver(Delivery::Records(batch))
+    }
+
+    /// Hands `delivery` over (blocking while the channel is full) and wakes the receiver.
+    fn deliver(&self, delivery: Delivery<T>) -> bool {
+        let sent = self.deliveries.blocking_send(delivery).is_ok();
+        if sent && let Some(wake) = &self.wake {
+            wake.notify_one();
+        }
+        sent
     }
 
     /// Asks the runtime, and waits for the answer; `None` when the runtime is gone.
@@ -163,7 +173,9 @@ impl<T: Send + 'static> GroupContext<T> {
             return None;
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.deliveries.blocking_send(make(Reply(tx))).ok()?;
+        if !self.deliver(make(Reply(tx))) {
+            return None;
+        }
         rx.recv().ok()
     }
 
@@ -278,6 +290,7 @@ impl<T: Send + 'static> GroupConsumer<T> {
             topic: settings.topic.clone(),
             deliveries: tx,
             pending: Mutex::new(Vec::new()),
+            wake: settings.wake.clone(),
         };
         let mut config = ClientConfig::new();
         config

@@ -14,6 +14,7 @@
 //! partition's pending records are applied and its checkpoint is written.
 
 use crate::RunError;
+use crate::background_log::BackgroundLog;
 use crate::dead_letters::{PartitionDeadLetters, Refused};
 use crate::task::{Event, Task, WATERMARK_LAG, write_records};
 use freshet_engine::{Timestamp, Value, ViewDef};
@@ -193,7 +194,7 @@ pub(crate) struct KafkaStream {
     topic: String,
     start: StartOffset,
     consumer: GroupConsumer<Decoded>,
-    log: SourceLog,
+    log: BackgroundLog,
     root: PathBuf,
     owned: BTreeMap<i32, Owned>,
     pending: Vec<Record<Decoded>>,
@@ -236,16 +237,18 @@ impl KafkaStream {
             .iter()
             .map(|(k, v)| (k.clone(), v.resolved().to_owned()))
             .collect();
+        // Woken when a batch is handed over, not when a record is decoded: a decode comes up to the
+        // batch's wait before its delivery, and a wake-up then would find nothing and leave the
+        // batch to the next tick.
+        settings.wake = Some(wake);
         let decoder = PayloadDecoder::new(project, source);
-        let consumer = GroupConsumer::start(&settings, move |raw| {
-            let decoded = decoder.decode(raw);
-            wake.notify_one();
-            decoded
-        })
-        .map_err(|e| RunError::Source {
-            source_name: source.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let consumer =
+            GroupConsumer::start(&settings, move |raw| decoder.decode(raw)).map_err(|e| {
+                RunError::Source {
+                    source_name: source.name.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         let root = freshet_offline::offline_root(project);
         let log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
@@ -254,7 +257,7 @@ impl KafkaStream {
             topic: topic.resolved().to_owned(),
             start: *start_offset,
             consumer,
-            log,
+            log: BackgroundLog::new(log),
             root,
             owned: BTreeMap::new(),
             pending: Vec::new(),
@@ -294,12 +297,14 @@ impl KafkaStream {
         partitions: &[i32],
     ) -> Result<BTreeMap<i32, StartAt>, RunError> {
         // Another worker may have logged these partitions since this one opened the log.
-        self.log.refresh().await?;
+        self.log.settled().await?.refresh().await?;
         let mut starts = BTreeMap::new();
         for &p in partitions {
             let task = Task::open(project, &self.name, p)?;
             let logged = self
                 .log
+                .settled()
+                .await?
                 .transaction_version(&app_id(&self.name, p))
                 .await?
                 .unwrap_or(0);
@@ -335,6 +340,7 @@ impl KafkaStream {
         partitions: &[i32],
     ) -> Result<BTreeMap<i32, i64>, RunError> {
         store.sync().await?;
+        self.log.settled().await?;
         let mut commits = BTreeMap::new();
         for p in partitions {
             if let Some(mut owned) = self.owned.remove(p) {
@@ -347,9 +353,10 @@ impl KafkaStream {
 
     /// Applies and logs the pending records of owned partitions.
     ///
-    /// The engine and the online store go first, then the event log: the order does not matter for
-    /// exactly-once (a crash replays both from the last checkpoint, which is only written after both),
-    /// and serving first keeps the log's commit out of the event-to-servable latency.
+    /// The engine and the online store go first, then the event log, whose append runs in the
+    /// background ([`BackgroundLog`]): the order does not matter for exactly-once (a crash replays
+    /// both from the last checkpoint, which is only written after both), and serving first keeps the
+    /// log's commit out of the event-to-servable latency.
     async fn flush(&mut self, store: &OnlineStore) -> Result<usize, RunError> {
         if self.pending.is_empty() {
             return Ok(0);
@@ -416,14 +423,15 @@ impl KafkaStream {
         }
         write_records(store, touched.into_iter().collect()).await?;
         if !transactions.is_empty() {
-            self.log.append(&rows, transactions).await?;
+            self.log.append(rows, transactions).await?;
         }
         Ok(applied)
     }
 
-    /// Checkpoints every owned partition (the caller has synced the store), then commits the offsets
-    /// the checkpoints cover.
-    pub(crate) fn checkpoint(&mut self) -> Result<usize, RunError> {
+    /// Checkpoints every owned partition (the caller has synced the store) once the log holds what
+    /// they cover, then commits the offsets the checkpoints cover.
+    pub(crate) async fn checkpoint(&mut self) -> Result<usize, RunError> {
+        self.log.settled().await?;
         let mut commits = BTreeMap::new();
         for (p, owned) in &mut self.owned {
             owned.task.checkpoint()?;

@@ -14,6 +14,7 @@
 //! task that starts restores its newest whole checkpoint and resumes at its position; replayed records
 //! are the same records, so nothing is lost or counted twice.
 
+mod background_log;
 pub mod checkpoint;
 mod dead_letters;
 pub mod generator;
@@ -201,7 +202,7 @@ pub async fn run(
                 tracing::info!("checkpoint written to {}", path.display());
             }
             for k in &mut kafka {
-                k.checkpoint()?;
+                k.checkpoint().await?;
             }
             report.checkpoints += 1;
             last_checkpoint = Instant::now();

@@ -1,0 +1,176 @@
+//! A stream's event log, appended in the background.
+//!
+//! A Delta commit takes tens of milliseconds (Parquet encoding, the data file, the commit file), far
+//! longer than applying a round of records. Run in line, every record behind it would wait for it
+//! before being applied and served. Here an append runs as a task of its own while later rounds are
+//! applied and served; their rows gather in a buffer and go out together as the next append once
+//! the one in flight has landed. So the log commits as fast as Delta allows, in fewer and larger
+//! commits under load, and never holds up serving.
+//!
+//! At most one append is in flight, so appends land in order; the buffer is bounded, and a round that
+//! would overfill it waits for the append in flight. Whatever needs the log to be complete waits for
+//! it through [`BackgroundLog::settled`], which also writes out the buffer: a checkpoint (it must never
+//! cover events the log could still lose), a revocation's answer, a refresh. Exactly-once is
+//! unchanged: a crash with rows in flight or buffered restarts from a checkpoint written before them,
+//! and the log's application transactions skip whatever of the replay had already landed.
+
+use crate::RunError;
+use freshet_offline::{LogError, LogRows, SourceLog, Transaction};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tokio::task::JoinHandle;
+
+/// Rows buffered behind an append in flight before a round waits for it.
+const MAX_BUFFERED_ROWS: usize = 1 << 20;
+
+type Landing = JoinHandle<(SourceLog, Result<u64, LogError>)>;
+
+/// The log, or the append that holds it, and the rows waiting for the next append.
+#[derive(Debug)]
+pub(crate) struct BackgroundLog {
+    idle: Option<SourceLog>,
+    appending: Option<Landing>,
+    buffered: LogRows,
+    /// The newest version per application id of the buffered rounds.
+    transactions: BTreeMap<String, i64>,
+    dir: PathBuf,
+}
+
+impl BackgroundLog {
+    pub(crate) fn new(log: SourceLog) -> BackgroundLog {
+        BackgroundLog {
+            dir: log.dir().to_path_buf(),
+            idle: Some(log),
+            appending: None,
+            buffered: LogRows::default(),
+            transactions: BTreeMap::new(),
+        }
+    }
+
+    fn lost(&self, reason: String) -> RunError {
+        RunError::Log(LogError::Io {
+            dir: self.dir.clone(),
+            source: std::io::Error::other(reason),
+        })
+    }
+
+    /// Waits for the append in flight, if any; its error if it failed.
+    async fn land(&mut self) -> Result<(), RunError> {
+        if let Some(landing) = self.appending.take() {
+            let (log, result) = landing
+                .await
+                .map_err(|e| self.lost(format!("the append task failed: {e}")))?;
+            self.idle = Some(log);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Starts appending the buffer (the log must be idle).
+    fn start(&mut self) -> Result<(), RunError> {
+        if self.transactions.is_empty() {
+            return Ok(());
+        }
+        let Some(mut log) = self.idle.take() else {
+            return Err(self.lost("the event log was lost by a failed append".to_owned()));
+        };
+        let rows = std::mem::take(&mut self.buffered);
+        let transactions: Vec<Transaction> = std::mem::take(&mut self.transactions)
+            .into_iter()
+            .map(|(app, version)| Transaction::new(app, version))
+            .collect();
+        self.appending = Some(tokio::spawn(async move {
+            let result = log.append(&rows, transactions).await;
+            (log, result)
+        }));
+        Ok(())
+    }
+
+    /// The log once every round given so far has landed in it.
+    pub(crate) async fn settled(&mut self) -> Result<&mut SourceLog, RunError> {
+        self.land().await?;
+        self.start()?;
+        self.land().await?;
+        let dir = self.dir.clone();
+        self.idle.as_mut().ok_or_else(|| {
+            RunError::Log(LogError::Io {
+                dir,
+                source: std::io::Error::other("the event log was lost by a failed append"),
+            })
+        })
+    }
+
+    /// Hands over a round's `rows` and `transactions`: appended now if the log is idle, else with the
+    /// next append.
+    pub(crate) async fn append(
+        &mut self,
+        rows: LogRows,
+        transactions: Vec<Transaction>,
+    ) -> Result<(), RunError> {
+        self.buffered.rows.extend(rows.rows);
+        self.buffered.ingest_times.extend(rows.ingest_times);
+        self.buffered.positions.extend(rows.positions);
+        for t in transactions {
+            let version = self.transactions.entry(t.app_id).or_insert(t.version);
+            *version = (*version).max(t.version);
+        }
+        let in_flight = self.appending.as_ref().is_some_and(|a| !a.is_finished());
+        if in_flight && self.buffered.len() < MAX_BUFFERED_ROWS {
+            return Ok(());
+        }
+        self.land().await?;
+        self.start()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use freshet_engine::{DataType, Timestamp, Value};
+    use freshet_project::spec::Field;
+
+    fn round(first: i64, count: i64) -> LogRows {
+        let mut rows = LogRows::default();
+        for i in first..first + count {
+            let t = 1_767_225_600_000_000 + i;
+            rows.push(vec![Value::Int64(i), Value::Timestamp(Timestamp(t))], t, i as u64);
+        }
+        rows
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rounds_behind_an_append_land_once_in_order_with_their_newest_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let fields = [
+            Field {
+                name: "id".to_owned(),
+                data_type: DataType::Int64,
+            },
+            Field {
+                name: "ts".to_owned(),
+                data_type: DataType::Timestamp,
+            },
+        ];
+        let log = SourceLog::open(dir.path(), "s", &fields, "ts").await.unwrap();
+        let mut background = BackgroundLog::new(log);
+        // Rounds come faster than commits: most wait in the buffer behind the append in flight.
+        for r in 0..20 {
+            let transactions = vec![
+                Transaction::new("p0", r + 1),
+                Transaction::new("p1", 2 * (r + 1)),
+            ];
+            background.append(round(r * 10, 10), transactions).await.unwrap();
+        }
+        let log = background.settled().await.unwrap();
+        assert!(log.version() >= 2, "at least two appends");
+        assert_eq!(log.transaction_version("p0").await.unwrap(), Some(20));
+        assert_eq!(log.transaction_version("p1").await.unwrap(), Some(40));
+        let mut ids = Vec::new();
+        freshet_offline::scan::scan_files(&log.files().unwrap(), log.fields(), |e| {
+            ids.push(e.position);
+        })
+        .unwrap();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..200).collect::<Vec<u64>>());
+    }
+}
