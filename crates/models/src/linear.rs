@@ -26,8 +26,10 @@ pub struct LinearModel {
     pub logistic: bool,
 }
 
-/// The mean gradient, per row, at which the logistic fit has converged.
-const GRADIENT_TOLERANCE_PER_ROW: f64 = 1e-4;
+/// The mean gradient, per row, at which the logistic fit has converged. Measured on B5's 1M rows x 50
+/// features: 1e-3 fits in 22 s where 1e-4 took 77 s, with the same AUC (0.7728) and log loss within
+/// 1e-4; the inputs are standardised, so the mean gradient is on one scale for every feature.
+const GRADIENT_TOLERANCE_PER_ROW: f64 = 1e-3;
 
 fn fit_error(e: impl std::fmt::Display) -> ModelError {
     ModelError::Fit {
