@@ -133,7 +133,11 @@ mod tests {
         let mut rows = LogRows::default();
         for i in first..first + count {
             let t = 1_767_225_600_000_000 + i;
-            rows.push(vec![Value::Int64(i), Value::Timestamp(Timestamp(t))], t, i as u64);
+            rows.push(
+                vec![Value::Int64(i), Value::Timestamp(Timestamp(t))],
+                t,
+                i as u64,
+            );
         }
         rows
     }
@@ -151,7 +155,9 @@ mod tests {
                 data_type: DataType::Timestamp,
             },
         ];
-        let log = SourceLog::open(dir.path(), "s", &fields, "ts").await.unwrap();
+        let log = SourceLog::open(dir.path(), "s", &fields, "ts")
+            .await
+            .unwrap();
         let mut background = BackgroundLog::new(log);
         // Rounds come faster than commits: most wait in the buffer behind the append in flight.
         for r in 0..20 {
@@ -159,7 +165,10 @@ mod tests {
                 Transaction::new("p0", r + 1),
                 Transaction::new("p1", 2 * (r + 1)),
             ];
-            background.append(round(r * 10, 10), transactions).await.unwrap();
+            background
+                .append(round(r * 10, 10), transactions)
+                .await
+                .unwrap();
         }
         let log = background.settled().await.unwrap();
         assert!(log.version() >= 2, "at least two appends");
