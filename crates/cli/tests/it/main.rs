@@ -97,6 +97,26 @@ pub(crate) async fn first_source_log(
     .unwrap()
 }
 
+/// Starts `freshet run -p <project>` in `cwd` for `seconds` on a free port, quietly.
+pub(crate) fn spawn_run(cwd: &Path, project: &str, seconds: u32) -> std::process::Child {
+    let port = free_port().to_string();
+    Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args([
+            "run",
+            "-p",
+            project,
+            "--duration",
+            &seconds.to_string(),
+            "--port",
+            &port,
+        ])
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the freshet binary runs")
+}
+
 /// The values of the first feature view of the project in `dir` for each of `keys` (an int64 join
 /// key), read from its online store as of the far future, as debug text: what a finished `freshet run`
 /// left to serve.

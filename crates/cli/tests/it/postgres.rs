@@ -3,7 +3,6 @@
 
 use freshet_testkit::postgres::PostgresServer;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// Trips of 300 drivers: even drivers take 2 trips and churn, odd ones take 8 and stay.
@@ -108,14 +107,7 @@ fn a_table_on_a_schedule_brings_new_rows_online_while_running() {
     pg.execute(TABLES);
     let root = tempfile::tempdir().unwrap();
     write_project(root.path(), &project(&pg.url(), "every: 1s"));
-    let port = super::free_port().to_string();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_freshet"))
-        .args(["run", "-p", "pg", "--duration", "6", "--port", &port])
-        .current_dir(root.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = super::spawn_run(root.path(), "pg", 6);
     std::thread::sleep(Duration::from_millis(2_500));
     pg.execute(
         "INSERT INTO trips VALUES (1, 100, '2026-02-01T00:00:00Z'), (301, 7, '2026-02-01T00:00:00Z');",

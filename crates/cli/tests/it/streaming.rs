@@ -156,14 +156,7 @@ fn a_file_source_on_a_schedule_picks_up_new_files_while_running() {
         csv(&[(1, 10.0), (1, 5.0), (2, 7.5)]),
     )
     .unwrap();
-    let port = super::free_port().to_string();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_freshet"))
-        .args(["run", "-p", "batch", "--duration", "6", "--port", &port])
-        .current_dir(root.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = super::spawn_run(root.path(), "batch", 6);
     std::thread::sleep(Duration::from_millis(2_500));
     // A new file lands while the run goes on (written beside, then renamed in, as a job should).
     std::fs::write(dir.join("data/.b.tmp"), csv(&[(1, 1.0), (3, 4.0)])).unwrap();
