@@ -94,6 +94,7 @@ async fn relation_spine(source: &SourceSpec) -> Result<Spine, TrainingError> {
         source_name: source.name.clone(),
         reason,
     };
+    let relation = freshet_sources::postgres::describe_relation(source);
     let records = freshet_sources::postgres::read_all(source)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -102,25 +103,19 @@ async fn relation_spine(source: &SourceSpec) -> Result<Spine, TrainingError> {
         match record {
             Record::Row { row, .. } => rows.push(row),
             Record::Bad { line, error, .. } => {
-                return Err(fail(format!(
-                    "row {line} of {}: {error}",
-                    freshet_sources::postgres::describe_relation(source)
-                )));
+                return Err(fail(format!("row {line} of {relation}: {error}")));
             }
         }
     }
     if rows.is_empty() {
-        return Err(fail(format!(
-            "{} has no rows",
-            freshet_sources::postgres::describe_relation(source)
-        )));
+        return Err(fail(format!("{relation} has no rows")));
     }
     let schema = Arc::new(arrow_schema(&source.schema));
     let columns = rows_to_columns(&source.schema, &rows);
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| TrainingError::Internal(e.to_string()))?;
     Ok(Spine {
-        path: PathBuf::from(freshet_sources::postgres::describe_relation(source)),
+        path: PathBuf::from(relation),
         batches: vec![batch],
         schema,
     })

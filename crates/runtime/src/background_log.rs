@@ -17,11 +17,22 @@
 use crate::RunError;
 use freshet_offline::{LogError, LogRows, SourceLog, Transaction};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
 
 /// Rows buffered behind an append in flight before a round waits for it.
 const MAX_BUFFERED_ROWS: usize = 1 << 20;
+
+/// Why the log is missing: a failed append did not hand it back.
+const GONE: &str = "the event log was lost by a failed append";
+
+/// A problem with the log at `dir` that Delta did not report itself.
+fn lost(dir: &Path, reason: &str) -> RunError {
+    RunError::Log(LogError::Io {
+        dir: dir.to_path_buf(),
+        source: std::io::Error::other(reason.to_owned()),
+    })
+}
 
 type Landing = JoinHandle<(SourceLog, Result<u64, LogError>)>;
 
@@ -47,19 +58,12 @@ impl BackgroundLog {
         }
     }
 
-    fn lost(&self, reason: String) -> RunError {
-        RunError::Log(LogError::Io {
-            dir: self.dir.clone(),
-            source: std::io::Error::other(reason),
-        })
-    }
-
     /// Waits for the append in flight, if any; its error if it failed.
     async fn land(&mut self) -> Result<(), RunError> {
         if let Some(landing) = self.appending.take() {
             let (log, result) = landing
                 .await
-                .map_err(|e| self.lost(format!("the append task failed: {e}")))?;
+                .map_err(|e| lost(&self.dir, &format!("the append task failed: {e}")))?;
             self.idle = Some(log);
             result?;
         }
@@ -72,7 +76,7 @@ impl BackgroundLog {
             return Ok(());
         }
         let Some(mut log) = self.idle.take() else {
-            return Err(self.lost("the event log was lost by a failed append".to_owned()));
+            return Err(lost(&self.dir, GONE));
         };
         let rows = std::mem::take(&mut self.buffered);
         let transactions: Vec<Transaction> = std::mem::take(&mut self.transactions)
@@ -91,13 +95,8 @@ impl BackgroundLog {
         self.land().await?;
         self.start()?;
         self.land().await?;
-        let dir = self.dir.clone();
-        self.idle.as_mut().ok_or_else(|| {
-            RunError::Log(LogError::Io {
-                dir,
-                source: std::io::Error::other("the event log was lost by a failed append"),
-            })
-        })
+        let dir = &self.dir;
+        self.idle.as_mut().ok_or_else(|| lost(dir, GONE))
     }
 
     /// Hands over a round's `rows` and `transactions`: appended now if the log is idle, else with the

@@ -95,71 +95,41 @@ impl ColumnReader {
 
     /// The value of column `index` of `row`.
     fn read(self, row: &Row, index: usize) -> Result<Value, String> {
-        let text = |e: tokio_postgres::Error| e.to_string();
         let value = match self {
-            ColumnReader::Bool => row
-                .try_get::<_, Option<bool>>(index)
-                .map_err(text)?
-                .map(Value::Bool),
-            ColumnReader::Int2 => opt(row.try_get::<_, Option<i16>>(index).map_err(text)?, |v| {
-                Value::Int64(v.into())
-            }),
-            ColumnReader::Int4 => opt(row.try_get::<_, Option<i32>>(index).map_err(text)?, |v| {
-                Value::Int64(v.into())
-            }),
-            ColumnReader::Int8 => row
-                .try_get::<_, Option<i64>>(index)
-                .map_err(text)?
-                .map(Value::Int64),
-            ColumnReader::Float4 => opt(row.try_get::<_, Option<f32>>(index).map_err(text)?, |v| {
-                Value::Float64(v.into())
-            }),
-            ColumnReader::Float8 => row
-                .try_get::<_, Option<f64>>(index)
-                .map_err(text)?
-                .map(Value::Float64),
-            ColumnReader::Int2AsFloat => {
-                opt(row.try_get::<_, Option<i16>>(index).map_err(text)?, |v| {
-                    Value::Float64(v.into())
-                })
-            }
-            ColumnReader::Int4AsFloat => {
-                opt(row.try_get::<_, Option<i32>>(index).map_err(text)?, |v| {
-                    Value::Float64(v.into())
-                })
-            }
-            ColumnReader::Text => opt(row.try_get::<_, Option<&str>>(index).map_err(text)?, |v| {
-                Value::String(Arc::from(v))
-            }),
-            ColumnReader::Instant => match row.try_get::<_, Option<Micros>>(index).map_err(text)? {
-                Some(m) => Some(timestamp(m.0, 0)?),
+            ColumnReader::Bool => cell::<bool>(row, index)?.map(Value::Bool),
+            ColumnReader::Int2 => cell::<i16>(row, index)?.map(|v| Value::Int64(v.into())),
+            ColumnReader::Int4 => cell::<i32>(row, index)?.map(|v| Value::Int64(v.into())),
+            ColumnReader::Int8 => cell::<i64>(row, index)?.map(Value::Int64),
+            ColumnReader::Float4 => cell::<f32>(row, index)?.map(|v| Value::Float64(v.into())),
+            ColumnReader::Float8 => cell::<f64>(row, index)?.map(Value::Float64),
+            ColumnReader::Int2AsFloat => cell::<i16>(row, index)?.map(|v| Value::Float64(v.into())),
+            ColumnReader::Int4AsFloat => cell::<i32>(row, index)?.map(|v| Value::Float64(v.into())),
+            ColumnReader::Text => cell::<&str>(row, index)?.map(|v| Value::String(Arc::from(v))),
+            ColumnReader::Instant => cell::<Micros>(row, index)?
+                .map(|m| timestamp(m.0, 0))
+                .transpose()?,
+            ColumnReader::LocalTime(offset) => cell::<Micros>(row, index)?
+                .map(|m| timestamp(m.0, offset))
+                .transpose()?,
+            ColumnReader::LocalDate(offset) => match cell::<Days>(row, index)? {
+                Some(Days(days)) if days == i32::MAX || days == i32::MIN => {
+                    return Err("the date is infinite".to_owned());
+                }
+                Some(Days(days)) => Some(timestamp(
+                    i64::from(days) * Timestamp::MICROS_PER_DAY,
+                    offset,
+                )?),
                 None => None,
             },
-            ColumnReader::LocalTime(offset) => {
-                match row.try_get::<_, Option<Micros>>(index).map_err(text)? {
-                    Some(m) => Some(timestamp(m.0, offset)?),
-                    None => None,
-                }
-            }
-            ColumnReader::LocalDate(offset) => {
-                match row.try_get::<_, Option<Days>>(index).map_err(text)? {
-                    Some(Days(days)) if days == i32::MAX || days == i32::MIN => {
-                        return Err("the date is infinite".to_owned());
-                    }
-                    Some(Days(days)) => Some(timestamp(
-                        i64::from(days) * Timestamp::MICROS_PER_DAY,
-                        offset,
-                    )?),
-                    None => None,
-                }
-            }
         };
         Ok(value.unwrap_or(Value::Null))
     }
 }
 
-fn opt<T>(value: Option<T>, f: impl FnOnce(T) -> Value) -> Option<Value> {
-    value.map(f)
+/// Cell `index` of `row` as a `T`, `None` for SQL NULL.
+fn cell<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<Option<T>, String> {
+    row.try_get::<_, Option<T>>(index)
+        .map_err(|e| e.to_string())
 }
 
 /// A PostgreSQL timestamp (µs since 2000-01-01, wall clock at `offset` seconds east of UTC) as an instant.
