@@ -49,6 +49,13 @@ enum Workload {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // What the in-process runtime logs (checkpoints, rebalances), on request: `FRESHET_LOG=debug`.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("FRESHET_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let command: Vec<String> = std::env::args().collect();
     #[allow(clippy::print_stdout)]
     {

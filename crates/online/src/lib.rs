@@ -20,6 +20,7 @@
 pub mod embedded;
 pub mod keys;
 pub mod redis_store;
+mod write_behind;
 
 use embedded::EmbeddedStore;
 use freshet_engine::EntityKey;
@@ -128,7 +129,7 @@ impl OnlineStore {
             OnlineStore::Embedded(store) => {
                 let store = store.clone();
                 let view = view.to_owned();
-                tokio::task::spawn_blocking(move || store.write_with(&view, &records, false))
+                tokio::task::spawn_blocking(move || store.write_replayable(&view, records))
                     .await
                     .map_err(|e| StoreError::Embedded {
                         path: PathBuf::from("(writer)"),
@@ -139,7 +140,8 @@ impl OnlineStore {
         }
     }
 
-    /// Makes every earlier write durable (a no-op for Redis).
+    /// Makes every earlier write durable (a no-op for Redis). Replayable writes made while it runs
+    /// do not wait for it: the embedded store holds them in memory, readable, until it is done.
     pub async fn sync(&self) -> Result<(), StoreError> {
         match self {
             OnlineStore::Embedded(store) => {

@@ -10,7 +10,8 @@
 //! At most one append is in flight, so appends land in order; the buffer is bounded, and a round that
 //! would overfill it waits for the append in flight. Whatever needs the log to be complete waits for
 //! it through [`BackgroundLog::settled`], which also writes out the buffer: a checkpoint (it must never
-//! cover events the log could still lose), a revocation's answer, a refresh. Exactly-once is
+//! cover events the log could still lose), a revocation's answer, a refresh. A checkpoint written in
+//! the background waits instead for [`BackgroundLog::landed`] to reach the round it covers. Exactly-once is
 //! unchanged: a crash with rows in flight or buffered restarts from a checkpoint written before them,
 //! and the log's application transactions skip whatever of the replay had already landed.
 
@@ -34,7 +35,8 @@ fn lost(dir: &Path, reason: &str) -> RunError {
     })
 }
 
-type Landing = JoinHandle<(SourceLog, Result<u64, LogError>)>;
+/// An append in flight, and the number of rounds the log holds once it lands.
+type Landing = (JoinHandle<(SourceLog, Result<u64, LogError>)>, u64);
 
 /// The log, or the append that holds it, and the rows waiting for the next append.
 #[derive(Debug)]
@@ -44,6 +46,10 @@ pub(crate) struct BackgroundLog {
     buffered: LogRows,
     /// The newest version per application id of the buffered rounds.
     transactions: BTreeMap<String, i64>,
+    /// Rounds handed over so far.
+    handed: u64,
+    /// Rounds the log holds.
+    landed: tokio::sync::watch::Sender<u64>,
     dir: PathBuf,
 }
 
@@ -55,17 +61,46 @@ impl BackgroundLog {
             appending: None,
             buffered: LogRows::default(),
             transactions: BTreeMap::new(),
+            handed: 0,
+            landed: tokio::sync::watch::Sender::new(0),
         }
     }
 
     /// Waits for the append in flight, if any; its error if it failed.
     async fn land(&mut self) -> Result<(), RunError> {
-        if let Some(landing) = self.appending.take() {
+        if let Some((landing, rounds)) = self.appending.take() {
             let (log, result) = landing
                 .await
                 .map_err(|e| lost(&self.dir, &format!("the append task failed: {e}")))?;
             self.idle = Some(log);
             result?;
+            self.landed.send_replace(rounds);
+        }
+        Ok(())
+    }
+
+    /// Rounds handed over so far: the log holds them all once [`BackgroundLog::landed`] reaches it.
+    pub(crate) fn handed(&self) -> u64 {
+        self.handed
+    }
+
+    /// Follows the number of rounds the log holds.
+    pub(crate) fn landed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.landed.subscribe()
+    }
+
+    /// Without waiting: lands a finished append and starts the next from the buffer, so buffered
+    /// rounds do not wait for the next round to come along. Call it whenever the loop comes round.
+    pub(crate) async fn progress(&mut self) -> Result<(), RunError> {
+        if self
+            .appending
+            .as_ref()
+            .is_some_and(|(a, _)| a.is_finished())
+        {
+            self.land().await?;
+        }
+        if self.appending.is_none() {
+            self.start()?;
         }
         Ok(())
     }
@@ -83,10 +118,11 @@ impl BackgroundLog {
             .into_iter()
             .map(|(app, version)| Transaction::new(app, version))
             .collect();
-        self.appending = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result = log.append(&rows, transactions).await;
             (log, result)
-        }));
+        });
+        self.appending = Some((task, self.handed));
         Ok(())
     }
 
@@ -113,7 +149,11 @@ impl BackgroundLog {
             let version = self.transactions.entry(t.app_id).or_insert(t.version);
             *version = (*version).max(t.version);
         }
-        let in_flight = self.appending.as_ref().is_some_and(|a| !a.is_finished());
+        self.handed += 1;
+        let in_flight = self
+            .appending
+            .as_ref()
+            .is_some_and(|(a, _)| !a.is_finished());
         if in_flight && self.buffered.len() < MAX_BUFFERED_ROWS {
             return Ok(());
         }

@@ -73,19 +73,23 @@ fn files(dir: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-/// Writes checkpoint `sequence` into `dir` and removes all but the newest two.
-pub fn write(
+/// A checkpoint encoded and ready to be written: taking it is quick and must happen while the state
+/// stands still; writing it (a file and an fsync) can happen anywhere, later.
+#[derive(Debug)]
+pub struct Encoded {
+    dir: PathBuf,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+/// Encodes checkpoint `sequence` of `views` at `sources`, to be written into `dir`.
+pub fn encode(
     dir: &Path,
     sequence: u64,
     sources: &BTreeMap<String, SourcePosition>,
     views: &[&ViewState],
-) -> Result<PathBuf, CheckpointError> {
+) -> Result<Encoded, CheckpointError> {
     let path = dir.join(format!("{sequence:012}.ckpt"));
-    let fail = |reason: String| CheckpointError {
-        path: path.clone(),
-        reason,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
     let snapshots: Vec<Vec<u8>> = views.iter().map(|v| v.snapshot()).collect();
     let manifest = Manifest {
         sequence,
@@ -97,26 +101,47 @@ pub fn write(
             .collect(),
     };
     let mut bytes = HEADER.to_vec();
-    serde_json::to_writer(&mut bytes, &manifest).map_err(|e| fail(e.to_string()))?;
+    serde_json::to_writer(&mut bytes, &manifest).map_err(|e| CheckpointError {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     bytes.push(b'\n');
     for snapshot in &snapshots {
         bytes.extend_from_slice(snapshot);
     }
     bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
-    let staged = freshet_project::files::stage_file(dir).map_err(|e| fail(e.to_string()))?;
-    std::fs::write(staged.path(), &bytes).map_err(|e| fail(e.to_string()))?;
-    staged
-        .as_file()
-        .sync_all()
-        .map_err(|e| fail(e.to_string()))?;
-    staged
-        .persist(&path)
-        .map_err(|e| fail(e.error.to_string()))?;
-    let all = files(dir);
-    for (_, old) in all.iter().take(all.len().saturating_sub(KEEP)) {
-        let _ = std::fs::remove_file(old);
+    Ok(Encoded {
+        dir: dir.to_path_buf(),
+        path,
+        bytes,
+    })
+}
+
+impl Encoded {
+    /// Writes the checkpoint durably (staged, fsynced, renamed into place) and removes all but the
+    /// newest two of its directory.
+    pub fn write(&self) -> Result<PathBuf, CheckpointError> {
+        let fail = |reason: String| CheckpointError {
+            path: self.path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| fail(e.to_string()))?;
+        let staged =
+            freshet_project::files::stage_file(&self.dir).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(staged.path(), &self.bytes).map_err(|e| fail(e.to_string()))?;
+        staged
+            .as_file()
+            .sync_all()
+            .map_err(|e| fail(e.to_string()))?;
+        staged
+            .persist(&self.path)
+            .map_err(|e| fail(e.error.to_string()))?;
+        let all = files(&self.dir);
+        for (_, old) in all.iter().take(all.len().saturating_sub(KEEP)) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(self.path.clone())
     }
-    Ok(path)
 }
 
 fn read_one(path: &Path) -> Option<Restored> {

@@ -8,13 +8,15 @@
 //!    replayed offset is never logged twice;
 //! 3. each partition's task ingests its events; the touched entities' records go to the online store.
 //!
-//! A checkpoint writes every task, then commits the offsets it covers to the group (for lag tools:
-//! on assignment, a partition starts where its checkpoint says, not at the committed offset).
+//! A checkpoint encodes every task between rounds and lands in the background
+//! ([`CheckpointInFlight`]), then commits the offsets it covers to the group (for lag tools: on
+//! assignment, a partition starts where its checkpoint says, not at the committed offset).
 //! Handing a partition over is clean: the poll thread waits in its revoke callback until the
 //! partition's pending records are applied and its checkpoint is written.
 
 use crate::RunError;
 use crate::background_log::BackgroundLog;
+use crate::checkpoint_in_flight::CheckpointInFlight;
 use crate::dead_letters::{PartitionDeadLetters, Refused};
 use crate::task::{Event, Task, WATERMARK_LAG, write_records};
 use freshet_engine::{Timestamp, Value, ViewDef};
@@ -198,6 +200,10 @@ pub(crate) struct KafkaStream {
     root: PathBuf,
     owned: BTreeMap<i32, Owned>,
     pending: Vec<Record<Decoded>>,
+    /// The checkpoint landing in the background, if any.
+    in_flight: Option<CheckpointInFlight>,
+    /// Where the source's partitions keep their checkpoints.
+    checkpoints: PathBuf,
     /// Dead letters written by this run.
     pub(crate) dead_letters: u64,
 }
@@ -261,6 +267,8 @@ impl KafkaStream {
             root,
             owned: BTreeMap::new(),
             pending: Vec::new(),
+            in_flight: None,
+            checkpoints: crate::checkpoint::directory(&project.dir).join(&source.name),
             dead_letters: 0,
         }))
     }
@@ -339,6 +347,7 @@ impl KafkaStream {
         store: &OnlineStore,
         partitions: &[i32],
     ) -> Result<BTreeMap<i32, i64>, RunError> {
+        self.land_checkpoint().await?;
         store.sync().await?;
         self.log.settled().await?;
         let mut commits = BTreeMap::new();
@@ -428,19 +437,69 @@ impl KafkaStream {
         Ok(applied)
     }
 
-    /// Checkpoints every owned partition (the caller has synced the store) once the log holds what
-    /// they cover, then commits the offsets the checkpoints cover.
-    pub(crate) async fn checkpoint(&mut self) -> Result<usize, RunError> {
-        self.log.settled().await?;
+    /// Starts a checkpoint of every owned partition, to land in the background
+    /// ([`CheckpointInFlight`]), unless the previous one is still landing; whether it started.
+    pub(crate) fn begin_checkpoint(&mut self, store: &OnlineStore) -> Result<bool, RunError> {
+        if self.in_flight.is_some() || self.owned.is_empty() {
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let mut encoded = Vec::with_capacity(self.owned.len());
         let mut commits = BTreeMap::new();
         for (p, owned) in &mut self.owned {
-            owned.task.checkpoint()?;
+            encoded.push(owned.task.encode_checkpoint()?);
             commits.insert(*p, i64::try_from(owned.task.next).unwrap_or(0));
         }
-        if let Err(e) = self.consumer.commit(&commits) {
-            tracing::warn!("kafka source `{}`: {e}", self.name);
+        tracing::debug!(
+            "kafka source `{}`: {} partitions encoded for a checkpoint in {} ms",
+            self.name,
+            encoded.len(),
+            started.elapsed().as_millis()
+        );
+        self.in_flight = Some(CheckpointInFlight::start(
+            &self.checkpoints,
+            store,
+            encoded,
+            self.log.landed(),
+            self.log.handed(),
+            commits,
+        ));
+        Ok(true)
+    }
+
+    /// Moves the background work along without waiting: starts the log's next append if it can,
+    /// and commits a landed checkpoint's offsets. Call it whenever the loop comes round.
+    pub(crate) async fn progress(&mut self) -> Result<(), RunError> {
+        self.log.progress().await?;
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(CheckpointInFlight::is_landed)
+        {
+            self.land_checkpoint().await?;
         }
-        Ok(commits.len())
+        Ok(())
+    }
+
+    /// Waits for the checkpoint in flight, if any, and commits its offsets.
+    async fn land_checkpoint(&mut self) -> Result<(), RunError> {
+        if let Some(in_flight) = self.in_flight.take() {
+            // It may be waiting for rounds still buffered in the log.
+            self.log.settled().await?;
+            let commits = in_flight.land().await?;
+            if let Err(e) = self.consumer.commit(&commits) {
+                tracing::warn!("kafka source `{}`: {e}", self.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoints every owned partition and waits until it has landed (on shutdown).
+    pub(crate) async fn checkpoint(&mut self, store: &OnlineStore) -> Result<usize, RunError> {
+        self.land_checkpoint().await?;
+        let started = self.begin_checkpoint(store)?;
+        self.land_checkpoint().await?;
+        Ok(if started { self.owned.len() } else { 0 })
     }
 
     /// Each owned partition's next offset, as `source/partition`.

@@ -10,12 +10,14 @@
 //! and its own checkpoints ([`checkpoint`]). Each round, a task's events go through the engine to the
 //! online store (versioned writes) and into the event log (Delta application transactions record each
 //! partition's next position, so nothing is logged twice); the watermark follows the newest event.
-//! Checkpoints are written periodically, on revocation and on shutdown, after the store is synced. A
-//! task that starts restores its newest whole checkpoint and resumes at its position; replayed records
+//! Checkpoints are written periodically, on revocation and on shutdown, after the store is synced;
+//! a Kafka stream's periodic checkpoint lands in the background (`checkpoint_in_flight`), so serving
+//! never pauses for the syncs. A task that starts restores its newest whole checkpoint and resumes at its position; replayed records
 //! are the same records, so nothing is lost or counted twice.
 
 mod background_log;
 pub mod checkpoint;
+mod checkpoint_in_flight;
 mod dead_letters;
 pub mod generator;
 mod kafka;
@@ -195,17 +197,27 @@ pub async fn run(
         }
         clock.store(report.simulated_now, Ordering::Relaxed);
         if stop || last_checkpoint.elapsed() >= options.checkpoint_interval {
-            // The store first: a checkpoint must never cover writes a crash could still lose.
-            store.sync().await?;
+            if !generators.is_empty() {
+                // The store first: a checkpoint must never cover writes a crash could still lose.
+                store.sync().await?;
+            }
             for g in &mut generators {
                 let path = g.task.checkpoint()?;
                 tracing::info!("checkpoint written to {}", path.display());
             }
             for k in &mut kafka {
-                k.checkpoint().await?;
+                if stop {
+                    k.checkpoint(store).await?;
+                } else {
+                    // Lands in the background; see `checkpoint_in_flight`.
+                    k.begin_checkpoint(store)?;
+                }
             }
             report.checkpoints += 1;
             last_checkpoint = Instant::now();
+        }
+        for k in &mut kafka {
+            k.progress().await?;
         }
         if last_status.0.elapsed() >= Duration::from_secs(1) || stop {
             let seconds = last_status.0.elapsed().as_secs_f64().max(1e-9);

@@ -145,6 +145,11 @@ impl Task {
 
     /// Writes a checkpoint of the state and position.
     pub(crate) fn checkpoint(&mut self) -> Result<PathBuf, RunError> {
+        Ok(self.encode_checkpoint()?.write()?)
+    }
+
+    /// Encodes the next checkpoint of the state and position, for writing later.
+    pub(crate) fn encode_checkpoint(&mut self) -> Result<checkpoint::Encoded, RunError> {
         self.sequence += 1;
         let mut at = BTreeMap::new();
         at.insert(
@@ -155,7 +160,7 @@ impl Task {
             },
         );
         let views: Vec<&ViewState> = self.states.iter().collect();
-        Ok(checkpoint::write(&self.dir, self.sequence, &at, &views)?)
+        Ok(checkpoint::encode(&self.dir, self.sequence, &at, &views)?)
     }
 }
 

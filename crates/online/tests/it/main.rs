@@ -4,4 +4,5 @@
 // Test helpers may fail loudly: a panic is how a test reports a broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod embedded_sync;
 mod stores;
