@@ -6,8 +6,9 @@
 //! meanwhile would wait that long to be served, once per checkpoint interval. So only the step that
 //! needs the state to stand still happens in the loop; the rest runs as a task of its own while
 //! the loop goes on applying and serving:
-//! 1. in the loop, between rounds: every owned task's state and position is encoded;
-//! 2. in the task: the online store is made durable, covering every write of the rounds encoded
+//! 1. in the loop, between rounds: every owned task's state and position is encoded, a few tasks
+//!    per turn of the loop ([`TakingCheckpoint`]), so no round waits for all of them;
+//! 2. in a task: the online store is made durable, covering every write of the rounds encoded
 //!    (writes made meanwhile are held in memory, readable, and need not be covered);
 //! 3. the task waits until the event log holds every round handed to it before step 1;
 //! 4. the task writes and fsyncs the files;
@@ -21,10 +22,72 @@
 use crate::RunError;
 use crate::checkpoint::{CheckpointError, Encoded};
 use freshet_online::OnlineStore;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// A checkpoint being taken: its partitions are encoded a few per turn of the loop. Each is encoded
+/// at a round boundary; the store's sync and the log's wait start after the last, so they cover
+/// every partition's rounds.
+#[derive(Debug)]
+pub(crate) struct TakingCheckpoint {
+    remaining: VecDeque<i32>,
+    encoded: Vec<Encoded>,
+    commits: BTreeMap<i32, i64>,
+    started: Instant,
+}
+
+impl TakingCheckpoint {
+    /// Starts taking a checkpoint of `partitions`.
+    pub(crate) fn new(partitions: impl IntoIterator<Item = i32>) -> TakingCheckpoint {
+        TakingCheckpoint {
+            remaining: partitions.into_iter().collect(),
+            encoded: Vec::new(),
+            commits: BTreeMap::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Encodes partitions with `encode` (its checkpoint and the offset it covers; `None`: the
+    /// partition is gone) until `budget` is spent or none is left; whether all are encoded.
+    pub(crate) fn step(
+        &mut self,
+        budget: Duration,
+        mut encode: impl FnMut(i32) -> Result<Option<(Encoded, i64)>, RunError>,
+    ) -> Result<bool, RunError> {
+        // No deadline when the budget reaches past the clock's range (`Duration::MAX`: finish now).
+        let until = Instant::now().checked_add(budget);
+        while let Some(p) = self.remaining.pop_front() {
+            if let Some((encoded, offset)) = encode(p)? {
+                self.encoded.push(encoded);
+                self.commits.insert(p, offset);
+            }
+            if until.is_some_and(|until| Instant::now() >= until) {
+                break;
+            }
+        }
+        Ok(self.remaining.is_empty())
+    }
+
+    /// Lands the encoded checkpoint in the background (see [`CheckpointInFlight::start`]).
+    pub(crate) fn land(
+        self,
+        dir: &Path,
+        store: &OnlineStore,
+        landed: watch::Receiver<u64>,
+        round: u64,
+    ) -> CheckpointInFlight {
+        tracing::debug!(
+            "{} partitions encoded for a checkpoint in {}, {} ms after it began",
+            self.encoded.len(),
+            dir.display(),
+            self.started.elapsed().as_millis()
+        );
+        CheckpointInFlight::start(dir, store, self.encoded, landed, round, self.commits)
+    }
+}
 
 /// A checkpoint on its way to disk.
 #[derive(Debug)]
@@ -33,7 +96,7 @@ pub(crate) struct CheckpointInFlight {
     commits: BTreeMap<i32, i64>,
     landing: JoinHandle<Result<(), RunError>>,
     dir: PathBuf,
-    started: std::time::Instant,
+    started: Instant,
 }
 
 fn failed(dir: &Path, reason: String) -> RunError {
@@ -75,7 +138,7 @@ impl CheckpointInFlight {
             commits,
             landing,
             dir: dir.to_path_buf(),
-            started: std::time::Instant::now(),
+            started: Instant::now(),
         }
     }
 
@@ -96,5 +159,36 @@ impl CheckpointInFlight {
             self.started.elapsed().as_millis()
         );
         Ok(self.commits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taking_encodes_within_its_budget_and_skips_partitions_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let encode = |p: i32| {
+            let sources = BTreeMap::new();
+            let encoded = crate::checkpoint::encode(dir.path(), 1, &sources, &[]).unwrap();
+            Ok((p != 2).then_some((encoded, i64::from(p) * 10)))
+        };
+        let mut taking = TakingCheckpoint::new([0, 1, 2, 3]);
+        assert!(
+            !taking.step(Duration::ZERO, encode).unwrap(),
+            "one per zero budget"
+        );
+        assert_eq!(taking.remaining.len(), 3);
+        assert!(
+            taking.step(Duration::MAX, encode).unwrap(),
+            "all without a deadline"
+        );
+        assert_eq!(taking.encoded.len(), 3);
+        assert_eq!(
+            taking.commits,
+            BTreeMap::from([(0, 0), (1, 10), (3, 30)]),
+            "partition 2 was given up"
+        );
     }
 }

@@ -16,7 +16,7 @@
 
 use crate::RunError;
 use crate::background_log::BackgroundLog;
-use crate::checkpoint_in_flight::CheckpointInFlight;
+use crate::checkpoint_in_flight::{CheckpointInFlight, TakingCheckpoint};
 use crate::dead_letters::{PartitionDeadLetters, Refused};
 use crate::task::{Event, Task, WATERMARK_LAG, write_records};
 use freshet_engine::{Timestamp, Value, ViewDef};
@@ -31,6 +31,7 @@ use freshet_sources::decode::RowDecoder;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Payloads larger than this are refused: one event is a few hundred bytes, so a megabyte is a
 /// producer bug, and holding many of them would defeat the bounded buffers.
@@ -200,6 +201,8 @@ pub(crate) struct KafkaStream {
     root: PathBuf,
     owned: BTreeMap<i32, Owned>,
     pending: Vec<Record<Decoded>>,
+    /// The checkpoint being encoded, if any.
+    taking: Option<TakingCheckpoint>,
     /// The checkpoint landing in the background, if any.
     in_flight: Option<CheckpointInFlight>,
     /// Where the source's partitions keep their checkpoints.
@@ -267,6 +270,7 @@ impl KafkaStream {
             root,
             owned: BTreeMap::new(),
             pending: Vec::new(),
+            taking: None,
             in_flight: None,
             checkpoints: crate::checkpoint::directory(&project.dir).join(&source.name),
             dead_letters: 0,
@@ -347,7 +351,7 @@ impl KafkaStream {
         store: &OnlineStore,
         partitions: &[i32],
     ) -> Result<BTreeMap<i32, i64>, RunError> {
-        self.land_checkpoint().await?;
+        self.land_checkpoint(store).await?;
         store.sync().await?;
         self.log.settled().await?;
         let mut commits = BTreeMap::new();
@@ -437,52 +441,63 @@ impl KafkaStream {
         Ok(applied)
     }
 
-    /// Starts a checkpoint of every owned partition, to land in the background
-    /// ([`CheckpointInFlight`]), unless the previous one is still landing; whether it started.
-    pub(crate) fn begin_checkpoint(&mut self, store: &OnlineStore) -> Result<bool, RunError> {
-        if self.in_flight.is_some() || self.owned.is_empty() {
-            return Ok(false);
+    /// Starts a checkpoint of every owned partition, encoded over the next turns of the loop and
+    /// landed in the background ([`TakingCheckpoint`], [`CheckpointInFlight`]), unless the previous
+    /// one is still under way; whether it started.
+    pub(crate) fn begin_checkpoint(&mut self) -> bool {
+        if self.taking.is_some() || self.in_flight.is_some() || self.owned.is_empty() {
+            return false;
         }
-        let started = std::time::Instant::now();
-        let mut encoded = Vec::with_capacity(self.owned.len());
-        let mut commits = BTreeMap::new();
-        for (p, owned) in &mut self.owned {
-            encoded.push(owned.task.encode_checkpoint()?);
-            commits.insert(*p, i64::try_from(owned.task.next).unwrap_or(0));
-        }
-        tracing::debug!(
-            "kafka source `{}`: {} partitions encoded for a checkpoint in {} ms",
-            self.name,
-            encoded.len(),
-            started.elapsed().as_millis()
-        );
-        self.in_flight = Some(CheckpointInFlight::start(
-            &self.checkpoints,
-            store,
-            encoded,
-            self.log.landed(),
-            self.log.handed(),
-            commits,
-        ));
-        Ok(true)
+        self.taking = Some(TakingCheckpoint::new(self.owned.keys().copied()));
+        true
     }
 
-    /// Moves the background work along without waiting: starts the log's next append if it can,
-    /// and commits a landed checkpoint's offsets. Call it whenever the loop comes round.
-    pub(crate) async fn progress(&mut self) -> Result<(), RunError> {
+    /// Moves the background work along, waiting for nothing but `budget` of encoding: starts the
+    /// log's next append if it can, encodes partitions of the checkpoint being taken, and commits a
+    /// landed checkpoint's offsets. Call it whenever the loop comes round.
+    pub(crate) async fn progress(
+        &mut self,
+        store: &OnlineStore,
+        budget: Duration,
+    ) -> Result<(), RunError> {
         self.log.progress().await?;
+        self.take_checkpoint(store, budget)?;
         if self
             .in_flight
             .as_ref()
             .is_some_and(CheckpointInFlight::is_landed)
         {
-            self.land_checkpoint().await?;
+            self.land_checkpoint(store).await?;
         }
         Ok(())
     }
 
-    /// Waits for the checkpoint in flight, if any, and commits its offsets.
-    async fn land_checkpoint(&mut self) -> Result<(), RunError> {
+    /// Encodes partitions of the checkpoint being taken for up to `budget`, and hands it to the
+    /// background once all are.
+    fn take_checkpoint(&mut self, store: &OnlineStore, budget: Duration) -> Result<(), RunError> {
+        let Some(taking) = self.taking.as_mut() else {
+            return Ok(());
+        };
+        let owned = &mut self.owned;
+        let done = taking.step(budget, |p| {
+            let Some(o) = owned.get_mut(&p) else {
+                return Ok(None);
+            };
+            Ok(Some((
+                o.task.encode_checkpoint()?,
+                i64::try_from(o.task.next).unwrap_or(0),
+            )))
+        })?;
+        if done && let Some(taking) = self.taking.take() {
+            let round = self.log.handed();
+            self.in_flight = Some(taking.land(&self.checkpoints, store, self.log.landed(), round));
+        }
+        Ok(())
+    }
+
+    /// Finishes the checkpoint under way, if any, waiting for it, and commits its offsets.
+    async fn land_checkpoint(&mut self, store: &OnlineStore) -> Result<(), RunError> {
+        self.take_checkpoint(store, Duration::MAX)?;
         if let Some(in_flight) = self.in_flight.take() {
             // It may be waiting for rounds still buffered in the log.
             self.log.settled().await?;
@@ -496,9 +511,9 @@ impl KafkaStream {
 
     /// Checkpoints every owned partition and waits until it has landed (on shutdown).
     pub(crate) async fn checkpoint(&mut self, store: &OnlineStore) -> Result<usize, RunError> {
-        self.land_checkpoint().await?;
-        let started = self.begin_checkpoint(store)?;
-        self.land_checkpoint().await?;
+        self.land_checkpoint(store).await?;
+        let started = self.begin_checkpoint();
+        self.land_checkpoint(store).await?;
         Ok(if started { self.owned.len() } else { 0 })
     }
 

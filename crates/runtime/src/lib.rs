@@ -70,6 +70,10 @@ pub enum RunError {
     },
 }
 
+/// How long a turn of the loop may spend encoding a checkpoint's partitions: long enough to encode
+/// a partition of a few hundred thousand entities, short enough not to be seen in latency.
+const CHECKPOINT_ENCODING_BUDGET: Duration = Duration::from_millis(5);
+
 /// How a run behaves.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -209,15 +213,16 @@ pub async fn run(
                 if stop {
                     k.checkpoint(store).await?;
                 } else {
-                    // Lands in the background; see `checkpoint_in_flight`.
-                    k.begin_checkpoint(store)?;
+                    // Taken over the next turns and landed in the background; see
+                    // `checkpoint_in_flight`.
+                    k.begin_checkpoint();
                 }
             }
             report.checkpoints += 1;
             last_checkpoint = Instant::now();
         }
         for k in &mut kafka {
-            k.progress().await?;
+            k.progress(store, CHECKPOINT_ENCODING_BUDGET).await?;
         }
         if last_status.0.elapsed() >= Duration::from_secs(1) || stop {
             let seconds = last_status.0.elapsed().as_secs_f64().max(1e-9);
