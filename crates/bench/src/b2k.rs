@@ -56,6 +56,46 @@ pub(crate) struct Args {
     /// With --recovery: give the worker a static group membership (`group.instance.id`).
     #[arg(long, requires = "recovery")]
     pub(crate) static_membership: bool,
+    /// The broker: librdkafka's mock cluster in this process, or a `tansu` process of its own (its
+    /// CPU then stays out of the figures; see `freshet_testkit::tansu`).
+    #[arg(long, value_enum, default_value_t = BrokerKind::Mock)]
+    pub(crate) broker: BrokerKind,
+}
+
+/// Which Kafka-protocol broker a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BrokerKind {
+    /// librdkafka's mock cluster, in the benchmark process.
+    Mock,
+    /// A `tansu` broker process with memory storage.
+    Tansu,
+}
+
+/// A running broker; it stops when dropped. (Held, never inspected: the mock has no `Debug`.)
+#[allow(dead_code)]
+pub(crate) enum Broker {
+    Mock(freshet_kafka::MockBroker),
+    Tansu(freshet_testkit::tansu::TansuBroker),
+}
+
+impl Broker {
+    /// Starts a broker of `kind` with topic `trips` of `partitions` partitions.
+    fn start(kind: BrokerKind, partitions: i32) -> anyhow::Result<(Broker, String)> {
+        Ok(match kind {
+            BrokerKind::Mock => {
+                let cluster = MockCluster::new(1)?;
+                cluster.create_topic("trips", partitions, 1)?;
+                let brokers = cluster.bootstrap_servers();
+                (Broker::Mock(cluster), brokers)
+            }
+            BrokerKind::Tansu => {
+                let broker = freshet_testkit::tansu::TansuBroker::start();
+                broker.create_topic("trips", partitions);
+                let brokers = broker.bootstrap_servers();
+                (Broker::Tansu(broker), brokers)
+            }
+        })
+    }
 }
 
 /// The B2k project over `brokers`; `source_options` are extra YAML lines for the Kafka source.
@@ -118,7 +158,7 @@ pub(crate) fn events(args: &Args) -> anyhow::Result<Vec<(i64, String, i64)>> {
 /// A mock broker with the `trips` topic, and the B2k project for it in a temporary directory.
 pub(crate) struct Setup {
     /// The broker; it stops when dropped.
-    pub(crate) cluster: freshet_kafka::MockBroker,
+    pub(crate) cluster: Broker,
     pub(crate) brokers: String,
     /// Holds the project directory; it is removed when dropped.
     pub(crate) dir: tempfile::TempDir,
@@ -127,9 +167,7 @@ pub(crate) struct Setup {
 
 /// Starts the broker and writes the project, its Kafka source given `source_options`.
 pub(crate) fn setup(args: &Args, source_options: &str) -> anyhow::Result<Setup> {
-    let cluster = MockCluster::new(1)?;
-    cluster.create_topic("trips", args.partitions, 1)?;
-    let brokers = cluster.bootstrap_servers();
+    let (cluster, brokers) = Broker::start(args.broker, args.partitions)?;
     let dir = tempfile::tempdir()?;
     let project_dir = dir.path().join("b2k");
     std::fs::create_dir_all(&project_dir)?;
@@ -160,10 +198,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.recovery {
         return crate::recovery::run(args);
     }
-    // The mock broker answers a fetch that finds no new records only when its `fetch.wait.max.ms`
-    // (500 ms by default) is up, even if records arrive meanwhile; a real broker answers as soon as
-    // they do (long polling). A short wait stands in for that, so the latency measured is freshet's
-    // and not the mock's poll interval. Throughput runs always find records, so they keep the default.
+    // Both brokers answer a fetch that finds no new records only when its `fetch.wait.max.ms` (500 ms
+    // by default) is up, even if records arrive meanwhile; Kafka itself answers as soon as they do
+    // (long polling). A short wait stands in for that, so the latency measured is freshet's and not
+    // the broker's poll interval. Throughput runs always find records, so they keep the default.
     let options = if args.rate > 0.0 {
         "    options: {fetch.wait.max.ms: \"5\"}\n"
     } else {
@@ -232,8 +270,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         report.events as f64 / elapsed
     );
     if let Some(cpu) = cpu {
+        let whose = match args.broker {
+            BrokerKind::Mock => "freshet and the in-process broker",
+            BrokerKind::Tansu => "freshet alone: the broker runs in its own process",
+        };
         println!(
-            "cpu:     {cpu:.2} CPU-seconds = {:.0} events per CPU-second (broker included)",
+            "cpu:     {cpu:.2} CPU-seconds = {:.0} events per CPU-second ({whose})",
             report.events as f64 / cpu
         );
     }
