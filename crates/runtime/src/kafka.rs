@@ -499,8 +499,10 @@ impl KafkaStream {
     async fn land_checkpoint(&mut self, store: &OnlineStore) -> Result<(), RunError> {
         self.take_checkpoint(store, Duration::MAX)?;
         if let Some(in_flight) = self.in_flight.take() {
-            // It may be waiting for rounds still buffered in the log.
-            self.log.settled().await?;
+            if !in_flight.is_landed() {
+                // It may be waiting for rounds still buffered in the log.
+                self.log.settled().await?;
+            }
             let commits = in_flight.land().await?;
             if let Err(e) = self.consumer.commit(&commits) {
                 tracing::warn!("kafka source `{}`: {e}", self.name);
