@@ -16,7 +16,7 @@ use crate::write_behind::{KeyedRecord, WriteBehind, newer, supersedes};
 use freshet_engine::EntityKey;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 /// The database file inside the store's directory.
@@ -28,8 +28,6 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
     path: PathBuf,
     behind: Arc<WriteBehind>,
-    /// One sync at a time.
-    syncing: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -64,7 +62,6 @@ impl EmbeddedStore {
             db: Arc::new(db),
             path,
             behind: Arc::default(),
-            syncing: Arc::default(),
         })
     }
 
@@ -158,10 +155,6 @@ impl EmbeddedStore {
     /// Makes every earlier write durable: waits until the held records offered before it are in
     /// the file, then commits durably. Replayable writes made meanwhile are held and do not wait.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let _one_at_a_time = self
-            .syncing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.behind.flushed().map_err(|e| self.failed(e))?;
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         txn.commit().map_err(|e| self.fail(e))
