@@ -443,13 +443,11 @@ impl KafkaStream {
 
     /// Starts a checkpoint of every owned partition, encoded over the next turns of the loop and
     /// landed in the background ([`TakingCheckpoint`], [`CheckpointInFlight`]), unless the previous
-    /// one is still under way; whether it started.
-    pub(crate) fn begin_checkpoint(&mut self) -> bool {
-        if self.taking.is_some() || self.in_flight.is_some() || self.owned.is_empty() {
-            return false;
+    /// one is still under way.
+    pub(crate) fn begin_checkpoint(&mut self) {
+        if self.taking.is_none() && self.in_flight.is_none() && !self.owned.is_empty() {
+            self.taking = Some(TakingCheckpoint::new(self.owned.keys().copied()));
         }
-        self.taking = Some(TakingCheckpoint::new(self.owned.keys().copied()));
-        true
     }
 
     /// Moves the background work along, waiting for nothing but `budget` of encoding: starts the
@@ -512,11 +510,10 @@ impl KafkaStream {
     }
 
     /// Checkpoints every owned partition and waits until it has landed (on shutdown).
-    pub(crate) async fn checkpoint(&mut self, store: &OnlineStore) -> Result<usize, RunError> {
+    pub(crate) async fn checkpoint(&mut self, store: &OnlineStore) -> Result<(), RunError> {
         self.land_checkpoint(store).await?;
-        let started = self.begin_checkpoint();
-        self.land_checkpoint(store).await?;
-        Ok(if started { self.owned.len() } else { 0 })
+        self.begin_checkpoint();
+        self.land_checkpoint(store).await
     }
 
     /// Each owned partition's next offset, as `source/partition`.
