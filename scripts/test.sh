@@ -76,3 +76,5 @@ cargo test --workspace --locked
 
 step "fuzz target still builds (run it with: cd crates/engine/fuzz && cargo fuzz run engine_vs_oracle -s none)"
 cargo check --manifest-path crates/engine/fuzz/Cargo.toml --locked --quiet
+step "fuzz target of the pgoutput decoder still builds (cd crates/sources/fuzz && cargo fuzz run pgoutput_decode -s none)"
+cargo check --manifest-path crates/sources/fuzz/Cargo.toml --locked --quiet

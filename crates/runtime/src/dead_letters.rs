@@ -1,10 +1,13 @@
 //! Dead letters of a stream: the records of one Kafka partition that could not be decoded or
 //! validated, appended to `<offline>/dead-letter/<source>/partition-<p>.jsonl`, one JSON object per
 //! line with the topic, partition, offset, record timestamp, key, the field at fault, the reason and
-//! the original bytes (`original` when they are UTF-8, else `original_base64`).
+//! the original bytes (`original` when they are UTF-8, else `original_base64`). A `postgres_cdc`
+//! source writes the same lines with the table as topic, partition 0, its transaction's commit
+//! end LSN as offset and the row's place in the transaction as `change`.
 //!
-//! Replays after a crash must not write a record twice: on open the file's highest offset is read
-//! back (a torn last line from a crash is cut off first), and records at or below it are skipped.
+//! Replays after a crash must not write a record twice: on open the file's highest (offset, change)
+//! is read back (a torn last line from a crash is cut off first), and records at or below it are
+//! skipped.
 
 use base64::Engine as _;
 use std::io::{BufRead, Seek, Write};
@@ -25,6 +28,8 @@ struct Line {
     topic: String,
     partition: i32,
     offset: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    change: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     timestamp_millis: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -55,8 +60,8 @@ pub(crate) struct PartitionDeadLetters {
     path: PathBuf,
     topic: String,
     partition: i32,
-    /// Offsets below this are in the file already.
-    next: i64,
+    /// Records below this (offset, change) are in the file already.
+    next: (i64, u64),
 }
 
 impl PartitionDeadLetters {
@@ -84,6 +89,17 @@ impl PartitionDeadLetters {
 
     /// Appends the records not yet written; returns how many were new.
     pub(crate) fn append(&mut self, refused: &[(i64, &Refused)]) -> Result<usize, DeadLetterError> {
+        let keyed: Vec<((i64, Option<u64>), &Refused)> =
+            refused.iter().map(|(o, r)| ((*o, None), *r)).collect();
+        self.append_keyed(&keyed)
+    }
+
+    /// Appends the records not yet written, each at an offset and, within it, a change number;
+    /// returns how many were new.
+    pub(crate) fn append_keyed(
+        &mut self,
+        refused: &[((i64, Option<u64>), &Refused)],
+    ) -> Result<usize, DeadLetterError> {
         let fail = |source| DeadLetterError {
             path: self.path.clone(),
             source,
@@ -91,7 +107,10 @@ impl PartitionDeadLetters {
         let mut text = Vec::new();
         let mut written = 0;
         let from = self.next;
-        for (offset, r) in refused.iter().filter(|(o, _)| *o >= from) {
+        for ((offset, change), r) in refused
+            .iter()
+            .filter(|((o, c), _)| (*o, c.unwrap_or(0)) >= from)
+        {
             let (original, original_base64) = match std::str::from_utf8(&r.payload) {
                 Ok(s) => (Some(s.to_owned()), None),
                 Err(_) => (
@@ -103,6 +122,7 @@ impl PartitionDeadLetters {
                 topic: self.topic.clone(),
                 partition: self.partition,
                 offset: *offset,
+                change: *change,
                 timestamp_millis: r.timestamp_millis,
                 key: r
                     .key
@@ -115,7 +135,7 @@ impl PartitionDeadLetters {
             };
             serde_json::to_writer(&mut text, &line).map_err(|e| fail(e.into()))?;
             text.push(b'\n');
-            self.next = offset + 1;
+            self.next = after(*offset, *change);
             written += 1;
         }
         if written > 0 {
@@ -134,20 +154,28 @@ impl PartitionDeadLetters {
     }
 }
 
-/// Cuts a torn last line off the file and returns the offset after its last record.
-fn recover(path: &Path) -> std::io::Result<i64> {
+/// The first key after the record at `offset` and `change`.
+fn after(offset: i64, change: Option<u64>) -> (i64, u64) {
+    match change {
+        None => (offset + 1, 0),
+        Some(c) => (offset, c + 1),
+    }
+}
+
+/// Cuts a torn last line off the file and returns the key after its last record.
+fn recover(path: &Path) -> std::io::Result<(i64, u64)> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
         Err(e) => return Err(e),
     };
     let mut reader = std::io::BufReader::new(file);
     let mut whole = 0u64;
-    let mut next = 0;
+    let mut next = (0, 0);
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -156,7 +184,7 @@ fn recover(path: &Path) -> std::io::Result<i64> {
             break;
         }
         match serde_json::from_slice::<Line>(&line) {
-            Ok(l) => next = next.max(l.offset + 1),
+            Ok(l) => next = next.max(after(l.offset, l.change)),
             Err(_) => break,
         }
         whole += n as u64;
@@ -210,5 +238,36 @@ mod tests {
         assert_eq!(lines[0]["original"], "{oops");
         assert_eq!(lines[1]["original_base64"], "//4=");
         assert_eq!(lines[1]["partition"], 3);
+    }
+
+    #[test]
+    fn changes_of_one_offset_are_kept_apart_and_replays_skip_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dl = PartitionDeadLetters::open(dir.path(), "s", "loans", 0).unwrap();
+        let a = refused(b"{}");
+        assert_eq!(
+            dl.append_keyed(&[((700, Some(1)), &a), ((700, Some(3)), &a)])
+                .unwrap(),
+            2
+        );
+        let mut dl = PartitionDeadLetters::open(dir.path(), "s", "loans", 0).unwrap();
+        // A replay of that transaction adds nothing; the next transaction is written.
+        assert_eq!(
+            dl.append_keyed(&[
+                ((700, Some(1)), &a),
+                ((700, Some(3)), &a),
+                ((900, Some(2)), &a)
+            ])
+            .unwrap(),
+            1
+        );
+        let text =
+            std::fs::read_to_string(dir.path().join("dead-letter/s/partition-0.jsonl")).unwrap();
+        let keys: Vec<(i64, u64)> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|l| (l["offset"].as_i64().unwrap(), l["change"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(keys, [(700, 1), (700, 3), (900, 2)]);
     }
 }

@@ -4,7 +4,9 @@
 //! Three kinds of source take part:
 //! - Kafka topics (`kafka`): a consumer-group member whose partitions are tasks;
 //! - the built-in generator's live streams (`generator`): one task each;
-//! - file sources with `every:` (`scheduled`): ingested and backfilled on their schedule.
+//! - file sources with `every:` (`scheduled`): ingested and backfilled on their schedule;
+//! - PostgreSQL tables followed by change data capture (`postgres_cdc`, [`cdc`]): streamed into the
+//!   event log and from it into the views.
 //!
 //! A task (`task`) is the state of one source partition: a `ViewState` per fed view, its position,
 //! and its own checkpoints ([`checkpoint`]). Each round, a task's events go through the engine to the
@@ -16,6 +18,7 @@
 //! are the same records, so nothing is lost or counted twice.
 
 mod background_log;
+mod cdc;
 pub mod checkpoint;
 mod checkpoint_in_flight;
 mod dead_letters;
@@ -27,6 +30,7 @@ mod task;
 pub use dead_letters::DeadLetterError;
 pub use kafka::MAX_PAYLOAD_BYTES;
 
+use cdc::CdcStream;
 use freshet_online::OnlineStore;
 use freshet_project::Project;
 use generator::GeneratorStream;
@@ -108,7 +112,8 @@ pub struct Status {
     pub checkpoints: u64,
     /// The checkpoint the run resumed from, if any.
     pub resumed_from: Option<u64>,
-    /// Each source's next position (`source/partition` for Kafka partitions this worker owns).
+    /// Each source's next position (`source/partition` for Kafka partitions this worker owns; for a
+    /// `postgres_cdc` source, the end LSN of the newest commit it logged).
     pub positions: Vec<(String, u64)>,
     /// Records sent to dead-letter files by this run.
     pub dead_letters: u64,
@@ -145,11 +150,14 @@ pub async fn run(
     let wake = Arc::new(tokio::sync::Notify::new());
     let mut generators = Vec::new();
     let mut kafka = Vec::new();
+    let mut changes = Vec::new();
     for source in &project.spec.sources {
         if let Some(g) = GeneratorStream::open(project, source, wall_micros()).await? {
             generators.push(g);
         } else if let Some(k) = KafkaStream::open(project, source, wake.clone()).await? {
             kafka.push(k);
+        } else if let Some(c) = CdcStream::open(project, source).await? {
+            changes.push(c);
         }
     }
     let mut scheduled = scheduled::Scheduled::all(project);
@@ -199,6 +207,9 @@ pub async fn run(
         for s in &mut scheduled {
             s.poll(&shared, store).await;
         }
+        for c in &mut changes {
+            report.events += c.tick(&shared, store).await? as u64;
+        }
         clock.store(report.simulated_now, Ordering::Relaxed);
         if stop || last_checkpoint.elapsed() >= options.checkpoint_interval {
             if !generators.is_empty() {
@@ -232,8 +243,10 @@ pub async fn run(
                 .iter()
                 .map(|g| (g.task.source.clone(), g.task.next))
                 .chain(kafka.iter().flat_map(KafkaStream::positions))
+                .chain(changes.iter().map(|c| (c.source.clone(), c.position)))
                 .collect();
-            report.dead_letters = kafka.iter().map(|k| k.dead_letters).sum();
+            report.dead_letters = kafka.iter().map(|k| k.dead_letters).sum::<u64>()
+                + changes.iter().map(|c| c.refused).sum::<u64>();
             report.scheduled_runs = scheduled.iter().map(|s| s.runs).sum();
             status(report.clone());
         }
@@ -243,6 +256,9 @@ pub async fn run(
             }
             for s in &mut scheduled {
                 s.finish().await;
+            }
+            for c in changes {
+                c.close(&shared, store).await?;
             }
             return Ok(report);
         }

@@ -11,7 +11,9 @@
 //! source, reported with the cast or setting that fixes it. A problem with one cell (an infinite
 //! timestamp) makes that row a [`Record::Bad`] for the dead-letter sink and never stops the read.
 
+pub mod cdc;
 mod column;
+pub mod pgoutput;
 
 use crate::read::Record;
 use column::ColumnReader;
@@ -98,6 +100,21 @@ pub enum PostgresError {
         /// How to fix it.
         help: String,
     },
+    /// The server cannot stream the table's changes: logical WAL is off, or it refused the
+    /// publication, the replication slot or the replication connection.
+    #[error(
+        "source `{source_name}`: cannot follow the changes of table `{table}`: {reason}; {help}"
+    )]
+    Replication {
+        /// The source.
+        source_name: String,
+        /// The table.
+        table: String,
+        /// Why.
+        reason: String,
+        /// How to fix it.
+        help: String,
+    },
 }
 
 /// A read in progress: an open snapshot and cursor over one source's relation.
@@ -172,6 +189,43 @@ fn reason(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Parses `url` and connects; the connection is driven by a task of its own, which ends when the
+/// client is dropped. Returns the parsed configuration too, for what else needs the server's address.
+async fn connect(source_name: &str, url: &str) -> Result<(Client, Config), PostgresError> {
+    let bad_url = |reason: String| PostgresError::BadUrl {
+        source_name: source_name.to_owned(),
+        reason,
+    };
+    let mut config: Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| bad_url(reason(&e)))?;
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(bad_url(
+            "it asks for `sslmode=require`, and freshet does not speak TLS to PostgreSQL yet"
+                .to_owned(),
+        ));
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("freshet");
+    }
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| PostgresError::Connect {
+            source_name: source_name.to_owned(),
+            server: server_of(&config),
+            reason: reason(&e),
+        })?;
+    // A broken connection also fails the pending statement, which reports it with the source's name.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, config))
+}
+
 impl RelationReader {
     /// Connects, checks the relation's columns against the source's schema, and opens the snapshot.
     /// Must run inside a tokio runtime: the connection is driven by a task of its own.
@@ -183,40 +237,7 @@ impl RelationReader {
             });
         };
         let source_name = source.name.clone();
-        let mut config: Config =
-            url.resolved()
-                .parse()
-                .map_err(|e: tokio_postgres::Error| PostgresError::BadUrl {
-                    source_name: source_name.clone(),
-                    reason: reason(&e),
-                })?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(PostgresError::BadUrl {
-                source_name,
-                reason: "it asks for `sslmode=require`, and freshet does not speak TLS to PostgreSQL yet"
-                    .to_owned(),
-            });
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("freshet");
-        }
-        let (client, connection) =
-            config
-                .connect(NoTls)
-                .await
-                .map_err(|e| PostgresError::Connect {
-                    source_name: source_name.clone(),
-                    server: server_of(&config),
-                    reason: reason(&e),
-                })?;
-        // The connection ends, and this task with it, when the client is dropped. A broken connection
-        // also fails the pending statement, which reports it with the source's name.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let (client, _) = connect(&source_name, url.resolved()).await?;
         let from = match relation {
             PostgresRelation::Table(table) => quote_table(table.resolved()),
             PostgresRelation::Query(query) => {

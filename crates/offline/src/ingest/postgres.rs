@@ -8,7 +8,7 @@
 //! - a second run adds only the rows inserted or changed since; unchanged rows add nothing;
 //! - a run killed part-way is completed by the next one, which finds the committed chunks' positions;
 //! - a changed row is a new event, and a deleted row stays in the log, which records what happened
-//!   (follow a table's updates and deletes with a `postgres_cdc` source instead);
+//!   (a `postgres_cdc` source sees the same changes as they are committed);
 //! - rows that fail decoding or the checks of a view fed by the source go to the source's dead-letter
 //!   file, rebuilt whole on every run (every run sees every row).
 //!
@@ -133,7 +133,7 @@ async fn commit(log: &mut SourceLog, chunk: &mut LogRows) -> Result<u64, LogErro
 }
 
 /// Every position the log's current version holds: only the log's own columns are decoded.
-async fn logged_positions(log: &SourceLog) -> Result<HashSet<u64>, LogError> {
+pub(super) async fn logged_positions(log: &SourceLog) -> Result<HashSet<u64>, LogError> {
     let files = log.files()?;
     let fields = log.fields().to_vec();
     let dir = log.dir().to_path_buf();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backfill;
+mod cdc;
 mod ingest;
 #[path = "../../../engine/tests/it/oracle.rs"]
 #[allow(dead_code, unreachable_pub)]

@@ -95,23 +95,40 @@ impl ColumnReader {
 
     /// The value of column `index` of `row`.
     fn read(self, row: &Row, index: usize) -> Result<Value, String> {
+        let raw = row
+            .try_get::<_, Option<Raw<'_>>>(index)
+            .map_err(|e| e.to_string())?;
+        self.decode(raw.map(|r| r.0))
+    }
+
+    /// The value of a cell in PostgreSQL's binary form (`None` for SQL NULL): what a query's row holds
+    /// and what logical replication sends in binary mode, so both paths give the same values.
+    pub(crate) fn decode(self, raw: Option<&[u8]>) -> Result<Value, String> {
         let value = match self {
-            ColumnReader::Bool => cell::<bool>(row, index)?.map(Value::Bool),
-            ColumnReader::Int2 => cell::<i16>(row, index)?.map(|v| Value::Int64(v.into())),
-            ColumnReader::Int4 => cell::<i32>(row, index)?.map(|v| Value::Int64(v.into())),
-            ColumnReader::Int8 => cell::<i64>(row, index)?.map(Value::Int64),
-            ColumnReader::Float4 => cell::<f32>(row, index)?.map(|v| Value::Float64(v.into())),
-            ColumnReader::Float8 => cell::<f64>(row, index)?.map(Value::Float64),
-            ColumnReader::Int2AsFloat => cell::<i16>(row, index)?.map(|v| Value::Float64(v.into())),
-            ColumnReader::Int4AsFloat => cell::<i32>(row, index)?.map(|v| Value::Float64(v.into())),
-            ColumnReader::Text => cell::<&str>(row, index)?.map(|v| Value::String(Arc::from(v))),
-            ColumnReader::Instant => cell::<Micros>(row, index)?
+            ColumnReader::Bool => cell::<bool>(&Type::BOOL, raw)?.map(Value::Bool),
+            ColumnReader::Int2 => cell::<i16>(&Type::INT2, raw)?.map(|v| Value::Int64(v.into())),
+            ColumnReader::Int4 => cell::<i32>(&Type::INT4, raw)?.map(|v| Value::Int64(v.into())),
+            ColumnReader::Int8 => cell::<i64>(&Type::INT8, raw)?.map(Value::Int64),
+            ColumnReader::Float4 => {
+                cell::<f32>(&Type::FLOAT4, raw)?.map(|v| Value::Float64(v.into()))
+            }
+            ColumnReader::Float8 => cell::<f64>(&Type::FLOAT8, raw)?.map(Value::Float64),
+            ColumnReader::Int2AsFloat => {
+                cell::<i16>(&Type::INT2, raw)?.map(|v| Value::Float64(v.into()))
+            }
+            ColumnReader::Int4AsFloat => {
+                cell::<i32>(&Type::INT4, raw)?.map(|v| Value::Float64(v.into()))
+            }
+            ColumnReader::Text => {
+                cell::<&str>(&Type::TEXT, raw)?.map(|v| Value::String(Arc::from(v)))
+            }
+            ColumnReader::Instant => cell::<Micros>(&Type::TIMESTAMPTZ, raw)?
                 .map(|m| timestamp(m.0, 0))
                 .transpose()?,
-            ColumnReader::LocalTime(offset) => cell::<Micros>(row, index)?
+            ColumnReader::LocalTime(offset) => cell::<Micros>(&Type::TIMESTAMP, raw)?
                 .map(|m| timestamp(m.0, offset))
                 .transpose()?,
-            ColumnReader::LocalDate(offset) => match cell::<Days>(row, index)? {
+            ColumnReader::LocalDate(offset) => match cell::<Days>(&Type::DATE, raw)? {
                 Some(Days(days)) if days == i32::MAX || days == i32::MIN => {
                     return Err("the date is infinite".to_owned());
                 }
@@ -126,10 +143,26 @@ impl ColumnReader {
     }
 }
 
-/// Cell `index` of `row` as a `T`, `None` for SQL NULL.
-fn cell<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<Option<T>, String> {
-    row.try_get::<_, Option<T>>(index)
-        .map_err(|e| e.to_string())
+/// A cell in binary form, `None` for SQL NULL, as a `T`.
+fn cell<'a, T: FromSql<'a>>(ty: &Type, raw: Option<&'a [u8]>) -> Result<Option<T>, String> {
+    raw.map(|raw| T::from_sql(ty, raw).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+/// A cell's bytes as the server sent them; the column's reader decodes them.
+struct Raw<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<Raw<'a>, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
 }
 
 /// A PostgreSQL timestamp (µs since 2000-01-01, wall clock at `offset` seconds east of UTC) as an instant.
@@ -183,10 +216,26 @@ pub(super) fn decode_row(
     names: &[String],
     number: u64,
 ) -> Record {
-    let mut values = Vec::with_capacity(columns.len());
+    assemble(
+        columns.iter().enumerate().map(|(i, r)| r.read(row, i)),
+        names,
+        number,
+        "fix the row in PostgreSQL; the next ingest picks it up",
+    )
+}
+
+/// A row from its decoded cells, in declared order: a [`Record::Row`], or a [`Record::Bad`] naming the
+/// first cell that failed, with `help` and the row's other values as its original.
+pub(super) fn assemble(
+    cells: impl Iterator<Item = Result<Value, String>>,
+    names: &[String],
+    number: u64,
+    help: &str,
+) -> Record {
+    let mut values = Vec::with_capacity(names.len());
     let mut failure = None;
-    for (index, reader) in columns.iter().enumerate() {
-        match reader.read(row, index) {
+    for (index, cell) in cells.enumerate() {
+        match cell {
             Ok(v) => values.push(v),
             Err(reason) => {
                 failure.get_or_insert((index, reason));
@@ -210,7 +259,7 @@ pub(super) fn decode_row(
                 error: DecodeError {
                     field: names.get(index).cloned(),
                     reason,
-                    help: Some("fix the row in PostgreSQL; the next ingest picks it up".to_owned()),
+                    help: Some(help.to_owned()),
                 },
                 original: serde_json::Value::Object(original).to_string(),
             }

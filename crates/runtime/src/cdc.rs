@@ -1,0 +1,351 @@
+//! Change-data-capture streams (`postgres_cdc`): a PostgreSQL table's committed inserts and updates,
+//! through the event log, into the views it feeds.
+//!
+//! Unlike a Kafka partition, a replication slot has one position for the whole table and no key to
+//! split it by, and a row is known by its content rather than an offset. So a CDC stream does not
+//! keep engine state of its own: its rows go into the event log (where [`ChangeLog`] makes every
+//! row version land once), and the views are brought up to date from the log by the backfill that
+//! scheduled sources use, which keeps each view's state with the log files it covers. Exactly-once
+//! then rests on three facts:
+//! - the slot is acknowledged only after the rows up to that commit are in the log, so a crash
+//!   replays at least what was not logged;
+//! - what it replays is known by content and adds nothing;
+//! - the backfill reads each log file once into each view's state, and writes versioned records.
+//!
+//! The first start reads the table once in a snapshot (the `postgres` source's reader) after the slot
+//! exists, so rows committed before the slot are logged too; rows in both are logged once. A marker
+//! beside the checkpoints records that the snapshot finished, so a crash during it repeats it.
+//!
+//! The replication connection lives in a task of its own, reconnecting after failures, and hands
+//! whole transactions over a bounded channel: a table changing faster than the log takes its rows
+//! waits in PostgreSQL's WAL, not in memory.
+
+use crate::RunError;
+use crate::dead_letters::{PartitionDeadLetters, Refused};
+use freshet_offline::backfill::{BackfillOptions, backfill_into};
+use freshet_offline::ingest::cdc::ChangeLog;
+use freshet_offline::ingest::{IngestOptions, ingest_postgres};
+use freshet_offline::{SourceLog, offline_root, views_of_source};
+use freshet_online::OnlineStore;
+use freshet_project::Project;
+use freshet_project::spec::{Connector, PostgresRelation, SourceSpec};
+use freshet_sources::postgres::cdc::{self, ChangeStream, Transaction};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Transactions waiting between the replication task and the loop.
+const CHANNEL_TRANSACTIONS: usize = 64;
+
+/// Transactions one turn of the loop takes at most.
+const TURN_TRANSACTIONS: usize = 1_024;
+
+/// One `postgres_cdc` source.
+#[derive(Debug)]
+pub(crate) struct CdcStream {
+    pub(crate) source: String,
+    receiver: mpsc::Receiver<Transaction>,
+    acknowledged: watch::Sender<u64>,
+    replication: JoinHandle<()>,
+    log: ChangeLog,
+    dead_letters: PartitionDeadLetters,
+    views: Vec<String>,
+    refresh: Option<JoinHandle<Result<usize, String>>>,
+    stale: bool,
+    /// The end of the newest commit whose rows are logged (and acknowledged).
+    pub(crate) position: u64,
+    /// Rows refused by this run.
+    pub(crate) refused: u64,
+}
+
+fn fail(source: &SourceSpec) -> impl Fn(String) -> RunError + '_ {
+    |reason| RunError::Source {
+        source_name: source.name.clone(),
+        reason,
+    }
+}
+
+/// The marker saying the first snapshot of `source` finished.
+fn snapshot_marker(project: &Project, source: &str) -> PathBuf {
+    crate::checkpoint::directory(&project.dir)
+        .join(source)
+        .join("cdc-snapshot-taken")
+}
+
+impl CdcStream {
+    /// Opens `source`, taking its first snapshot when needed; `None` if it is not a CDC source.
+    pub(crate) async fn open(
+        project: &Project,
+        source: &SourceSpec,
+    ) -> Result<Option<CdcStream>, RunError> {
+        let Connector::PostgresCdc { url, table, .. } = &source.connector else {
+            return Ok(None);
+        };
+        let fail = fail(source);
+        let follow = cdc::prepare(source)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let root = offline_root(project);
+        let views = views_of_source(project, &source.name);
+        let marker = snapshot_marker(project, &source.name);
+        let mut log =
+            SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
+        if follow.slot_created || !marker.exists() {
+            let snapshot = SourceSpec {
+                connector: Connector::Postgres {
+                    url: url.clone(),
+                    relation: PostgresRelation::Table(table.clone()),
+                    every: None,
+                },
+                ..source.clone()
+            };
+            let report = ingest_postgres(
+                &mut log,
+                &root,
+                &snapshot,
+                &views,
+                &IngestOptions::default(),
+                &mut |_| {},
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+            tracing::info!(
+                "source `{}`: snapshot of {}: {} rows, {} added",
+                source.name,
+                report.relation,
+                report.records,
+                report.added
+            );
+            write_marker(&marker)
+                .map_err(|e| fail(format!("cannot write {}: {e}", marker.display())))?;
+        }
+        let log = ChangeLog::open(log, source, views).await?;
+        let dead_letters = PartitionDeadLetters::open(&root, &source.name, table.resolved(), 0)?;
+        let (sender, receiver) = mpsc::channel(CHANNEL_TRANSACTIONS);
+        let (acknowledged, acks) = watch::channel(follow.confirmed);
+        let replication = tokio::spawn(replicate(source.clone(), follow.confirmed, sender, acks));
+        Ok(Some(CdcStream {
+            source: source.name.clone(),
+            receiver,
+            acknowledged,
+            replication,
+            log,
+            dead_letters,
+            views: project
+                .spec
+                .feature_views
+                .iter()
+                .filter(|v| v.source == source.name)
+                .map(|v| v.name.clone())
+                .collect(),
+            refresh: None,
+            stale: true,
+            position: follow.confirmed,
+            refused: 0,
+        }))
+    }
+
+    /// Logs the transactions that arrived, acknowledges them, and starts bringing the views up to
+    /// date when rows were added; returns the rows added.
+    pub(crate) async fn tick(
+        &mut self,
+        project: &Arc<Project>,
+        store: &OnlineStore,
+    ) -> Result<usize, RunError> {
+        self.reap_refresh().await;
+        let mut records = Vec::new();
+        let mut keys = Vec::new();
+        let mut end = None;
+        while keys.len() < TURN_TRANSACTIONS * 64 {
+            let Ok(transaction) = self.receiver.try_recv() else {
+                break;
+            };
+            for record in &transaction.records {
+                keys.push((transaction.end_lsn, record_line(record)));
+            }
+            records.extend(transaction.records);
+            end = Some(transaction.end_lsn);
+        }
+        let Some(end) = end else {
+            self.start_refresh(project, store);
+            return Ok(0);
+        };
+        let appended = self.log.append(records).await?;
+        let refused: Vec<Refused> = appended
+            .refused
+            .iter()
+            .map(|(_, letter)| Refused {
+                reason: letter.reason.clone(),
+                field: letter.field.clone(),
+                key: None,
+                payload: letter.original.clone().into_bytes(),
+                timestamp_millis: None,
+            })
+            .collect();
+        let keyed: Vec<((i64, Option<u64>), &Refused)> = appended
+            .refused
+            .iter()
+            .zip(&refused)
+            .map(|((index, _), r)| {
+                let (lsn, line) = keys[*index];
+                ((i64::try_from(lsn).unwrap_or(i64::MAX), Some(line)), r)
+            })
+            .collect();
+        self.refused += self.dead_letters.append_keyed(&keyed)? as u64;
+        // Everything up to `end` is in the log and the dead letters: the slot may let it go.
+        self.acknowledged.send_replace(end);
+        self.position = end;
+        if appended.added > 0 {
+            self.stale = true;
+        }
+        self.start_refresh(project, store);
+        Ok(usize::try_from(appended.added).unwrap_or(usize::MAX))
+    }
+
+    /// Starts bringing the views up to date from the log, unless a refresh is running or nothing
+    /// new was logged.
+    fn start_refresh(&mut self, project: &Arc<Project>, store: &OnlineStore) {
+        if !self.stale || self.refresh.is_some() || self.views.is_empty() {
+            return;
+        }
+        self.stale = false;
+        let (project, store, views) = (project.clone(), store.clone(), self.views.clone());
+        self.refresh = Some(tokio::spawn(async move {
+            backfill_into(
+                &project,
+                &views,
+                &BackfillOptions::default(),
+                &store,
+                &mut |_| {},
+            )
+            .await
+            .map(|done| done.iter().map(|d| d.materialized).sum())
+            .map_err(|e| e.to_string())
+        }));
+    }
+
+    async fn reap_refresh(&mut self) {
+        if self.refresh.as_ref().is_some_and(JoinHandle::is_finished)
+            && let Some(handle) = self.refresh.take()
+        {
+            self.report(handle.await);
+        }
+    }
+
+    fn report(&mut self, outcome: Result<Result<usize, String>, tokio::task::JoinError>) {
+        match outcome {
+            Ok(Ok(records)) => {
+                tracing::debug!(
+                    "source `{}`: {records} records brought up to date",
+                    self.source
+                );
+            }
+            Ok(Err(e)) => {
+                // The rows are logged; the next refresh picks them up.
+                self.stale = true;
+                tracing::error!(
+                    "source `{}`: bringing its views up to date: {e}",
+                    self.source
+                );
+            }
+            Err(e) => tracing::error!("source `{}`: {e}", self.source),
+        }
+    }
+
+    /// Finishes: logs what arrived, lets the views catch up, and ends the replication connection.
+    pub(crate) async fn close(
+        mut self,
+        project: &Arc<Project>,
+        store: &OnlineStore,
+    ) -> Result<(), RunError> {
+        self.tick(project, store).await?;
+        if let Some(handle) = self.refresh.take() {
+            self.report(handle.await);
+        }
+        self.start_refresh(project, store);
+        if let Some(handle) = self.refresh.take() {
+            self.report(handle.await);
+        }
+        drop(self.receiver);
+        drop(self.acknowledged);
+        let _ = self.replication.await;
+        Ok(())
+    }
+}
+
+fn record_line(record: &freshet_sources::read::Record) -> u64 {
+    match record {
+        freshet_sources::read::Record::Row { line, .. }
+        | freshet_sources::read::Record::Bad { line, .. } => *line,
+    }
+}
+
+fn write_marker(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(
+        path,
+        b"the first snapshot of this source's table is in the event log\n",
+    )
+}
+
+/// The replication connection: streams transactions into `sender` and passes acknowledgements on,
+/// reconnecting after failures (from the newest commit received, acknowledging no more than was
+/// acknowledged). Ends when the loop drops its end of the channel.
+async fn replicate(
+    source: SourceSpec,
+    start: u64,
+    sender: mpsc::Sender<Transaction>,
+    mut acks: watch::Receiver<u64>,
+) {
+    let mut received = start;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let acknowledged = *acks.borrow();
+        let mut stream = match ChangeStream::connect(&source, received, acknowledged).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("{e}; retrying in {backoff:?}");
+                if sender.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(200);
+        let failure = loop {
+            tokio::select! {
+                next = stream.next() => match next {
+                    Ok(Some(transaction)) => {
+                        received = received.max(transaction.end_lsn);
+                        if sender.send(transaction).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Ok(None) => break Some("the server ended the stream".to_owned()),
+                    Err(e) => break Some(e.to_string()),
+                },
+                changed = acks.changed() => {
+                    if changed.is_err() {
+                        break None;
+                    }
+                    stream.acknowledge(*acks.borrow());
+                }
+            }
+        };
+        stream.acknowledge(*acks.borrow());
+        stream.close().await;
+        match failure {
+            None => return,
+            Some(e) => {
+                tracing::warn!("source `{}`: {e}; reconnecting", source.name);
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! Change data capture from a PostgreSQL table (`type: postgres_cdc`): the table's committed inserts
+//! and updates, in commit order, through logical replication.
+//!
+//! [`prepare`] makes sure the server can stream the table: `wal_level = logical`, a publication of
+//! the table and a `pgoutput` replication slot (both created when missing, named by the source).
+//! The slot keeps every change from its creation on until it is acknowledged, so a consumer that
+//! crashes resumes where it last acknowledged; rows committed before the slot existed are read
+//! with a snapshot of the table instead (the caller does that once, when [`Follow::slot_created`]).
+//!
+//! A [`ChangeStream`] receives changes in binary form and decodes each cell with the batch reader's
+//! own column readers, so a row streamed here and the same row read by `freshet ingest` are the
+//! same values (and so the same event-log position). A transaction is handed over whole, once its
+//! commit arrives. Each row becomes a [`Record`], numbered by its place in the stream so that a
+//! replay numbers it the same; a row that cannot be decoded is a [`Record::Bad`] naming the
+//! column, and the stream goes on. Deletes are counted: a deleted row's events stay history.
+//!
+//! Acknowledging is the caller's: [`ChangeStream::acknowledge`] a commit's end only once what it
+//! carried is durable. PostgreSQL then frees the WAL before it.
+
+use super::column::{ColumnReader, assemble};
+use super::pgoutput::{self, Cell, Message, Relation};
+use super::{PostgresError, connect, reason};
+use crate::read::Record;
+use freshet_engine::DataType;
+use freshet_project::spec::{Connector, SourceSpec};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_postgres::types::Type;
+
+/// Where a source's stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    /// The slot was made now: rows committed before it must be read from the table.
+    pub slot_created: bool,
+    /// The slot's confirmed position: changes committed after it are streamed.
+    pub confirmed: u64,
+}
+
+/// One committed transaction's changes to the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// The end of its commit record: acknowledge this once its rows are durable.
+    pub end_lsn: u64,
+    /// Its inserted and updated rows, in order; a record's `line` is its place among them, from 1, so
+    /// `(end_lsn, line)` grows in stream order and a replay numbers every row as before.
+    pub records: Vec<Record>,
+    /// Rows it deleted.
+    pub deletes: u64,
+}
+
+/// The settings of a `postgres_cdc` source.
+struct Settings<'a> {
+    url: &'a str,
+    table: &'a str,
+    slot: &'a str,
+    publication: &'a str,
+}
+
+/// The source's settings; `None` if it is not a `postgres_cdc` source.
+fn settings(source: &SourceSpec) -> Option<Settings<'_>> {
+    match &source.connector {
+        Connector::PostgresCdc {
+            url,
+            table,
+            slot,
+            publication,
+        } => Some(Settings {
+            url: url.resolved(),
+            table: table.resolved(),
+            slot,
+            publication,
+        }),
+        _ => None,
+    }
+}
+
+fn not_cdc(source: &SourceSpec) -> PostgresError {
+    PostgresError::NotAPostgresSource {
+        source_name: source.name.clone(),
+        kind: source.connector.kind(),
+    }
+}
+
+fn refused(source: &SourceSpec, table: &str, reason: String, help: &str) -> PostgresError {
+    PostgresError::Replication {
+        source_name: source.name.clone(),
+        table: table.to_owned(),
+        reason,
+        help: help.to_owned(),
+    }
+}
+
+/// Checks that the server can stream `source`'s table and creates its publication and slot when
+/// they are missing.
+pub async fn prepare(source: &SourceSpec) -> Result<Follow, PostgresError> {
+    let s = settings(source).ok_or_else(|| not_cdc(source))?;
+    let (client, _) = connect(&source.name, s.url).await?;
+    let fail = |e: tokio_postgres::Error, help: &str| refused(source, s.table, reason(&e), help);
+    let wal_level: String = client
+        .query_one("SHOW wal_level", &[])
+        .await
+        .map_err(|e| fail(e, "check the connection"))?
+        .get(0);
+    if wal_level != "logical" {
+        return Err(refused(
+            source,
+            s.table,
+            format!("the server's wal_level is `{wal_level}`"),
+            "set `wal_level = logical` in postgresql.conf and restart PostgreSQL",
+        ));
+    }
+    let publication_exists = !client
+        .query(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&s.publication],
+        )
+        .await
+        .map_err(|e| fail(e, "check the connection"))?
+        .is_empty();
+    if !publication_exists {
+        check_replica_identity(&client, source, s.table).await?;
+        client
+            .batch_execute(&format!(
+                "CREATE PUBLICATION {} FOR TABLE {}",
+                super::quote_column(s.publication),
+                super::quote_table(s.table)
+            ))
+            .await
+            .map_err(|e| {
+                fail(
+                    e,
+                    "the user needs to own the table (or create the publication for it beforehand)",
+                )
+            })?;
+    }
+    let slot = client
+        .query(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&s.slot],
+        )
+        .await
+        .map_err(|e| fail(e, "check the connection"))?;
+    let (slot_created, confirmed) = match slot.first() {
+        Some(row) => (false, row.get::<_, Option<String>>(0)),
+        None => {
+            let row = client
+                .query_one(
+                    "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+                    &[&s.slot],
+                )
+                .await
+                .map_err(|e| {
+                    fail(
+                        e,
+                        "the user needs the REPLICATION attribute, and max_replication_slots a free slot",
+                    )
+                })?;
+            (true, row.get::<_, Option<String>>(0))
+        }
+    };
+    let confirmed = confirmed
+        .as_deref()
+        .map(Lsn::parse)
+        .transpose()
+        .map_err(|e| refused(source, s.table, e.to_string(), "report this as a bug"))?
+        .unwrap_or(Lsn::ZERO);
+    Ok(Follow {
+        slot_created,
+        confirmed: confirmed.0,
+    })
+}
+
+/// Refuses a table whose updates and deletes a publication would block: PostgreSQL refuses those
+/// statements on a published table that has no replica identity (no primary key, and no `FULL`).
+async fn check_replica_identity(
+    client: &tokio_postgres::Client,
+    source: &SourceSpec,
+    table: &str,
+) -> Result<(), PostgresError> {
+    let row = client
+        .query_one(
+            "SELECT c.relreplident::text, EXISTS (SELECT 1 FROM pg_index i \
+               WHERE i.indrelid = c.oid AND i.indisprimary) \
+             FROM pg_class c WHERE c.oid = $1::text::regclass",
+            &[&super::quote_table(table)],
+        )
+        .await
+        .map_err(|e| refused(source, table, reason(&e), "check the source's `table`"))?;
+    let (identity, has_key): (String, bool) = (row.get(0), row.get(1));
+    if identity == "n" || (identity == "d" && !has_key) {
+        return Err(refused(
+            source,
+            table,
+            "the table has no primary key, and PostgreSQL refuses UPDATE and DELETE on a published table without one".to_owned(),
+            &format!(
+                "add a primary key, or run `ALTER TABLE {table} REPLICA IDENTITY FULL`, then start again"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How to read one relation's rows as the source's schema.
+#[derive(Debug)]
+enum RelationReading {
+    /// Another table of the publication.
+    NotOurs,
+    /// For each declared field: its column's index in the relation and its reader.
+    Columns(Vec<(usize, ColumnReader)>),
+    /// The table cannot give the declared schema: every row is refused with this field and reason.
+    Refused(String, String),
+}
+
+/// A live stream of one table's changes.
+pub struct ChangeStream {
+    client: ReplicationClient,
+    source_name: String,
+    /// The table as declared: `name` or `schema.name`.
+    table: String,
+    fields: Vec<(String, DataType)>,
+    names: Vec<String>,
+    timezone: Option<i32>,
+    relations: HashMap<u32, RelationReading>,
+    open: Vec<Record>,
+    deletes: u64,
+}
+
+impl std::fmt::Debug for ChangeStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeStream")
+            .field("source", &self.source_name)
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangeStream {
+    /// Starts streaming `source`'s changes committed after `start_lsn` (the server starts no
+    /// earlier than the slot's confirmed position), telling the server that what lies up to
+    /// `acknowledged` is durable until [`ChangeStream::acknowledge`] says more.
+    pub async fn connect(
+        source: &SourceSpec,
+        start_lsn: u64,
+        acknowledged: u64,
+    ) -> Result<ChangeStream, PostgresError> {
+        let s = settings(source).ok_or_else(|| not_cdc(source))?;
+        let config: tokio_postgres::Config =
+            s.url
+                .parse()
+                .map_err(|e: tokio_postgres::Error| PostgresError::BadUrl {
+                    source_name: source.name.clone(),
+                    reason: reason(&e),
+                })?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let user = config.get_user().unwrap_or("postgres").to_owned();
+        let password = config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
+        let database = config.get_dbname().unwrap_or(&user).to_owned();
+        let replication =
+            ReplicationConfig::new(host, user, password, database, s.slot, s.publication)
+                .with_port(config.get_ports().first().copied().unwrap_or(5432))
+                .with_tls(TlsConfig::disabled())
+                .with_start_lsn(Lsn(start_lsn))
+                .with_ack_lsn(Lsn(acknowledged.min(start_lsn)))
+                .with_binary(true)
+                .with_status_interval(Duration::from_secs(1))
+                .with_application_name("freshet");
+        let client = ReplicationClient::connect(replication).await.map_err(|e| {
+            refused(
+                source,
+                s.table,
+                e.to_string(),
+                "the user needs the REPLICATION attribute and a `replication` line in pg_hba.conf",
+            )
+        })?;
+        Ok(ChangeStream {
+            client,
+            source_name: source.name.clone(),
+            table: s.table.to_owned(),
+            fields: source
+                .schema
+                .iter()
+                .map(|f| (f.name.clone(), f.data_type))
+                .collect(),
+            names: source.schema.iter().map(|f| f.name.clone()).collect(),
+            timezone: source.timezone.map(|t| t.seconds),
+            relations: HashMap::new(),
+            open: Vec::new(),
+            deletes: 0,
+        })
+    }
+
+    /// The next committed transaction that touched the table (transactions that did not are
+    /// acknowledged at once); `None` once the server ended the stream.
+    pub async fn next(&mut self) -> Result<Option<Transaction>, PostgresError> {
+        loop {
+            let event = self
+                .client
+                .recv()
+                .await
+                .map_err(|e| refused_by_name(&self.source_name, &self.table, e.to_string()))?;
+            let Some(event) = event else {
+                return Ok(None);
+            };
+            match event {
+                ReplicationEvent::Begin { .. } => {
+                    self.open.clear();
+                    self.deletes = 0;
+                }
+                ReplicationEvent::XLogData { data, .. } => self.change(&data),
+                ReplicationEvent::Commit { end_lsn, .. } => {
+                    if self.open.is_empty() && self.deletes == 0 {
+                        self.client.update_applied_lsn(end_lsn);
+                        continue;
+                    }
+                    let records = std::mem::take(&mut self.open)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, record)| number(record, index as u64 + 1))
+                        .collect();
+                    return Ok(Some(Transaction {
+                        end_lsn: end_lsn.0,
+                        records,
+                        deletes: std::mem::take(&mut self.deletes),
+                    }));
+                }
+                ReplicationEvent::StoppedAt { .. } => return Ok(None),
+                ReplicationEvent::KeepAlive { .. } | ReplicationEvent::Message { .. } => {}
+            }
+        }
+    }
+
+    /// Tells the server that everything up to `lsn` is durable downstream.
+    pub fn acknowledge(&self, lsn: u64) {
+        self.client.update_applied_lsn(Lsn(lsn));
+    }
+
+    /// Ends the stream, sending the last acknowledgement.
+    pub async fn close(mut self) {
+        let _ = self.client.shutdown().await;
+    }
+
+    fn change(&mut self, data: &[u8]) {
+        let message = match pgoutput::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.open.push(Record::Bad {
+                    line: 0,
+                    error: crate::decode::DecodeError {
+                        field: None,
+                        reason: e.to_string(),
+                        help: Some("report this as a bug, with the server's version".to_owned()),
+                    },
+                    original: String::new(),
+                });
+                return;
+            }
+        };
+        match message {
+            Message::Relation(relation) => {
+                let reading = self.reading(&relation);
+                self.relations.insert(relation.id, reading);
+            }
+            Message::Insert { relation, new } => self.row(relation, None, &new),
+            Message::Update { relation, old, new } => self.row(relation, old.as_deref(), &new),
+            Message::Delete { relation } => {
+                if matches!(self.relations.get(&relation), Some(r) if !matches!(r, RelationReading::NotOurs))
+                {
+                    self.deletes += 1;
+                }
+            }
+            Message::Other(_) => {}
+        }
+    }
+
+    fn reading(&self, relation: &Relation) -> RelationReading {
+        let (schema, name) = match self.table.split_once('.') {
+            Some((schema, name)) => (Some(schema), name),
+            None => (None, self.table.as_str()),
+        };
+        if relation.name != name || schema.is_some_and(|s| s != relation.namespace) {
+            return RelationReading::NotOurs;
+        }
+        let mut columns = Vec::with_capacity(self.fields.len());
+        for (field, declared) in &self.fields {
+            let Some(index) = relation.columns.iter().position(|c| &c.name == field) else {
+                return RelationReading::Refused(
+                    field.clone(),
+                    format!(
+                        "the table has no column `{field}` any more; add it back, or remove it from the source's schema"
+                    ),
+                );
+            };
+            let oid = relation.columns[index].type_oid;
+            let reader = Type::from_oid(oid)
+                .ok_or_else(|| format!("a type freshet does not know (OID {oid})"))
+                .and_then(|ty| {
+                    ColumnReader::for_column(&ty, *declared, self.timezone).map_err(|m| {
+                        format!(
+                            "`{}`, which cannot be read as {declared}: {}",
+                            ty.name(),
+                            m.help
+                        )
+                    })
+                });
+            match reader {
+                Ok(reader) => columns.push((index, reader)),
+                Err(why) => {
+                    return RelationReading::Refused(field.clone(), format!("the column is {why}"));
+                }
+            }
+        }
+        RelationReading::Columns(columns)
+    }
+
+    fn row(&mut self, relation: u32, old: Option<&[Cell<'_>]>, new: &[Cell<'_>]) {
+        let record = match self.relations.get(&relation) {
+            None | Some(RelationReading::NotOurs) => return,
+            Some(RelationReading::Refused(field, why)) => Record::Bad {
+                line: 0,
+                error: crate::decode::DecodeError {
+                    field: Some(field.clone()),
+                    reason: why.clone(),
+                    help: None,
+                },
+                original: String::new(),
+            },
+            Some(RelationReading::Columns(columns)) => assemble(
+                columns.iter().map(|&(index, reader)| {
+                    let cell = match new.get(index) {
+                        Some(Cell::UnchangedToast) => old.and_then(|o| o.get(index)),
+                        other => other,
+                    };
+                    match cell {
+                        Some(Cell::Null) => reader.decode(None),
+                        Some(Cell::Binary(bytes)) => reader.decode(Some(bytes)),
+                        Some(Cell::UnchangedToast) | None => Err(
+                            "a large value this update did not change was not sent; run `ALTER TABLE ... REPLICA IDENTITY FULL` so updates carry whole rows"
+                                .to_owned(),
+                        ),
+                        Some(Cell::Text(_)) => Err("the server sent the value as text, not binary".to_owned()),
+                    }
+                }),
+                &self.names,
+                0,
+                "fix the row in PostgreSQL; its next update is streamed",
+            ),
+        };
+        self.open.push(record);
+    }
+}
+
+fn refused_by_name(source_name: &str, table: &str, reason: String) -> PostgresError {
+    PostgresError::Replication {
+        source_name: source_name.to_owned(),
+        table: table.to_owned(),
+        reason,
+        help: "check that PostgreSQL runs; the stream resumes from the last acknowledged change"
+            .to_owned(),
+    }
+}
+
+/// `record`, numbered `line`.
+fn number(record: Record, line: u64) -> Record {
+    match record {
+        Record::Row { row, .. } => Record::Row { line, row },
+        Record::Bad {
+            error, original, ..
+        } => Record::Bad {
+            line,
+            error,
+            original,
+        },
+    }
+}
