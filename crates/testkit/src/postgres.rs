@@ -88,10 +88,22 @@ impl PostgresServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = command(&bin.join("postgres"), user, dir.path())
+        let mut server = PostgresServer {
+            child: None,
+            port,
+            dir,
+        };
+        server.serve();
+        server
+    }
+
+    /// Starts the server process on the cluster and waits until it accepts queries.
+    fn serve(&mut self) {
+        let data = self.dir.path().join("data");
+        let child = command(&bin_dir().join("postgres"), server_user(), self.dir.path())
             .arg("-D")
             .arg(&data)
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1"])
+            .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
             // TCP only (no socket file to place), no fsync (the cluster dies with the test), and
             // logical WAL so change-data-capture tests can use the same server.
             .args(["-c", "unix_socket_directories=", "-F"])
@@ -100,20 +112,23 @@ impl PostgresServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let server = PostgresServer {
-            child: Some(child),
-            port,
-            dir,
-        };
+        self.child = Some(child);
         let started = Instant::now();
-        while !server.try_execute("SELECT 1") {
+        while !self.try_execute("SELECT 1") {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "postgres did not start on port {port}"
+                "postgres did not start on port {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+    }
+
+    /// Stops the server (a fast shutdown: clients are disconnected) and starts it again on the same
+    /// port and data, as an operator's restart does.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.serve();
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.
@@ -158,8 +173,8 @@ impl PostgresServer {
     }
 }
 
-impl Drop for PostgresServer {
-    fn drop(&mut self) {
+impl PostgresServer {
+    fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SIGINT is PostgreSQL's fast shutdown: it stops its backends too, which SIGKILL would
             // leave running.
@@ -176,5 +191,11 @@ impl Drop for PostgresServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -240,3 +240,31 @@ fn cdc_sources_whose_table_cannot_be_followed_are_refused_with_the_fix() {
     let run = super::freshet(root.path(), &["run", "-p", "pg", "--duration", "1"]);
     assert_eq!(run.status.code(), Some(0), "{}", super::stderr(&run));
 }
+
+#[test]
+fn a_cdc_stream_resumes_by_itself_after_postgres_restarts() {
+    let mut pg = PostgresServer::start();
+    pg.execute(TABLES);
+    pg.execute("ALTER TABLE trips ADD COLUMN id serial PRIMARY KEY;");
+    let root = tempfile::tempdir().unwrap();
+    write_project(root.path(), &cdc_project(&pg.url()));
+    let mut run = super::spawn_run(root.path(), "pg", 16);
+    std::thread::sleep(Duration::from_millis(3_000));
+    pg.execute("INSERT INTO trips VALUES (301, 7, '2026-02-01T00:00:00Z');");
+    std::thread::sleep(Duration::from_millis(1_000));
+    pg.restart();
+    pg.execute("INSERT INTO trips VALUES (301, 9, '2026-02-02T00:00:00Z');");
+    assert_eq!(
+        run.wait().unwrap().code(),
+        Some(0),
+        "the run outlived the restart"
+    );
+    assert_eq!(
+        super::final_online_values(&root.path().join("pg"), &[1, 301]),
+        [
+            "[Scalar(Int64(8)), Scalar(Float64(96.0))]",
+            "[Scalar(Int64(2)), Scalar(Float64(16.0))]",
+        ],
+        "the rows before and after the restart, once each"
+    );
+}
