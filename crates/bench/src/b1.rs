@@ -53,6 +53,13 @@ pub(crate) struct Args {
     /// Redis client doing the same reads.
     #[arg(long)]
     redis: bool,
+    /// Send the load from `freshet-bench load` in a process of its own, on these CPUs (`1`, or
+    /// `0,1` for both), instead of from a thread of this process.
+    #[arg(long)]
+    client_cpus: Option<String>,
+    /// Pin this process (the server) to these CPUs (`0`, say), with `taskset`.
+    #[arg(long)]
+    server_cpus: Option<String>,
 }
 
 /// The B1 project: one push source and a 50-feature view of it (fare and distance x five
@@ -100,7 +107,7 @@ pub(crate) fn report(line: &str) {
 }
 
 /// The body of a `/get-online-features` request for the B1 service.
-fn lookup_body(ids: &str) -> String {
+pub(crate) fn lookup_body(ids: &str) -> String {
     format!(r#"{{"feature_service": "b1", "entities": {{"driver_id": [{ids}]}}}}"#)
 }
 
@@ -290,6 +297,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     } = seeded;
     let (app, address) = serve(&runtime, &project, store, newest)?;
     let client = client_runtime()?;
+    if let Some(cpus) = &args.server_cpus {
+        crate::http_load::pin_this_process(cpus)?;
+    }
+    let from = match &args.client_cpus {
+        Some(cpus) => crate::http_load::Client::Process { cpus: cpus.clone() },
+        None => crate::http_load::Client::InProcess,
+    };
     let lookups = |rate: u64, per_request: usize, seconds: f64, seed: u64| Load {
         address,
         path: "/get-online-features",
@@ -301,9 +315,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         body: lookup_body,
     };
     // Warm up connections and caches.
-    client.block_on(lookups(2_000, 1, 1.0, args.seed).run());
+    lookups(2_000, 1, 1.0, args.seed).run_from(&from, &client)?;
     for &rate in &args.rates {
-        let step = client.block_on(lookups(rate, 1, args.seconds, args.seed ^ rate).run());
+        let step = lookups(rate, 1, args.seconds, args.seed ^ rate).run_from(&from, &client)?;
         report(&format!(
             "B1:   1 entity x 50 features at {rate} req/s offered: {}",
             step.summary()
@@ -314,7 +328,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             rate,
         ));
     }
-    let step = client.block_on(lookups(args.rate_100, 100, args.seconds, args.seed).run());
+    let step = lookups(args.rate_100, 100, args.seconds, args.seed).run_from(&from, &client)?;
     report(&format!(
         "B1b:  100 entities x 50 features at {} req/s: {} of {} ok, p50 {}, p99 {} (target <= 5 ms)",
         args.rate_100,

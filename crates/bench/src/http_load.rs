@@ -26,15 +26,62 @@ pub(crate) struct Load {
     pub(crate) body: fn(&str) -> String,
 }
 
-/// The latencies of one load step.
+/// The outcome of one load step: counts and latency percentiles.
 pub(crate) struct Step {
     pub(crate) sent: usize,
     pub(crate) ok: usize,
     pub(crate) seconds: f64,
-    latencies: Vec<Duration>,
+    /// p50, p99 and p99.9.
+    percentiles: [Duration; 3],
 }
 
+/// The percentiles a [`Step`] keeps.
+const KEPT: [f64; 3] = [0.5, 0.99, 0.999];
+
 impl Step {
+    fn new(sent: usize, ok: usize, seconds: f64, mut latencies: Vec<Duration>) -> Step {
+        latencies.sort_unstable();
+        let at = |p: f64| {
+            if latencies.is_empty() {
+                return Duration::ZERO;
+            }
+            latencies[((latencies.len() as f64 - 1.0) * p).round() as usize]
+        };
+        Step {
+            sent,
+            ok,
+            seconds,
+            percentiles: KEPT.map(at),
+        }
+    }
+
+    /// The step as one line of text, for a load generator in another process to hand back.
+    pub(crate) fn to_line(&self) -> String {
+        let [p50, p99, p999] = self.percentiles.map(|d| d.as_nanos());
+        format!(
+            "step {} {} {} {p50} {p99} {p999}",
+            self.sent, self.ok, self.seconds
+        )
+    }
+
+    /// The step [`Step::to_line`] wrote.
+    pub(crate) fn from_line(line: &str) -> Option<Step> {
+        let mut parts = line.strip_prefix("step ")?.split(' ');
+        let sent = parts.next()?.parse().ok()?;
+        let ok = parts.next()?.parse().ok()?;
+        let seconds = parts.next()?.parse().ok()?;
+        let mut percentiles = [Duration::ZERO; 3];
+        for p in &mut percentiles {
+            *p = Duration::from_nanos(parts.next()?.parse().ok()?);
+        }
+        Some(Step {
+            sent,
+            ok,
+            seconds,
+            percentiles,
+        })
+    }
+
     /// `{answered} req/s answered ({ok} of {sent} ok), p50 .., p99 .., p99.9 ..`.
     pub(crate) fn summary(&self) -> String {
         format!(
@@ -48,13 +95,107 @@ impl Step {
         )
     }
 
+    /// p50, p99 or p99.9 (the percentiles a step keeps; others read as zero).
     pub(crate) fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i]
+        KEPT.iter()
+            .position(|&k| k == p)
+            .map_or(Duration::ZERO, |i| self.percentiles[i])
     }
+}
+
+/// Where a load step's requests come from.
+#[derive(Debug, Clone)]
+pub(crate) enum Client {
+    /// A thread of the benchmark process (sharing both cores with the server).
+    InProcess,
+    /// `freshet-bench load` in a process of its own, run by `taskset -c cpus` (a CPU list such as
+    /// `1` or `0,1`).
+    Process { cpus: String },
+}
+
+/// `freshet-bench load`: one open-loop step of B1 lookups against a running server, for a client
+/// process of its own; prints the step as [`Step::to_line`].
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// The server's address, `127.0.0.1:PORT`.
+    #[arg(long)]
+    address: SocketAddr,
+    #[arg(long)]
+    rate: u64,
+    #[arg(long)]
+    seconds: f64,
+    /// Drivers per request.
+    #[arg(long, default_value_t = 1)]
+    per_request: usize,
+    #[arg(long)]
+    entities: u64,
+    #[arg(long)]
+    seed: u64,
+}
+
+pub(crate) fn run_load(args: &LoadArgs) -> anyhow::Result<()> {
+    let load = Load {
+        address: args.address,
+        path: "/get-online-features",
+        rate: args.rate,
+        seconds: args.seconds,
+        per_request: args.per_request,
+        entities: args.entities,
+        seed: args.seed,
+        body: crate::b1::lookup_body,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let step = runtime.block_on(load.run());
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", step.to_line());
+    }
+    Ok(())
+}
+
+impl Load {
+    /// Runs the step from `client`: on `runtime` in this process, or in a pinned process of its own
+    /// (B1 lookups only).
+    pub(crate) fn run_from(
+        &self,
+        client: &Client,
+        runtime: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<Step> {
+        let Client::Process { cpus } = client else {
+            return Ok(runtime.block_on(self.run()));
+        };
+        let output = std::process::Command::new("taskset")
+            .args(["-c", cpus.as_str()])
+            .arg(std::env::current_exe()?)
+            .args(["load", "--address", &self.address.to_string()])
+            .args(["--rate", &self.rate.to_string()])
+            .args(["--seconds", &self.seconds.to_string()])
+            .args(["--per-request", &self.per_request.to_string()])
+            .args(["--entities", &self.entities.to_string()])
+            .args(["--seed", &self.seed.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.lines()
+            .find_map(Step::from_line)
+            .ok_or_else(|| anyhow::anyhow!("the load process printed no step: {text}"))
+    }
+}
+
+/// Pins every thread of this process to the CPU list `cpus` (`taskset -a -p`), so the server keeps
+/// to its cores.
+pub(crate) fn pin_this_process(cpus: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "taskset could not pin the server to CPUs {cpus}"
+    );
+    Ok(())
 }
 
 /// A duration in whole microseconds, for reports.
@@ -102,13 +243,7 @@ impl Load {
             }
         }
         let seconds = start.elapsed().as_secs_f64();
-        latencies.sort_unstable();
-        Step {
-            sent: total,
-            ok,
-            seconds,
-            latencies,
-        }
+        Step::new(total, ok, seconds, latencies)
     }
 }
 

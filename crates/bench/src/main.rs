@@ -45,6 +45,9 @@ enum Workload {
     B3(b3::Args),
     /// B5: `/predict` over HTTP with a 100-tree model, and training on 1M rows x 50 features.
     B5(b5::Args),
+    /// One open-loop step of B1 lookups against a running server (what `b1 --client-cpus` runs
+    /// in a process of its own).
+    Load(http_load::LoadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +58,10 @@ fn main() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .init();
+    }
+    if let Workload::Load(args) = &cli.workload {
+        // A helper of another run: its one output line is the step.
+        return http_load::run_load(args);
     }
     let command: Vec<String> = std::env::args().collect();
     #[allow(clippy::print_stdout)]
@@ -72,5 +79,6 @@ fn main() -> anyhow::Result<()> {
         Workload::B2k(args) => b2k::run(&args),
         Workload::B3(args) => b3::run(&args),
         Workload::B5(args) => b5::run(&args),
+        Workload::Load(args) => http_load::run_load(&args),
     }
 }
