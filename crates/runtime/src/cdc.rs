@@ -158,7 +158,7 @@ impl CdcStream {
         let mut records = Vec::new();
         let mut keys = Vec::new();
         let mut end = None;
-        while keys.len() < TURN_TRANSACTIONS * 64 {
+        for _ in 0..TURN_TRANSACTIONS {
             let Ok(transaction) = self.receiver.try_recv() else {
                 break;
             };

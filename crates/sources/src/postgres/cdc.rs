@@ -297,8 +297,8 @@ impl ChangeStream {
         })
     }
 
-    /// The next committed transaction that touched the table (transactions that did not are
-    /// acknowledged at once); `None` once the server ended the stream.
+    /// The next committed transaction (one that did not touch the table has no records); `None`
+    /// once the server ended the stream.
     pub async fn next(&mut self) -> Result<Option<Transaction>, PostgresError> {
         loop {
             let event = self
@@ -316,10 +316,8 @@ impl ChangeStream {
                 }
                 ReplicationEvent::XLogData { data, .. } => self.change(&data),
                 ReplicationEvent::Commit { end_lsn, .. } => {
-                    if self.open.is_empty() && self.deletes == 0 {
-                        self.client.update_applied_lsn(end_lsn);
-                        continue;
-                    }
+                    // A transaction with nothing for us is handed over too (it is cheap), so that
+                    // acknowledging it waits for the transactions before it to be durable.
                     let records = std::mem::take(&mut self.open)
                         .into_iter()
                         .enumerate()
