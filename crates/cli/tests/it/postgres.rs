@@ -17,6 +17,16 @@ INSERT INTO churn
   SELECT d, '2026-01-15T00:00:00Z'::timestamptz + d * interval '1 minute', d % 2 = 0
   FROM generate_series(1, 300) d;";
 
+/// The view both projects feed from their `trips` source.
+const TRIPS_VIEW: &str = "feature_views:
+  - name: driver_totals
+    entities: [driver]
+    source: trips
+    features:
+      - {name: trips, aggregation: count}
+      - {name: fare_sum, aggregation: sum, column: fare}
+";
+
 fn project(url: &str, every: &str) -> String {
     format!(
         r#"project: pg
@@ -36,14 +46,7 @@ sources:
     query: "SELECT driver_id, observed_at, churned FROM churn"
     timestamp_field: observed_at
     schema: {{driver_id: int64, observed_at: timestamp, churned: bool}}
-feature_views:
-  - name: driver_totals
-    entities: [driver]
-    source: trips
-    features:
-      - {{name: trips, aggregation: count}}
-      - {{name: fare_sum, aggregation: sum, column: fare}}
-feature_services:
+{TRIPS_VIEW}feature_services:
   - {{name: totals, features: ["driver_totals:*"]}}
 models:
   - {{name: churn, feature_service: totals, label: {{source: churn_labels, column: churned}}, algorithm: gbdt}}
@@ -138,14 +141,7 @@ sources:
     table: trips
     timestamp_field: event_time
     schema: {{driver_id: int64, fare: float64, event_time: timestamp}}
-feature_views:
-  - name: driver_totals
-    entities: [driver]
-    source: trips
-    features:
-      - {{name: trips, aggregation: count}}
-      - {{name: fare_sum, aggregation: sum, column: fare}}
-"#
+{TRIPS_VIEW}"#
     )
 }
 

@@ -300,12 +300,20 @@ mod tests {
         );
     }
 
+    /// A change to relation 16385 with tag `tag`, carrying the sample tuple behind `markers`.
+    fn change_bytes(tag: u8, markers: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![tag];
+        bytes.extend(16_385u32.to_be_bytes());
+        for &marker in markers {
+            bytes.push(marker);
+            bytes.extend(tuple_bytes());
+        }
+        bytes
+    }
+
     #[test]
     fn inserts_and_updates_carry_the_new_row() {
-        let mut insert = vec![b'I'];
-        insert.extend(16_385u32.to_be_bytes());
-        insert.push(b'N');
-        insert.extend(tuple_bytes());
+        let insert = change_bytes(b'I', b"N");
         let seven = 7i64.to_be_bytes();
         let row = vec![Cell::Binary(&seven), Cell::Null, Cell::UnchangedToast];
         assert_eq!(
@@ -316,12 +324,7 @@ mod tests {
             }
         );
         // An update under REPLICA IDENTITY FULL sends the old row first.
-        let mut update = vec![b'U'];
-        update.extend(16_385u32.to_be_bytes());
-        update.push(b'O');
-        update.extend(tuple_bytes());
-        update.push(b'N');
-        update.extend(tuple_bytes());
+        let update = change_bytes(b'U', b"ON");
         assert_eq!(
             decode(&update).unwrap(),
             Message::Update {
@@ -330,10 +333,7 @@ mod tests {
                 new: row
             }
         );
-        let mut delete = vec![b'D'];
-        delete.extend(16_385u32.to_be_bytes());
-        delete.push(b'K');
-        delete.extend(tuple_bytes());
+        let delete = change_bytes(b'D', b"K");
         assert_eq!(
             decode(&delete).unwrap(),
             Message::Delete { relation: 16_385 }
@@ -347,11 +347,7 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
-        let mut insert = vec![b'I'];
-        insert.extend(16_385u32.to_be_bytes());
-        insert.push(b'N');
-        insert.extend(tuple_bytes());
-        for message in [relation_bytes(), insert] {
+        for message in [relation_bytes(), change_bytes(b'I', b"N")] {
             for end in 0..message.len() {
                 assert!(decode(&message[..end]).is_err(), "prefix of {end} bytes");
             }
