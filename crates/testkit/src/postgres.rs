@@ -167,6 +167,21 @@ impl PostgresServer {
         );
     }
 
+    /// The first column of the first row `sql` returns, as text (`psql -tA`).
+    pub fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-tA", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql failed on {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// The cluster's directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()

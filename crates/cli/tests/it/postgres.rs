@@ -264,3 +264,28 @@ fn a_cdc_stream_resumes_by_itself_after_postgres_restarts() {
         "the rows before and after the restart, once each"
     );
 }
+
+#[test]
+fn a_cdc_slot_moves_on_while_only_other_tables_change() {
+    let pg = PostgresServer::start();
+    pg.execute(TABLES);
+    pg.execute("ALTER TABLE trips ADD COLUMN id serial PRIMARY KEY; CREATE TABLE other (x int);");
+    let root = tempfile::tempdir().unwrap();
+    write_project(root.path(), &cdc_project(&pg.url()));
+    let mut run = super::spawn_run(root.path(), "pg", 10);
+    std::thread::sleep(Duration::from_millis(3_000));
+    let before = pg.query(
+        "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'freshet_trips'",
+    );
+    pg.execute("INSERT INTO other SELECT generate_series(1, 100000);");
+    let written = pg.query("SELECT pg_current_wal_lsn()");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    let moved = pg.query(&format!(
+        "SELECT confirmed_flush_lsn >= '{written}'::pg_lsn FROM pg_replication_slots \
+         WHERE slot_name = 'freshet_trips'"
+    ));
+    assert_eq!(
+        moved, "t",
+        "the slot (at {before} before) moved past the other table's WAL (to {written})"
+    );
+}

@@ -224,6 +224,10 @@ pub struct ChangeStream {
     relations: HashMap<u32, RelationReading>,
     open: Vec<Record>,
     deletes: u64,
+    /// Between a transaction's begin and its commit.
+    in_transaction: bool,
+    /// The newest position handed over.
+    handed: u64,
 }
 
 impl std::fmt::Debug for ChangeStream {
@@ -294,11 +298,14 @@ impl ChangeStream {
             relations: HashMap::new(),
             open: Vec::new(),
             deletes: 0,
+            in_transaction: false,
+            handed: start_lsn,
         })
     }
 
-    /// The next committed transaction (one that did not touch the table has no records); `None`
-    /// once the server ended the stream.
+    /// The next committed transaction (one that did not touch the table has no records), or an
+    /// empty one at the position up to which the server has sent everything; `None` once the server
+    /// ended the stream.
     pub async fn next(&mut self) -> Result<Option<Transaction>, PostgresError> {
         loop {
             let event = self
@@ -313,6 +320,7 @@ impl ChangeStream {
                 ReplicationEvent::Begin { .. } => {
                     self.open.clear();
                     self.deletes = 0;
+                    self.in_transaction = true;
                 }
                 ReplicationEvent::XLogData { data, .. } => self.change(&data),
                 ReplicationEvent::Commit { end_lsn, .. } => {
@@ -323,6 +331,8 @@ impl ChangeStream {
                         .enumerate()
                         .map(|(index, record)| number(record, index as u64 + 1))
                         .collect();
+                    self.in_transaction = false;
+                    self.handed = self.handed.max(end_lsn.0);
                     return Ok(Some(Transaction {
                         end_lsn: end_lsn.0,
                         records,
@@ -330,6 +340,20 @@ impl ChangeStream {
                     }));
                 }
                 ReplicationEvent::StoppedAt { .. } => return Ok(None),
+                // The server has sent every transaction that committed before `wal_end`. Handing
+                // that position over as an empty transaction lets the slot move past WAL the table
+                // had no part in (other tables' writes, vacuum); a slot that never moves keeps all
+                // WAL on the server's disk.
+                ReplicationEvent::KeepAlive { wal_end, .. }
+                    if !self.in_transaction && wal_end.0 > self.handed =>
+                {
+                    self.handed = wal_end.0;
+                    return Ok(Some(Transaction {
+                        end_lsn: wal_end.0,
+                        records: Vec::new(),
+                        deletes: 0,
+                    }));
+                }
                 ReplicationEvent::KeepAlive { .. } | ReplicationEvent::Message { .. } => {}
             }
         }
