@@ -136,50 +136,40 @@ impl PostgresServer {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn psql(&self, sql: &str) -> std::process::Output {
+    /// Runs `sql` through `psql` with `flags`.
+    fn psql(&self, sql: &str, flags: &[&str]) -> std::process::Output {
         Command::new("psql")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args([
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-            ])
+            .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+            .args(flags)
             .args(["-c", sql])
             .output()
             .unwrap()
     }
 
     fn try_execute(&self, sql: &str) -> bool {
-        self.psql(sql).status.success()
+        self.psql(sql, &["-q"]).status.success()
     }
 
-    /// Runs `sql` (several statements allowed); panics with PostgreSQL's message if it fails.
-    pub fn execute(&self, sql: &str) {
-        let out = self.psql(sql);
-        assert!(
-            out.status.success(),
-            "psql failed on {sql:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The first column of the first row `sql` returns, as text (`psql -tA`).
-    pub fn query(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", "postgres", "-tA", "-c", sql])
-            .output()
-            .unwrap();
+    /// `psql`'s standard output for `sql`; panics with PostgreSQL's message if it fails.
+    fn checked(&self, sql: &str, flags: &[&str]) -> String {
+        let out = self.psql(sql, flags);
         assert!(
             out.status.success(),
             "psql failed on {sql:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Runs `sql` (several statements allowed); panics with PostgreSQL's message if it fails.
+    pub fn execute(&self, sql: &str) {
+        self.checked(sql, &["-q"]);
+    }
+
+    /// The first column of the first row `sql` returns, as text.
+    pub fn query(&self, sql: &str) -> String {
+        self.checked(sql, &["-tA"])
     }
 
     /// The cluster's directory.

@@ -154,14 +154,23 @@ fn dead_letters(project_dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn a_cdc_source_streams_changes_and_a_killed_run_resumes_without_doubles() {
+/// A server holding [`TABLES`] after `setup` (which gives `trips` a replica identity), and a project
+/// following `trips` by change data capture.
+fn cdc_fixture(setup: &str) -> (PostgresServer, tempfile::TempDir) {
     let pg = PostgresServer::start();
     pg.execute(TABLES);
-    // Updates then carry the whole old row too (the decoder takes unchanged large values from it).
-    pg.execute("ALTER TABLE trips REPLICA IDENTITY FULL;");
+    pg.execute(setup);
     let root = tempfile::tempdir().unwrap();
     write_project(root.path(), &cdc_project(&pg.url()));
+    (pg, root)
+}
+
+const PRIMARY_KEY: &str = "ALTER TABLE trips ADD COLUMN id serial PRIMARY KEY;";
+
+#[test]
+fn a_cdc_source_streams_changes_and_a_killed_run_resumes_without_doubles() {
+    // Updates then carry the whole old row too (the decoder takes unchanged large values from it).
+    let (pg, root) = cdc_fixture("ALTER TABLE trips REPLICA IDENTITY FULL;");
     let dir = root.path().join("pg");
 
     // The first run snapshots the 1,500 rows there, then streams what is committed meanwhile.
@@ -232,18 +241,14 @@ fn cdc_sources_whose_table_cannot_be_followed_are_refused_with_the_fix() {
         "the table has no primary key",
         "run `ALTER TABLE trips REPLICA IDENTITY FULL`",
     ]);
-    pg.execute("ALTER TABLE trips ADD COLUMN id serial PRIMARY KEY;");
+    pg.execute(PRIMARY_KEY);
     let run = super::freshet(root.path(), &["run", "-p", "pg", "--duration", "1"]);
     assert_eq!(run.status.code(), Some(0), "{}", super::stderr(&run));
 }
 
 #[test]
 fn a_cdc_stream_resumes_by_itself_after_postgres_restarts() {
-    let mut pg = PostgresServer::start();
-    pg.execute(TABLES);
-    pg.execute("ALTER TABLE trips ADD COLUMN id serial PRIMARY KEY;");
-    let root = tempfile::tempdir().unwrap();
-    write_project(root.path(), &cdc_project(&pg.url()));
+    let (mut pg, root) = cdc_fixture(PRIMARY_KEY);
     let mut run = super::spawn_run(root.path(), "pg", 16);
     std::thread::sleep(Duration::from_millis(3_000));
     pg.execute("INSERT INTO trips VALUES (301, 7, '2026-02-01T00:00:00Z');");
@@ -267,11 +272,7 @@ fn a_cdc_stream_resumes_by_itself_after_postgres_restarts() {
 
 #[test]
 fn a_cdc_slot_moves_on_while_only_other_tables_change() {
-    let pg = PostgresServer::start();
-    pg.execute(TABLES);
-    pg.execute("ALTER TABLE trips ADD COLUMN id serial PRIMARY KEY; CREATE TABLE other (x int);");
-    let root = tempfile::tempdir().unwrap();
-    write_project(root.path(), &cdc_project(&pg.url()));
+    let (pg, root) = cdc_fixture(&format!("{PRIMARY_KEY} CREATE TABLE other (x int);"));
     let mut run = super::spawn_run(root.path(), "pg", 10);
     std::thread::sleep(Duration::from_millis(3_000));
     let before = pg.query(
