@@ -189,21 +189,23 @@ fn reason(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Parses `url` and connects; the connection is driven by a task of its own, which ends when the
-/// client is dropped. Returns the parsed configuration too, for what else needs the server's address.
-async fn connect(source_name: &str, url: &str) -> Result<(Client, Config), PostgresError> {
-    let bad_url = |reason: String| PostgresError::BadUrl {
+/// Why `source_name`'s `url` cannot be used.
+fn bad_url(source_name: &str, reason: String) -> PostgresError {
+    PostgresError::BadUrl {
         source_name: source_name.to_owned(),
         reason,
-    };
-    let mut config: Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| bad_url(reason(&e)))?;
+    }
+}
+
+/// The connection settings of `url`, with freshet's defaults (a 10 s connect timeout,
+/// `application_name = freshet`) where the URL sets none; why not, when freshet cannot use them.
+fn parse_url(url: &str) -> Result<Config, String> {
+    let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| reason(&e))?;
     if config.get_ssl_mode() == SslMode::Require {
-        return Err(bad_url(
+        return Err(
             "it asks for `sslmode=require`, and freshet does not speak TLS to PostgreSQL yet"
                 .to_owned(),
-        ));
+        );
     }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
@@ -211,6 +213,13 @@ async fn connect(source_name: &str, url: &str) -> Result<(Client, Config), Postg
     if config.get_application_name().is_none() {
         config.application_name("freshet");
     }
+    Ok(config)
+}
+
+/// Connects to `url`; the connection is driven by a task of its own, which ends when the client is
+/// dropped.
+async fn connect(source_name: &str, url: &str) -> Result<Client, PostgresError> {
+    let config = parse_url(url).map_err(|r| bad_url(source_name, r))?;
     let (client, connection) = config
         .connect(NoTls)
         .await
@@ -223,7 +232,7 @@ async fn connect(source_name: &str, url: &str) -> Result<(Client, Config), Postg
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    Ok((client, config))
+    Ok(client)
 }
 
 impl RelationReader {
@@ -237,7 +246,7 @@ impl RelationReader {
             });
         };
         let source_name = source.name.clone();
-        let (client, _) = connect(&source_name, url.resolved()).await?;
+        let client = connect(&source_name, url.resolved()).await?;
         let from = match relation {
             PostgresRelation::Table(table) => quote_table(table.resolved()),
             PostgresRelation::Query(query) => {

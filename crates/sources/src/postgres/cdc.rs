@@ -19,7 +19,7 @@
 
 use super::column::{ColumnReader, assemble};
 use super::pgoutput::{self, Cell, Message, Relation};
-use super::{PostgresError, connect, reason};
+use super::{PostgresError, bad_url, connect, parse_url, reason};
 use crate::read::Record;
 use freshet_engine::DataType;
 use freshet_project::spec::{Connector, SourceSpec};
@@ -95,7 +95,7 @@ fn refused(source: &SourceSpec, table: &str, reason: String, help: &str) -> Post
 /// they are missing.
 pub async fn prepare(source: &SourceSpec) -> Result<Follow, PostgresError> {
     let s = settings(source).ok_or_else(|| not_cdc(source))?;
-    let (client, _) = connect(&source.name, s.url).await?;
+    let client = connect(&source.name, s.url).await?;
     let fail = |e: tokio_postgres::Error, help: &str| refused(source, s.table, reason(&e), help);
     let wal_level: String = client
         .query_one("SHOW wal_level", &[])
@@ -249,13 +249,7 @@ impl ChangeStream {
         acknowledged: u64,
     ) -> Result<ChangeStream, PostgresError> {
         let s = settings(source).ok_or_else(|| not_cdc(source))?;
-        let config: tokio_postgres::Config =
-            s.url
-                .parse()
-                .map_err(|e: tokio_postgres::Error| PostgresError::BadUrl {
-                    source_name: source.name.clone(),
-                    reason: reason(&e),
-                })?;
+        let config = parse_url(s.url).map_err(|r| bad_url(&source.name, r))?;
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
