@@ -121,6 +121,7 @@ impl CdcStream {
             write_marker(&marker)
                 .map_err(|e| fail(format!("cannot write {}: {e}", marker.display())))?;
         }
+        let names = views.iter().map(|v| v.name.clone()).collect();
         let log = ChangeLog::open(log, source, views).await?;
         let dead_letters = PartitionDeadLetters::open(&root, &source.name, table.resolved(), 0)?;
         let (sender, receiver) = mpsc::channel(CHANNEL_TRANSACTIONS);
@@ -133,13 +134,7 @@ impl CdcStream {
             replication,
             log,
             dead_letters,
-            views: project
-                .spec
-                .feature_views
-                .iter()
-                .filter(|v| v.source == source.name)
-                .map(|v| v.name.clone())
-                .collect(),
+            views: names,
             refresh: None,
             stale: true,
             position: follow.confirmed,

@@ -143,13 +143,7 @@ async fn refresh(
         Err(IngestError::NoFiles { .. }) => 0,
         Err(e) => return Err(e.into()),
     };
-    let names: Vec<String> = project
-        .spec
-        .feature_views
-        .iter()
-        .filter(|v| v.source == source.name)
-        .map(|v| v.name.clone())
-        .collect();
+    let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
     let mut materialized = 0;
     if !names.is_empty() {
         let done = backfill_into(
