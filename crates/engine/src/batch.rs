@@ -2,10 +2,12 @@
 //!
 //! A training set or backfill prepares millions of events before answering anything. Held as one
 //! [`PreparedEvent`] each, every event would own a small vector of values: millions of allocations,
-//! and memory that grows by copying. An [`EventBatch`] keeps the same fields in a few flat vectors
-//! (the values of event `i` are `values[i * stride..(i + 1) * stride]`), filled in place by
-//! [`crate::Preparer::prepare_into`], and batches prepared in parallel are joined by [`EventBatch::append`].
+//! and memory that grows by copying. An [`EventBatch`] keeps the same fields in a few flat columns,
+//! each input stored by its type ([`InputColumn`]) and integer keys as plain integers, filled in place
+//! by [`crate::Preparer::prepare_into`]; batches prepared in parallel are joined by
+//! [`EventBatch::append`].
 
+use crate::column::InputColumn;
 use crate::key::{EntityKey, KeyPart};
 use crate::value::Value;
 use crate::view::{EventOrder, PreparedEvent, ViewDef};
@@ -13,43 +15,108 @@ use crate::view::{EventOrder, PreparedEvent, ViewDef};
 /// Prepared events of one view, column by column.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventBatch {
-    pub(crate) stride: usize,
-    pub(crate) keys: Vec<EntityKey>,
+    pub(crate) keys: BatchKeys,
     pub(crate) orders: Vec<EventOrder>,
     pub(crate) ids: Vec<Option<KeyPart>>,
-    pub(crate) values: Vec<Value>,
+    /// One column per view input ([`ViewDef::inputs`]).
+    pub(crate) columns: Vec<InputColumn>,
+}
+
+/// The entity of each event: single integer keys (the common case) as integers, 8 bytes each.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum BatchKeys {
+    Ints(Vec<i64>),
+    Any(Vec<EntityKey>),
+}
+
+impl Default for BatchKeys {
+    fn default() -> Self {
+        BatchKeys::Ints(Vec::new())
+    }
+}
+
+impl BatchKeys {
+    fn len(&self) -> usize {
+        match self {
+            BatchKeys::Ints(k) => k.len(),
+            BatchKeys::Any(k) => k.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<EntityKey> {
+        match self {
+            BatchKeys::Ints(k) => k.get(i).map(|&x| EntityKey::int(x)),
+            BatchKeys::Any(k) => k.get(i).cloned(),
+        }
+    }
+
+    fn push(&mut self, key: EntityKey) {
+        match (&mut *self, key) {
+            (BatchKeys::Ints(k), EntityKey::Single(KeyPart::Int(x))) => k.push(x),
+            (BatchKeys::Any(k), key) => k.push(key),
+            (BatchKeys::Ints(_), key) => {
+                self.make_any();
+                if let BatchKeys::Any(k) = self {
+                    k.push(key);
+                }
+            }
+        }
+    }
+
+    fn make_any(&mut self) {
+        if let BatchKeys::Ints(k) = self {
+            let mut any = Vec::with_capacity(k.capacity().max(k.len() + 1));
+            any.extend(k.iter().map(|&x| EntityKey::int(x)));
+            *self = BatchKeys::Any(any);
+        }
+    }
+
+    fn append(&mut self, other: &mut BatchKeys) {
+        match (&mut *self, &mut *other) {
+            (BatchKeys::Ints(a), BatchKeys::Ints(b)) => a.append(b),
+            (BatchKeys::Any(a), BatchKeys::Any(b)) => a.append(b),
+            (BatchKeys::Any(_), BatchKeys::Ints(_)) => {
+                other.make_any();
+                self.append(other);
+            }
+            (BatchKeys::Ints(_), BatchKeys::Any(_)) => {
+                self.make_any();
+                self.append(other);
+            }
+        }
+    }
 }
 
 impl EventBatch {
     /// An empty batch for `def`'s events, with room for `capacity` of them.
     pub fn with_capacity(def: &ViewDef, capacity: usize) -> EventBatch {
-        let stride = def.inputs().len();
         EventBatch {
-            stride,
-            keys: Vec::with_capacity(capacity),
+            keys: BatchKeys::Ints(Vec::with_capacity(capacity)),
             orders: Vec::with_capacity(capacity),
             ids: Vec::with_capacity(if def.event_id_column.is_some() {
                 capacity
             } else {
                 0
             }),
-            values: Vec::with_capacity(capacity * stride),
+            columns: (0..def.inputs().len())
+                .map(|_| InputColumn::with_capacity(capacity))
+                .collect(),
         }
     }
 
     /// Number of events.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.orders.len()
     }
 
     /// No events.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.orders.is_empty()
     }
 
-    /// The entity of each event.
-    pub fn keys(&self) -> &[EntityKey] {
-        &self.keys
+    /// The entity of each event, in batch order.
+    pub fn keys(&self) -> impl Iterator<Item = EntityKey> + '_ {
+        (0..self.keys.len()).filter_map(|i| self.keys.get(i))
     }
 
     /// The place in time of each event.
@@ -59,30 +126,28 @@ impl EventBatch {
 
     /// Adds one event (its values must number the view's inputs).
     pub fn push(&mut self, event: PreparedEvent) {
-        if self.is_empty() && self.values.is_empty() {
-            self.stride = event.values.len();
+        if self.is_empty() && self.columns.is_empty() {
+            self.columns = (0..event.values.len())
+                .map(|_| InputColumn::default())
+                .collect();
         }
-        self.push_parts(event.key, event.order, event.id, event.values);
+        self.push_values(event.values.iter());
+        self.push_header(event.key, event.order, event.id);
     }
 
-    fn push_parts(
-        &mut self,
-        key: EntityKey,
-        order: EventOrder,
-        id: Option<KeyPart>,
-        values: impl IntoIterator<Item = Value>,
-    ) {
-        let before = self.values.len();
-        self.values.extend(values);
-        self.values.resize(before + self.stride, Value::Null);
-        self.push_header(key, order, id);
+    /// Appends one event's input values, one per column (missing ones null).
+    pub(crate) fn push_values<'v>(&mut self, values: impl IntoIterator<Item = &'v Value>) {
+        let mut values = values.into_iter();
+        for column in &mut self.columns {
+            column.push(values.next().unwrap_or(&Value::Null));
+        }
     }
 
-    /// Adds an event whose `stride` values are already at the end of `values`.
+    /// Adds an event whose values were just pushed by [`EventBatch::push_values`].
     pub(crate) fn push_header(&mut self, key: EntityKey, order: EventOrder, id: Option<KeyPart>) {
         // Ids are stored only once one is seen; until then every event's id is `None`.
-        if id.is_some() && self.ids.len() < self.keys.len() {
-            self.ids.resize(self.keys.len(), None);
+        if id.is_some() && self.ids.len() < self.orders.len() {
+            self.ids.resize(self.orders.len(), None);
         }
         if id.is_some() || !self.ids.is_empty() {
             self.ids.push(id);
@@ -95,21 +160,27 @@ impl EventBatch {
     pub fn append(&mut self, other: &mut EventBatch) {
         if self.is_empty() {
             // Take the other batch's buffers whole: nothing is copied.
-            let capacity = self.keys.capacity();
-            if other.keys.capacity() >= capacity {
+            let capacity = self.orders.capacity();
+            if other.orders.capacity() >= capacity {
                 std::mem::swap(self, other);
                 return;
             }
-            self.stride = other.stride;
+            if self.columns.is_empty() {
+                self.columns = (0..other.columns.len())
+                    .map(|_| InputColumn::default())
+                    .collect();
+            }
         }
         if !other.ids.is_empty() || !self.ids.is_empty() {
-            self.ids.resize(self.keys.len(), None);
-            other.ids.resize(other.keys.len(), None);
+            self.ids.resize(self.orders.len(), None);
+            other.ids.resize(other.orders.len(), None);
         }
         self.keys.append(&mut other.keys);
         self.orders.append(&mut other.orders);
         self.ids.append(&mut other.ids);
-        self.values.append(&mut other.values);
+        for (column, theirs) in self.columns.iter_mut().zip(&mut other.columns) {
+            column.append(theirs);
+        }
     }
 
     /// The events of `group` (one entity's batch indexes, any order) that count, in canonical order,
@@ -188,6 +259,11 @@ mod tests {
         batch.append(&mut other);
         assert_eq!(batch.len(), 3);
         assert_eq!(batch.id(2), None);
-        assert_eq!(batch.values[4], Value::Int64(3));
+        assert_eq!(*batch.columns[0].get(2), Value::Int64(3));
+        assert_eq!(*batch.columns[1].get(2), Value::Null);
+        assert_eq!(
+            batch.keys().collect::<Vec<_>>(),
+            [1, 2, 3].map(EntityKey::int)
+        );
     }
 }

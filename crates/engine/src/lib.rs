@@ -25,6 +25,7 @@
 mod accumulate;
 pub mod aggregation;
 pub mod batch;
+mod column;
 pub mod entity;
 pub mod expr;
 pub mod key;

@@ -7,14 +7,23 @@
 
 use crate::accumulate::FeatureValue;
 use crate::aggregation::Aggregation;
+use crate::column::InputColumn;
 use crate::entity::{FeatureSpecs, FeatureStatus, Prefix, QueryError, ViewRow};
 use crate::value::Value;
 use crate::view::EventOrder;
+use std::borrow::Cow;
 
 /// Where the values of an entity's events are: `get(event, slot)` is the `slot`-th input of its
-/// `event`-th retained event (in canonical order).
+/// `event`-th retained event (in canonical order), borrowed where it is stored as a [`Value`] and
+/// rebuilt where it is stored by type.
 pub(crate) trait EventValues {
-    fn get(&self, event: usize, slot: usize) -> Option<&Value>;
+    fn get(&self, event: usize, slot: usize) -> Cow<'_, Value>;
+
+    /// Whether that input would be counted (not null, not NaN), without building it.
+    fn is_counted(&self, event: usize, slot: usize) -> bool {
+        let value = self.get(event, slot);
+        !value.is_null() && !matches!(*value, Value::Float64(f) if f.is_nan())
+    }
 }
 
 /// Values in one flat vector, `stride` per event: incremental state.
@@ -24,23 +33,32 @@ pub(crate) struct Flat<'a> {
 }
 
 impl EventValues for Flat<'_> {
-    fn get(&self, event: usize, slot: usize) -> Option<&Value> {
-        self.values.get(event * self.stride + slot)
+    fn get(&self, event: usize, slot: usize) -> Cow<'_, Value> {
+        self.values
+            .get(event * self.stride + slot)
+            .map_or(Cow::Owned(Value::Null), Cow::Borrowed)
     }
 }
 
-/// Values left in a batch: event `e` of the entity is batch event `index[e]`.
+/// Values left in a batch's typed columns: event `e` of the entity is batch event `index[e]`.
 pub(crate) struct Indexed<'a> {
-    pub(crate) values: &'a [Value],
+    pub(crate) columns: &'a [InputColumn],
     pub(crate) index: &'a [usize],
-    pub(crate) stride: usize,
 }
 
 impl EventValues for Indexed<'_> {
-    fn get(&self, event: usize, slot: usize) -> Option<&Value> {
-        self.index
-            .get(event)
-            .and_then(|i| self.values.get(i * self.stride + slot))
+    fn get(&self, event: usize, slot: usize) -> Cow<'_, Value> {
+        match (self.index.get(event), self.columns.get(slot)) {
+            (Some(&i), Some(column)) => column.get(i),
+            _ => Cow::Owned(Value::Null),
+        }
+    }
+
+    fn is_counted(&self, event: usize, slot: usize) -> bool {
+        match (self.index.get(event), self.columns.get(slot)) {
+            (Some(&i), Some(column)) => column.is_counted(i),
+            _ => false,
+        }
     }
 }
 
@@ -52,10 +70,11 @@ pub(crate) struct History<'a, V> {
 }
 
 impl<V: EventValues> History<'_, V> {
-    fn input(&self, specs: &FeatureSpecs, feature: usize, event: usize) -> &Value {
-        specs.slots[feature]
-            .and_then(|s| self.values.get(event, s))
-            .unwrap_or(&Value::Null)
+    fn input(&self, specs: &FeatureSpecs, feature: usize, event: usize) -> Cow<'_, Value> {
+        match specs.slots[feature] {
+            Some(s) => self.values.get(event, s),
+            None => Cow::Owned(Value::Null),
+        }
     }
 
     /// The value of every feature as of event time `t` with knowledge cutoff `k` (microseconds).
@@ -131,7 +150,7 @@ impl<V: EventValues> History<'_, V> {
                 _ => {
                     for e in start..end {
                         if self.orders[e].ingest_time <= k {
-                            acc.update(self.input(specs, i, e));
+                            acc.update(&self.input(specs, i, e));
                         }
                     }
                     acc.finish()
@@ -166,11 +185,9 @@ impl<V: EventValues> History<'_, V> {
     ) -> Option<FeatureValue> {
         events
             .find(|&e| {
-                let v = self.input(specs, i, e);
                 self.orders[e].ingest_time <= k
-                    && !v.is_null()
-                    && !matches!(v, Value::Float64(f) if f.is_nan())
+                    && specs.slots[i].is_some_and(|s| self.values.is_counted(e, s))
             })
-            .map(|e| FeatureValue::Scalar(self.input(specs, i, e).clone()))
+            .map(|e| FeatureValue::Scalar(self.input(specs, i, e).into_owned()))
     }
 }

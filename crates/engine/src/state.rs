@@ -6,9 +6,9 @@
 //! [`answer_batch`] groups a whole set of events by entity, sorts each group once, and answers many
 //! `(entity, t, k)` queries. The property tests check that the two agree bit for bit for any arrival order.
 
-use crate::batch::EventBatch;
+use crate::batch::{BatchKeys, EventBatch};
 use crate::entity::{EntityState, FeatureSpecs, InsertOutcome, QueryError, ViewRow};
-use crate::key::EntityKey;
+use crate::key::{EntityKey, KeyPart};
 use crate::query::{History, Indexed};
 use crate::types::{DataType, Timestamp};
 use crate::value::Value;
@@ -334,21 +334,9 @@ pub fn answer_batch(
     queries: &[Query],
 ) -> Vec<Result<ViewRow, QueryError>> {
     let specs = feature_specs(def);
-    let mut numbers: Map<EntityKey, usize> = Map::default();
-    let event_entity: Vec<usize> = events
-        .keys
-        .iter()
-        .map(|key| {
-            let next = numbers.len();
-            *numbers.entry(key.clone()).or_insert(next)
-        })
-        .collect();
-    let query_entity: Vec<Option<usize>> = queries
-        .iter()
-        .map(|q| numbers.get(&q.key).copied())
-        .collect();
-    let event_groups = group_by(numbers.len(), event_entity.iter().map(|&e| Some(e)));
-    let query_groups = group_by(numbers.len(), query_entity.iter().copied());
+    let (event_entity, query_entity, entities) = number_entities(&events.keys, queries);
+    let event_groups = group_by(entities, event_entity.iter().map(|&e| Some(e)));
+    let query_groups = group_by(entities, query_entity.iter().copied());
     let mut results: Vec<Option<Result<ViewRow, QueryError>>> = vec![None; queries.len()];
     let (mut event_order, event_starts) = event_groups;
     let (query_order, query_starts) = query_groups;
@@ -356,7 +344,7 @@ pub fn answer_batch(
     drop(std::mem::take(&mut events.keys));
     let mut kept = Vec::new();
     let mut orders = Vec::new();
-    for entity in 0..numbers.len() {
+    for entity in 0..entities {
         let queries_of_entity = &query_order[query_starts[entity]..query_starts[entity + 1]];
         if queries_of_entity.is_empty() {
             continue;
@@ -369,9 +357,8 @@ pub fn answer_batch(
         let history = History {
             orders: &orders,
             values: Indexed {
-                values: &events.values,
+                columns: &events.columns,
                 index: &kept,
-                stride: events.stride,
             },
             prefix: None,
         };
@@ -384,6 +371,43 @@ pub fn answer_batch(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Ok(ViewRow::not_found(def.features.len()))))
         .collect()
+}
+
+/// Numbers the entities of a batch's events in first-seen order: each event's number, each query's
+/// (`None`: the entity has no event) and how many there are. Integer keys are numbered as integers.
+fn number_entities(keys: &BatchKeys, queries: &[Query]) -> (Vec<usize>, Vec<Option<usize>>, usize) {
+    fn number<K: std::hash::Hash + Eq + Clone>(keys: &[K]) -> (Map<K, usize>, Vec<usize>) {
+        let mut numbers: Map<K, usize> = Map::default();
+        let of_event = keys
+            .iter()
+            .map(|key| {
+                let next = numbers.len();
+                *numbers.entry(key.clone()).or_insert(next)
+            })
+            .collect();
+        (numbers, of_event)
+    }
+    match keys {
+        BatchKeys::Ints(keys) => {
+            let (numbers, of_event) = number(keys);
+            let of_query = queries
+                .iter()
+                .map(|q| match &q.key {
+                    EntityKey::Single(KeyPart::Int(x)) => numbers.get(x).copied(),
+                    _ => None,
+                })
+                .collect();
+            (of_event, of_query, numbers.len())
+        }
+        BatchKeys::Any(keys) => {
+            let (numbers, of_event) = number(keys);
+            let of_query = queries
+                .iter()
+                .map(|q| numbers.get(&q.key).copied())
+                .collect();
+            (of_event, of_query, numbers.len())
+        }
+    }
 }
 
 /// A counting sort: indexes of `items` grouped by their group number (`None`: left out), stable within

@@ -88,8 +88,6 @@ pub struct Preparer<'v> {
     def: &'v ViewDef,
     inputs: Vec<usize>,
     scratch: Vec<Value>,
-    /// One event's values, before its batch is known.
-    values: Vec<Value>,
 }
 
 impl Preparer<'_> {
@@ -128,17 +126,15 @@ impl Preparer<'_> {
         ingest_time: Timestamp,
         position: u64,
     ) -> Result<bool, EventError> {
-        // The values go straight to the end of the batch; the header follows only if the row is an
-        // event (a rejected or filtered row appends no value).
-        let header = self.def.prepare_inputs(
-            row,
-            ingest_time,
-            position,
-            &mut self.scratch,
-            &self.inputs,
-            &mut batch.values,
-        )?;
-        Ok(header.is_some_and(|(key, order, id)| {
+        let prepared = self
+            .def
+            .prepare_header(row, ingest_time, position, &mut self.scratch)?;
+        Ok(prepared.is_some_and(|(key, order, id, extended)| {
+            batch.push_values(
+                self.inputs
+                    .iter()
+                    .map(|c| extended.get(*c).unwrap_or(&Value::Null)),
+            );
             batch.push_header(key, order, id);
             true
         }))
@@ -157,20 +153,20 @@ impl Preparer<'_> {
         ingest_time: Timestamp,
         position: u64,
     ) -> Result<bool, EventError> {
-        self.values.clear();
-        let header = self.def.prepare_inputs(
-            row,
-            ingest_time,
-            position,
-            &mut self.scratch,
-            &self.inputs,
-            &mut self.values,
-        )?;
+        let prepared = self
+            .def
+            .prepare_header(row, ingest_time, position, &mut self.scratch)?;
         let parts = batches.len();
-        match header {
-            Some((key, order, id)) if parts > 0 => {
+        match prepared {
+            Some((key, order, id, extended)) if parts > 0 => {
                 let batch = &mut batches[route(&key) % parts];
-                batch.values.append(&mut self.values);
+                // Inputs are read where they are, in the row: nothing is cloned on the way to the
+                // batch's typed columns.
+                batch.push_values(
+                    self.inputs
+                        .iter()
+                        .map(|c| extended.get(*c).unwrap_or(&Value::Null)),
+                );
                 batch.push_header(key, order, id);
                 Ok(true)
             }
@@ -315,7 +311,6 @@ impl ViewDef {
             def: self,
             inputs: self.inputs(),
             scratch: Vec::new(),
-            values: Vec::new(),
         }
     }
 
@@ -414,6 +409,28 @@ impl ViewDef {
         inputs: &[usize],
         values: &mut Vec<Value>,
     ) -> Result<Option<(EntityKey, EventOrder, Option<KeyPart>)>, EventError> {
+        let prepared = self.prepare_header(row, ingest_time, position, scratch)?;
+        Ok(prepared.map(|(key, order, id, extended)| {
+            values.extend(
+                inputs
+                    .iter()
+                    .map(|c| extended.get(*c).cloned().unwrap_or(Value::Null)),
+            );
+            (key, order, id)
+        }))
+    }
+
+    /// A row's key, place in time and id, and its extended row (the source row itself when the view
+    /// derives nothing and filters nothing, else `scratch` with the derived columns appended), or
+    /// `None` when the filter rejects it.
+    #[allow(clippy::type_complexity)]
+    fn prepare_header<'r>(
+        &self,
+        row: &'r [Value],
+        ingest_time: Timestamp,
+        position: u64,
+        scratch: &'r mut Vec<Value>,
+    ) -> Result<Option<(EntityKey, EventOrder, Option<KeyPart>, &'r [Value])>, EventError> {
         let (key, event_time, ingest_time, id) = self.header(row, ingest_time)?;
         // Views without derived columns or a filter read their inputs straight from the source row.
         let extended: &[Value] = if self.derived.is_empty() && self.filter.is_none() {
@@ -432,19 +449,11 @@ impl ViewDef {
             }
             scratch
         };
-        values.extend(
-            inputs
-                .iter()
-                .map(|c| extended.get(*c).cloned().unwrap_or(Value::Null)),
-        );
-        Ok(Some((
-            key,
-            EventOrder {
-                event_time,
-                ingest_time,
-                position,
-            },
-            id,
-        )))
+        let order = EventOrder {
+            event_time,
+            ingest_time,
+            position,
+        };
+        Ok(Some((key, order, id, extended)))
     }
 }

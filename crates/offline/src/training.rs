@@ -251,10 +251,10 @@ fn every_entity(
             other: other.name.clone(),
         });
     }
-    let mut keys: Vec<&EntityKey> = events
+    let mut keys: Vec<EntityKey> = events
         .iter()
         .flatten()
-        .flat_map(|batch| batch.keys().iter().zip(batch.orders()))
+        .flat_map(|batch| batch.keys().zip(batch.orders()))
         .filter(|(_, order)| order.event_time <= at)
         .map(|(key, _)| key)
         .collect();

@@ -292,15 +292,35 @@ pub async fn load_events(
             },
         )?;
         read += count;
+        // Per view and group, the batches the threads prepared.
+        let mut prepared: Vec<Vec<Vec<EventBatch>>> =
+            vec![(0..READ_THREADS).map(|_| Vec::new()).collect(); mine.len()];
         for part in parts {
-            for ((_, batches), &i) in part.into_iter().zip(&mine) {
-                for (group, mut batch) in events[i].iter_mut().zip(batches) {
-                    group.append(&mut batch);
+            for ((_, batches), of_view) in part.into_iter().zip(prepared.iter_mut()) {
+                for (batch, of_group) in batches.into_iter().zip(of_view.iter_mut()) {
+                    of_group.push(batch);
                 }
             }
         }
+        for (of_view, &i) in prepared.into_iter().zip(&mine) {
+            join_groups(&mut events[i], of_view);
+        }
     }
     Ok((events, read))
+}
+
+/// Appends each group's batches to it, the groups on threads of their own: joining copies the
+/// events of all but one thread's batch, which would otherwise take one core a while.
+fn join_groups(groups: &mut [EventBatch], prepared: Vec<Vec<EventBatch>>) {
+    std::thread::scope(|scope| {
+        for (group, batches) in groups.iter_mut().zip(prepared) {
+            scope.spawn(move || {
+                for mut batch in batches {
+                    group.append(&mut batch);
+                }
+            });
+        }
+    });
 }
 
 /// Threads that read the log: one per core of the machines freshet is sized for.
