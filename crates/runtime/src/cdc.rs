@@ -16,6 +16,11 @@
 //! exists, so rows committed before the slot are logged too; rows in both are logged once. A marker
 //! beside the checkpoints records that the snapshot finished, so a crash during it repeats it.
 //!
+//! A stream starts in a task of its own, so a database that is down when `freshet run` starts holds
+//! up this source only: the task retries until the server answers, then prepares the slot and takes
+//! the snapshot. A refusal that retrying cannot mend (no such table, no key) stops the run with
+//! the fix.
+//!
 //! The replication connection lives in a task of its own, reconnecting after failures, and hands
 //! whole transactions over a bounded channel: a table changing faster than the log takes its rows
 //! waits in PostgreSQL's WAL, not in memory.
@@ -29,6 +34,7 @@ use freshet_offline::{SourceLog, offline_root, views_of_source};
 use freshet_online::OnlineStore;
 use freshet_project::Project;
 use freshet_project::spec::{Connector, PostgresRelation, SourceSpec};
+use freshet_sources::postgres::PostgresError;
 use freshet_sources::postgres::cdc::{self, ChangeStream, Transaction};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,11 +52,8 @@ const TURN_TRANSACTIONS: usize = 1_024;
 #[derive(Debug)]
 pub(crate) struct CdcStream {
     pub(crate) source: String,
-    receiver: mpsc::Receiver<Transaction>,
-    acknowledged: watch::Sender<u64>,
-    replication: JoinHandle<()>,
-    log: ChangeLog,
-    dead_letters: PartitionDeadLetters,
+    spec: SourceSpec,
+    phase: Phase,
     views: Vec<String>,
     refresh: Option<JoinHandle<Result<usize, String>>>,
     stale: bool,
@@ -58,6 +61,34 @@ pub(crate) struct CdcStream {
     pub(crate) position: u64,
     /// Rows refused by this run.
     pub(crate) refused: u64,
+}
+
+/// Where a stream is in its life.
+#[derive(Debug)]
+enum Phase {
+    /// A task waits for the server, prepares the slot and takes the first snapshot. The run goes
+    /// on meanwhile: a database that is down when `freshet run` starts delays this source only.
+    Starting(JoinHandle<Result<Started, RunError>>),
+    /// Transactions arrive from the replication task. (Boxed: it is large, and made once.)
+    Following(Box<Following>),
+}
+
+/// What a finished start hands over.
+#[derive(Debug)]
+struct Started {
+    log: ChangeLog,
+    dead_letters: PartitionDeadLetters,
+    /// The slot's confirmed position: where the stream starts.
+    confirmed: u64,
+}
+
+#[derive(Debug)]
+struct Following {
+    receiver: mpsc::Receiver<Transaction>,
+    acknowledged: watch::Sender<u64>,
+    replication: JoinHandle<()>,
+    log: ChangeLog,
+    dead_letters: PartitionDeadLetters,
 }
 
 fn fail(source: &SourceSpec) -> impl Fn(String) -> RunError + '_ {
@@ -75,71 +106,61 @@ fn snapshot_marker(project: &Project, source: &str) -> PathBuf {
 }
 
 impl CdcStream {
-    /// Opens `source`, taking its first snapshot when needed; `None` if it is not a CDC source.
-    pub(crate) async fn open(
-        project: &Project,
-        source: &SourceSpec,
-    ) -> Result<Option<CdcStream>, RunError> {
-        let Connector::PostgresCdc { url, table, .. } = &source.connector else {
-            return Ok(None);
+    /// Starts opening `source` in the background (see [`Phase::Starting`]); `None` if it is not a
+    /// CDC source.
+    pub(crate) fn open(project: &Project, source: &SourceSpec) -> Option<CdcStream> {
+        let Connector::PostgresCdc { .. } = &source.connector else {
+            return None;
         };
-        let fail = fail(source);
-        let follow = cdc::prepare(source)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let root = offline_root(project);
         let views = views_of_source(project, &source.name);
-        let marker = snapshot_marker(project, &source.name);
-        let mut log =
-            SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
-        if follow.slot_created || !marker.exists() {
-            let snapshot = SourceSpec {
-                connector: Connector::Postgres {
-                    url: url.clone(),
-                    relation: PostgresRelation::Table(table.clone()),
-                    every: None,
-                },
-                ..source.clone()
-            };
-            let report = ingest_postgres(
-                &mut log,
-                &root,
-                &snapshot,
-                &views,
-                &IngestOptions::default(),
-                &mut |_| {},
-            )
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-            tracing::info!(
-                "source `{}`: snapshot of {}: {} rows, {} added",
-                source.name,
-                report.relation,
-                report.records,
-                report.added
-            );
-            write_marker(&marker)
-                .map_err(|e| fail(format!("cannot write {}: {e}", marker.display())))?;
-        }
         let names = views.iter().map(|v| v.name.clone()).collect();
-        let log = ChangeLog::open(log, source, views).await?;
-        let dead_letters = PartitionDeadLetters::open(&root, &source.name, table.resolved(), 0)?;
-        let (sender, receiver) = mpsc::channel(CHANNEL_TRANSACTIONS);
-        let (acknowledged, acks) = watch::channel(follow.confirmed);
-        let replication = tokio::spawn(replicate(source.clone(), follow.confirmed, sender, acks));
-        Ok(Some(CdcStream {
+        let start = start(
+            source.clone(),
+            offline_root(project),
+            views,
+            snapshot_marker(project, &source.name),
+        );
+        Some(CdcStream {
             source: source.name.clone(),
-            receiver,
-            acknowledged,
-            replication,
-            log,
-            dead_letters,
+            spec: source.clone(),
+            phase: Phase::Starting(tokio::spawn(start)),
             views: names,
             refresh: None,
             stale: true,
-            position: follow.confirmed,
+            position: 0,
             refused: 0,
-        }))
+        })
+    }
+
+    /// Once the start task is done, starts following (or reports why the source cannot be
+    /// followed); `None` while it runs.
+    async fn following(&mut self) -> Result<Option<&mut Following>, RunError> {
+        if let Phase::Starting(task) = &mut self.phase {
+            if !task.is_finished() {
+                return Ok(None);
+            }
+            let started = task.await.map_err(|e| fail(&self.spec)(e.to_string()))??;
+            let (sender, receiver) = mpsc::channel(CHANNEL_TRANSACTIONS);
+            let (acknowledged, acks) = watch::channel(started.confirmed);
+            let replication = tokio::spawn(replicate(
+                self.spec.clone(),
+                started.confirmed,
+                sender,
+                acks,
+            ));
+            self.position = started.confirmed;
+            self.phase = Phase::Following(Box::new(Following {
+                receiver,
+                acknowledged,
+                replication,
+                log: started.log,
+                dead_letters: started.dead_letters,
+            }));
+        }
+        match &mut self.phase {
+            Phase::Following(following) => Ok(Some(following)),
+            Phase::Starting(_) => Ok(None),
+        }
     }
 
     /// Logs the transactions that arrived, acknowledges them, and starts bringing the views up to
@@ -150,11 +171,14 @@ impl CdcStream {
         store: &OnlineStore,
     ) -> Result<usize, RunError> {
         self.reap_refresh().await;
+        let Some(following) = self.following().await? else {
+            return Ok(0);
+        };
         let mut records = Vec::new();
         let mut keys = Vec::new();
         let mut end = None;
         for _ in 0..TURN_TRANSACTIONS {
-            let Ok(transaction) = self.receiver.try_recv() else {
+            let Ok(transaction) = following.receiver.try_recv() else {
                 break;
             };
             for record in &transaction.records {
@@ -167,7 +191,7 @@ impl CdcStream {
             self.start_refresh(project, store);
             return Ok(0);
         };
-        let appended = self.log.append(records).await?;
+        let appended = following.log.append(records).await?;
         let refused: Vec<Refused> = appended
             .refused
             .iter()
@@ -188,9 +212,10 @@ impl CdcStream {
                 ((i64::try_from(lsn).unwrap_or(i64::MAX), Some(line)), r)
             })
             .collect();
-        self.refused += self.dead_letters.append_keyed(&keyed)? as u64;
+        let refused = following.dead_letters.append_keyed(&keyed)? as u64;
         // Everything up to `end` is in the log and the dead letters: the slot may let it go.
-        self.acknowledged.send_replace(end);
+        following.acknowledged.send_replace(end);
+        self.refused += refused;
         self.position = end;
         if appended.added > 0 {
             self.stale = true;
@@ -250,11 +275,23 @@ impl CdcStream {
     }
 
     /// Finishes: logs what arrived, lets the views catch up, and ends the replication connection.
+    /// A start still under way is abandoned: a snapshot cut short is taken again by the next run,
+    /// and what it logged is not logged twice.
     pub(crate) async fn close(
         mut self,
         project: &Arc<Project>,
         store: &OnlineStore,
     ) -> Result<(), RunError> {
+        if let Phase::Starting(task) = &self.phase
+            && !task.is_finished()
+        {
+            task.abort();
+            tracing::warn!(
+                "source `{}`: stopped before it could start following its table",
+                self.source
+            );
+            return Ok(());
+        }
         self.tick(project, store).await?;
         if let Some(handle) = self.refresh.take() {
             self.report(handle.await);
@@ -263,10 +300,82 @@ impl CdcStream {
         if let Some(handle) = self.refresh.take() {
             self.report(handle.await);
         }
-        drop(self.receiver);
-        drop(self.acknowledged);
-        let _ = self.replication.await;
+        if let Phase::Following(following) = self.phase {
+            drop(following.receiver);
+            drop(following.acknowledged);
+            let _ = following.replication.await;
+        }
         Ok(())
+    }
+}
+
+/// The start of a stream: waits for the server (retrying while it cannot be reached), makes sure
+/// the publication and slot exist, and takes the first snapshot when it has not been taken.
+async fn start(
+    source: SourceSpec,
+    root: PathBuf,
+    views: Vec<freshet_engine::ViewDef>,
+    marker: PathBuf,
+) -> Result<Started, RunError> {
+    let Connector::PostgresCdc { url, table, .. } = &source.connector else {
+        return Err(fail(&source)("not a postgres_cdc source".to_owned()));
+    };
+    let follow = prepare_when_reachable(&source).await?;
+    let fail = fail(&source);
+    let mut log =
+        SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
+    if follow.slot_created || !marker.exists() {
+        let snapshot = SourceSpec {
+            connector: Connector::Postgres {
+                url: url.clone(),
+                relation: PostgresRelation::Table(table.clone()),
+                every: None,
+            },
+            ..source.clone()
+        };
+        let report = ingest_postgres(
+            &mut log,
+            &root,
+            &snapshot,
+            &views,
+            &IngestOptions::default(),
+            &mut |_| {},
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(
+            "source `{}`: snapshot of {}: {} rows, {} added",
+            source.name,
+            report.relation,
+            report.records,
+            report.added
+        );
+        write_marker(&marker)
+            .map_err(|e| fail(format!("cannot write {}: {e}", marker.display())))?;
+    }
+    let log = ChangeLog::open(log, &source, views).await?;
+    let dead_letters = PartitionDeadLetters::open(&root, &source.name, table.resolved(), 0)?;
+    Ok(Started {
+        log,
+        dead_letters,
+        confirmed: follow.confirmed,
+    })
+}
+
+/// [`cdc::prepare`], retried with backoff while the server cannot be reached (it may be starting,
+/// or restarting); any other refusal (no such table, no key, `wal_level`) is final and says the fix.
+async fn prepare_when_reachable(source: &SourceSpec) -> Result<cdc::Follow, RunError> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match cdc::prepare(source).await {
+            Ok(follow) => return Ok(follow),
+            Err(e @ PostgresError::Connect { .. }) => {
+                tracing::warn!("{e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(fail(source)(e.to_string())),
+        }
     }
 }
 

@@ -156,7 +156,7 @@ pub async fn run(
             generators.push(g);
         } else if let Some(k) = KafkaStream::open(project, source, wake.clone()).await? {
             kafka.push(k);
-        } else if let Some(c) = CdcStream::open(project, source).await? {
+        } else if let Some(c) = CdcStream::open(project, source) {
             changes.push(c);
         }
     }

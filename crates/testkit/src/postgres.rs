@@ -97,8 +97,9 @@ impl PostgresServer {
         server
     }
 
-    /// Starts the server process on the cluster and waits until it accepts queries.
-    fn serve(&mut self) {
+    /// Starts the server process on the cluster (again, after [`PostgresServer::stop`]) and waits
+    /// until it accepts queries.
+    pub fn serve(&mut self) {
         let data = self.dir.path().join("data");
         let child = command(&bin_dir().join("postgres"), server_user(), self.dir.path())
             .arg("-D")
@@ -179,7 +180,8 @@ impl PostgresServer {
 }
 
 impl PostgresServer {
-    fn stop(&mut self) {
+    /// Stops the server (a fast shutdown); the cluster stays, for [`PostgresServer::serve`].
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SIGINT is PostgreSQL's fast shutdown: it stops its backends too, which SIGKILL would
             // leave running.

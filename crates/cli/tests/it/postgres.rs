@@ -224,7 +224,7 @@ fn cdc_sources_whose_table_cannot_be_followed_are_refused_with_the_fix() {
     let root = tempfile::tempdir().unwrap();
     write_project(root.path(), &cdc_project(&pg.url()));
     let refusal = |expected: &[&str]| {
-        let run = super::freshet(root.path(), &["run", "-p", "pg", "--duration", "1"]);
+        let run = super::freshet(root.path(), &["run", "-p", "pg", "--duration", "3"]);
         assert_ne!(run.status.code(), Some(0));
         let message = super::stderr(&run);
         for part in expected {
@@ -242,7 +242,7 @@ fn cdc_sources_whose_table_cannot_be_followed_are_refused_with_the_fix() {
         "run `ALTER TABLE trips REPLICA IDENTITY FULL`",
     ]);
     pg.execute(PRIMARY_KEY);
-    let run = super::freshet(root.path(), &["run", "-p", "pg", "--duration", "1"]);
+    let run = super::freshet(root.path(), &["run", "-p", "pg", "--duration", "3"]);
     assert_eq!(run.status.code(), Some(0), "{}", super::stderr(&run));
 }
 
@@ -267,6 +267,29 @@ fn a_cdc_stream_resumes_by_itself_after_postgres_restarts() {
             "[Scalar(Int64(2)), Scalar(Float64(16.0))]",
         ],
         "the rows before and after the restart, once each"
+    );
+}
+
+#[test]
+fn a_cdc_source_waits_for_a_database_that_is_down_when_the_run_starts() {
+    let (mut pg, root) = cdc_fixture(PRIMARY_KEY);
+    pg.stop();
+    let mut run = super::spawn_run(root.path(), "pg", 14);
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run goes on while the database is down"
+    );
+    pg.serve();
+    pg.execute("INSERT INTO trips VALUES (301, 7, '2026-02-01T00:00:00Z');");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        super::final_online_values(&root.path().join("pg"), &[1, 301]),
+        [
+            "[Scalar(Int64(8)), Scalar(Float64(96.0))]",
+            "[Scalar(Int64(1)), Scalar(Float64(7.0))]",
+        ],
+        "the snapshot and the streamed row, once the database is up"
     );
 }
 
