@@ -132,12 +132,16 @@ impl InputColumn {
 
     /// Stores a non-null value if it has the column's type.
     fn push_typed(&mut self, value: &Value) -> bool {
+        let capacity = self.capacity;
         match (&mut self.data, value) {
             (Data::Int(v), Value::Int64(x)) => v.push(*x),
             (Data::Float(v), Value::Float64(x)) => v.push(*x),
             (Data::Time(v), Value::Timestamp(t)) => v.push(t.micros()),
             (Data::Bool(v), Value::Bool(b)) => v.push(*b),
             (Data::Text { bytes, ends }, Value::String(s)) => {
+                if bytes.capacity() - bytes.len() < s.len() {
+                    reserve_text(bytes, ends.len(), capacity, s.len());
+                }
                 bytes.push_str(s);
                 ends.push(bytes.len());
             }
@@ -268,6 +272,14 @@ impl Data {
             Value::Null => Data::Untyped(0),
         }
     }
+}
+
+/// Grows a text buffer holding `count` values (of `capacity` expected) to fit the rest at their
+/// average length so far, plus an eighth: one or two copies instead of one per doubling.
+fn reserve_text(bytes: &mut String, count: usize, capacity: usize, next: usize) {
+    let average = bytes.len() / count.max(1) + 1;
+    let expected = average * capacity.saturating_sub(count);
+    bytes.reserve(next.max(expected + expected / 8));
 }
 
 fn same_type(a: &Data, b: &Data) -> bool {
