@@ -190,9 +190,16 @@ impl EventBatch {
     pub(crate) fn canonical(&self, group: &mut [usize], kept: &mut Vec<usize>) {
         kept.clear();
         let orders = &self.orders;
-        // Events arrive mostly in time order; check before paying for a sort.
+        // Events arrive mostly in time order; check before paying for a sort. The sort runs over
+        // the group's orders copied side by side: comparing through the indexes would reach into
+        // the whole batch at every comparison.
         if !group.is_sorted_by_key(|&i| orders[i]) {
-            group.sort_unstable_by_key(|&i| orders[i]);
+            let mut placed: Vec<(EventOrder, usize)> =
+                group.iter().map(|&i| (orders[i], i)).collect();
+            placed.sort_unstable();
+            for (slot, (_, i)) in group.iter_mut().zip(placed) {
+                *slot = i;
+            }
         }
         let with_ids = group.iter().any(|&i| self.id(i).is_some());
         let mut keep = vec![true; if with_ids { group.len() } else { 0 }];
