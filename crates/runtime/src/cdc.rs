@@ -71,6 +71,8 @@ enum Phase {
     Starting(JoinHandle<Result<Started, RunError>>),
     /// Transactions arrive from the replication task. (Boxed: it is large, and made once.)
     Following(Box<Following>),
+    /// The start failed; the error went to the caller, which stops the run.
+    Failed,
 }
 
 /// What a finished start hands over.
@@ -139,7 +141,18 @@ impl CdcStream {
             if !task.is_finished() {
                 return Ok(None);
             }
-            let started = task.await.map_err(|e| fail(&self.spec)(e.to_string()))??;
+            // A finished task cannot be awaited again: a failure is remembered as such.
+            let started = match task.await {
+                Ok(Ok(started)) => started,
+                Ok(Err(e)) => {
+                    self.phase = Phase::Failed;
+                    return Err(e);
+                }
+                Err(e) => {
+                    self.phase = Phase::Failed;
+                    return Err(fail(&self.spec)(e.to_string()));
+                }
+            };
             let (sender, receiver) = mpsc::channel(CHANNEL_TRANSACTIONS);
             let (acknowledged, acks) = watch::channel(started.confirmed);
             let replication = tokio::spawn(replicate(
@@ -159,7 +172,7 @@ impl CdcStream {
         }
         match &mut self.phase {
             Phase::Following(following) => Ok(Some(following)),
-            Phase::Starting(_) => Ok(None),
+            Phase::Starting(_) | Phase::Failed => Ok(None),
         }
     }
 
