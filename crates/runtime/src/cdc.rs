@@ -378,17 +378,43 @@ async fn start(
 /// [`cdc::prepare`], retried with backoff while the server cannot be reached (it may be starting,
 /// or restarting); any other refusal (no such table, no key, `wal_level`) is final and says the fix.
 async fn prepare_when_reachable(source: &SourceSpec) -> Result<cdc::Follow, RunError> {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new();
     loop {
         match cdc::prepare(source).await {
             Ok(follow) => return Ok(follow),
             Err(e @ PostgresError::Connect { .. }) => {
-                tracing::warn!("{e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                tracing::warn!("{e}; retrying in {:?}", backoff.next());
+                backoff.wait().await;
             }
             Err(e) => return Err(fail(source)(e.to_string())),
         }
+    }
+}
+
+/// The wait between attempts to reach the server: 200 ms, doubling up to 10 s, from the start
+/// again once an attempt succeeds.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const LONGEST: Duration = Duration::from_secs(10);
+
+    fn new() -> Backoff {
+        Backoff(Self::FIRST)
+    }
+
+    /// How long the next wait is.
+    fn next(&self) -> Duration {
+        self.0
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Self::LONGEST);
+    }
+
+    fn reset(&mut self) {
+        self.0 = Self::FIRST;
     }
 }
 
@@ -419,22 +445,21 @@ async fn replicate(
     mut acks: watch::Receiver<u64>,
 ) {
     let mut received = start;
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new();
     loop {
         let acknowledged = *acks.borrow();
         let mut stream = match ChangeStream::connect(&source, received, acknowledged).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!("{e}; retrying in {backoff:?}");
+                tracing::warn!("{e}; retrying in {:?}", backoff.next());
                 if sender.is_closed() {
                     return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff.wait().await;
                 continue;
             }
         };
-        backoff = Duration::from_millis(200);
+        backoff.reset();
         let failure = loop {
             tokio::select! {
                 next = stream.next() => match next {
@@ -461,7 +486,7 @@ async fn replicate(
             None => return,
             Some(e) => {
                 tracing::warn!("source `{}`: {e}; reconnecting", source.name);
-                tokio::time::sleep(backoff).await;
+                backoff.wait().await;
             }
         }
     }
