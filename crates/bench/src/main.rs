@@ -11,6 +11,7 @@ mod b2;
 mod b2k;
 mod b3;
 mod b5;
+mod cdc;
 mod http_load;
 mod machine;
 mod recovery;
@@ -43,6 +44,9 @@ enum Workload {
     B2k(b2k::Args),
     /// Event-log ingest, B3 and B3w: the offline path end to end on W1 (10M events, 1M spine rows).
     B3(b3::Args),
+    /// CDC: a `postgres_cdc` source's bulk throughput and commit-to-servable latency, against a
+    /// PostgreSQL cluster of its own.
+    Cdc(cdc::Args),
     /// B5: `/predict` over HTTP with a 100-tree model, and training on 1M rows x 50 features.
     B5(b5::Args),
     /// One open-loop step of B1 lookups against a running server (what `b1 --client-cpus` runs
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Workload::B2(args) => b2::run(&args),
         Workload::B2k(args) => b2k::run(&args),
         Workload::B3(args) => b3::run(&args),
+        Workload::Cdc(args) => cdc::run(&args),
         Workload::B5(args) => b5::run(&args),
         Workload::Load(args) => http_load::run_load(&args),
     }
