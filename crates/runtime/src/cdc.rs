@@ -39,7 +39,7 @@ use freshet_sources::postgres::cdc::{self, ChangeStream, Transaction};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Transactions waiting between the replication task and the loop.
@@ -54,6 +54,8 @@ pub(crate) struct CdcStream {
     pub(crate) source: String,
     spec: SourceSpec,
     phase: Phase,
+    /// Wakes the run's loop: a transaction arrived, or a refresh finished.
+    wake: Arc<Notify>,
     views: Vec<String>,
     refresh: Option<JoinHandle<Result<usize, String>>>,
     stale: bool,
@@ -110,7 +112,11 @@ fn snapshot_marker(project: &Project, source: &str) -> PathBuf {
 impl CdcStream {
     /// Starts opening `source` in the background (see [`Phase::Starting`]); `None` if it is not a
     /// CDC source.
-    pub(crate) fn open(project: &Project, source: &SourceSpec) -> Option<CdcStream> {
+    pub(crate) fn open(
+        project: &Project,
+        source: &SourceSpec,
+        wake: Arc<Notify>,
+    ) -> Option<CdcStream> {
         let Connector::PostgresCdc { .. } = &source.connector else {
             return None;
         };
@@ -126,6 +132,7 @@ impl CdcStream {
             source: source.name.clone(),
             spec: source.clone(),
             phase: Phase::Starting(tokio::spawn(start)),
+            wake,
             views: names,
             refresh: None,
             stale: true,
@@ -160,6 +167,7 @@ impl CdcStream {
                 started.confirmed,
                 sender,
                 acks,
+                self.wake.clone(),
             ));
             self.position = started.confirmed;
             self.phase = Phase::Following(Box::new(Following {
@@ -245,8 +253,9 @@ impl CdcStream {
         }
         self.stale = false;
         let (project, store, views) = (project.clone(), store.clone(), self.views.clone());
+        let wake = self.wake.clone();
         self.refresh = Some(tokio::spawn(async move {
-            backfill_into(
+            let done = backfill_into(
                 &project,
                 &views,
                 &BackfillOptions::default(),
@@ -255,7 +264,10 @@ impl CdcStream {
             )
             .await
             .map(|done| done.iter().map(|d| d.materialized).sum())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+            // Rows logged meanwhile wait for the next refresh: start it now, not at the next tick.
+            wake.notify_one();
+            done
         }));
     }
 
@@ -443,6 +455,7 @@ async fn replicate(
     start: u64,
     sender: mpsc::Sender<Transaction>,
     mut acks: watch::Receiver<u64>,
+    wake: Arc<Notify>,
 ) {
     let mut received = start;
     let mut backoff = Backoff::new();
@@ -468,6 +481,8 @@ async fn replicate(
                         if sender.send(transaction).await.is_err() {
                             break None;
                         }
+                        // The loop logs it now rather than at its next tick.
+                        wake.notify_one();
                     }
                     Ok(None) => break Some("the server ended the stream".to_owned()),
                     Err(e) => break Some(e.to_string()),

@@ -156,7 +156,7 @@ pub async fn run(
             generators.push(g);
         } else if let Some(k) = KafkaStream::open(project, source, wake.clone()).await? {
             kafka.push(k);
-        } else if let Some(c) = CdcStream::open(project, source) {
+        } else if let Some(c) = CdcStream::open(project, source, wake.clone()) {
             changes.push(c);
         }
     }
