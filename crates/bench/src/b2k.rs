@@ -16,8 +16,8 @@
 //! 50,000 events/s.
 
 use crate::machine::cpu_seconds;
-use crate::workload::rides;
-use freshet_engine::{EntityKey, RecordReader, Value};
+use crate::workload::{Probe, rides};
+use freshet_engine::{RecordReader, Value};
 use freshet_kafka::MockCluster;
 use freshet_kafka::producer::Producer;
 use freshet_project::scenarios::Scenario;
@@ -335,16 +335,26 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
             let (project, store, stop) = (project.clone(), store.clone(), stop.clone());
             tokio::spawn(async move {
                 let clock = Arc::new(AtomicI64::new(0));
-                let stopping = async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                };
-                freshet_runtime::run(&project, &store, clock, &RunOptions::default(), stopping, &mut |_| {})
-                    .await
+                let stopping = crate::workload::stop_when(stop);
+                freshet_runtime::run(
+                    &project,
+                    &store,
+                    clock,
+                    &RunOptions::default(),
+                    stopping,
+                    &mut |_| {},
+                )
+                .await
             })
         };
         let probe = Producer::new(brokers, "trips")?;
+        let servable = Probe {
+            store: &store,
+            def: &def,
+            reader: &reader,
+            marker,
+            feature: 8,
+        };
         let mut samples = Vec::new();
         tokio::time::sleep(Duration::from_secs(3)).await;
         let started = Instant::now();
@@ -357,20 +367,14 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
                 freshet_sources::formats::format_timestamp(now_ms * 1_000)
             );
             let sent = Instant::now();
-            probe.send(marker.to_string().as_bytes(), payload.as_bytes(), Some(now_ms))?;
-            loop {
-                let record = store.read(&def.name, &[EntityKey::int(marker)]).await?;
-                let t = chrono::Utc::now().timestamp_micros();
-                let row = reader.read(record[0].as_deref(), t, i64::MAX)?;
-                if matches!(&row.values[8], freshet_engine::FeatureValue::Scalar(Value::Int64(n)) if *n >= count)
-                {
-                    break;
-                }
-                if sent.elapsed() > Duration::from_secs(10) {
-                    anyhow::bail!("marker {count} not servable after 10 s");
-                }
-                tokio::time::sleep(Duration::from_micros(500)).await;
-            }
+            probe.send(
+                marker.to_string().as_bytes(),
+                payload.as_bytes(),
+                Some(now_ms),
+            )?;
+            servable
+                .await_count(count, sent, Duration::from_secs(10))
+                .await?;
             samples.push(sent.elapsed().as_secs_f64() * 1e3);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

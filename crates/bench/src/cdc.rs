@@ -6,7 +6,8 @@
 //! count reads back from the online store as the server would read it (the log append plus the
 //! views' incremental refresh).
 
-use freshet_engine::{EntityKey, FeatureValue, RecordReader, Value};
+use crate::workload::Probe;
+use freshet_engine::RecordReader;
 use freshet_runtime::{RunOptions, Status};
 use freshet_testkit::postgres::PostgresServer;
 use std::sync::Arc;
@@ -73,11 +74,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             let (project, store, stop, logged) =
                 (project.clone(), store.clone(), stop.clone(), logged.clone());
             tokio::spawn(async move {
-                let stopping = async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                };
+                let stopping = crate::workload::stop_when(stop);
                 let mut status = |s: Status| logged.store(s.events, Ordering::Relaxed);
                 let clock = Arc::new(AtomicI64::new(0));
                 freshet_runtime::run(
@@ -113,6 +110,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let def = project.views[0].def.clone();
         let reader = RecordReader::new(&def);
+        let servable = Probe {
+            store: &store,
+            def: &def,
+            reader: &reader,
+            marker: MARKER,
+            feature: 0,
+        };
         let mut latencies = Vec::new();
         for count in 1..=args.markers as i64 {
             let server = pg.clone();
@@ -123,19 +127,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             })
             .await?;
             let committed = Instant::now();
-            loop {
-                let record = store.read(&def.name, &[EntityKey::int(MARKER)]).await?;
-                let t = chrono::Utc::now().timestamp_micros();
-                let row = reader.read(record[0].as_deref(), t, i64::MAX)?;
-                if matches!(&row.values[0], FeatureValue::Scalar(Value::Int64(n)) if *n >= count) {
-                    break;
-                }
-                anyhow::ensure!(
-                    committed.elapsed() < Duration::from_secs(30),
-                    "marker {count} not servable after 30 s"
-                );
-                tokio::time::sleep(Duration::from_micros(500)).await;
-            }
+            servable
+                .await_count(count, committed, Duration::from_secs(30))
+                .await?;
             latencies.push(committed.elapsed().as_secs_f64() * 1e3);
         }
         stop.store(true, Ordering::Relaxed);
