@@ -239,8 +239,14 @@ fn drain(behind: &WriteBehind, db: &Weak<Database>) {
     while let Some(batch) = behind.take() {
         let result = match db.upgrade() {
             Some(db) => {
-                let records = batch.iter().map(|(k, r)| (k.as_slice(), r.as_slice()));
-                commit(&db, records, redb::Durability::None)
+                // In key order, consecutive inserts land in the same leaf and descend through
+                // the same branch pages, so each page is copied once per batch and stays in cache.
+                let mut records: Vec<(&[u8], &[u8])> = batch
+                    .iter()
+                    .map(|(k, r)| (k.as_slice(), r.as_slice()))
+                    .collect();
+                records.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                commit(&db, records.into_iter(), redb::Durability::None)
                     .map(drop)
                     .map_err(|e| e.to_string())
             }

@@ -17,6 +17,11 @@
 //! - **A sync covers every write offered before it**: it waits until the batch holding them has
 //!   been written, then commits durably.
 //! - **Memory is bounded**: an offer waits while [`MAX_HELD`] records are held.
+//! - **Batches are large**: the drainer waits up to [`GATHER_FOR`] for [`MIN_BATCH`] records
+//!   before it takes a batch, unless a sync is waiting. A redb write transaction copies every page
+//!   it touches once, so a batch spread over most of the table's leaves costs a copy per few
+//!   records instead of one per record (measured with B2k: 15 us per record in batches of 2,000,
+//!   4 us in batches of 50,000). Readers do not notice: held records are readable.
 //! - **A failed drain is not forgotten**: its batch stays readable, and every later offer and sync
 //!   returns the failure.
 
@@ -24,9 +29,16 @@ use freshet_engine::record_version;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Records held before an offer waits for the drainer: about 130 MB of 500-byte records.
 pub(crate) const MAX_HELD: usize = 1 << 18;
+
+/// Records the drainer gathers before it takes a batch, unless a sync waits or [`GATHER_FOR`] runs out.
+pub(crate) const MIN_BATCH: usize = 1 << 16;
+
+/// The longest the drainer waits to gather [`MIN_BATCH`] records.
+pub(crate) const GATHER_FOR: Duration = Duration::from_millis(250);
 
 /// A store key and its record.
 pub(crate) type KeyedRecord = (Vec<u8>, Vec<u8>);
@@ -35,14 +47,24 @@ pub(crate) type KeyedRecord = (Vec<u8>, Vec<u8>);
 pub(crate) type Batch = HashMap<Vec<u8>, Vec<u8>>;
 
 /// The records held in memory, and the drainer's progress.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct WriteBehind {
     /// Whether anything is held: lets readers skip the lock when nothing is, which is most of the
     /// time outside streaming.
     maybe_held: AtomicBool,
     state: Mutex<State>,
-    /// Signalled when a batch is taken, written or failed.
+    /// Signalled when a batch is taken, written or failed, when a sync starts waiting, and when an
+    /// offer fills a batch.
     changed: Condvar,
+    /// See [`MIN_BATCH`] and [`GATHER_FOR`].
+    min_batch: usize,
+    gather_for: Duration,
+}
+
+impl Default for WriteBehind {
+    fn default() -> Self {
+        WriteBehind::gathering(MIN_BATCH, GATHER_FOR)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +79,8 @@ struct State {
     taken: u64,
     written: u64,
     failure: Option<String>,
+    /// Syncs waiting for the drainer: it takes what is held at once while any do.
+    syncs_waiting: usize,
 }
 
 /// Whether `record` may replace `current`: its version is not smaller.
@@ -73,6 +97,17 @@ pub(crate) fn newer(first: Option<Vec<u8>>, second: Option<Vec<u8>>) -> Option<V
 }
 
 impl WriteBehind {
+    /// Held records whose drainer gathers `min_batch` of them for up to `gather_for`.
+    pub(crate) fn gathering(min_batch: usize, gather_for: Duration) -> WriteBehind {
+        WriteBehind {
+            maybe_held: AtomicBool::default(),
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            min_batch,
+            gather_for,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section below leaves the state whole, so a poisoned lock is used as is.
         self.state
@@ -84,6 +119,17 @@ impl WriteBehind {
         self.changed
             .wait(state)
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wait_until<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        deadline: Instant,
+    ) -> MutexGuard<'a, State> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.changed
+            .wait_timeout(state, left)
+            .map_or_else(|e| e.into_inner().0, |(state, _)| state)
     }
 
     fn update_flag(&self, state: &State) {
@@ -116,6 +162,9 @@ impl WriteBehind {
             }
         }
         self.update_flag(&state);
+        if state.current.len() >= self.min_batch {
+            self.changed.notify_all();
+        }
         let start = !state.drainer && !state.current.is_empty();
         state.drainer |= start;
         Ok((taken, start))
@@ -144,6 +193,15 @@ impl WriteBehind {
     /// stops; the next offer starts another).
     pub(crate) fn take(&self) -> Option<Arc<Batch>> {
         let mut state = self.lock();
+        let deadline = Instant::now() + self.gather_for;
+        while !state.current.is_empty()
+            && state.current.len() < self.min_batch
+            && state.syncs_waiting == 0
+            && state.failure.is_none()
+            && Instant::now() < deadline
+        {
+            state = self.wait_until(state, deadline);
+        }
         if state.current.is_empty() || state.failure.is_some() {
             state.drainer = false;
             return None;
@@ -176,9 +234,12 @@ impl WriteBehind {
     pub(crate) fn flushed(&self) -> Result<(), String> {
         let mut state = self.lock();
         let target = state.taken + u64::from(!state.current.is_empty());
+        state.syncs_waiting += 1;
+        self.changed.notify_all();
         while state.written < target && state.failure.is_none() {
             state = self.wait(state);
         }
+        state.syncs_waiting -= 1;
         state.failure.clone().map_or(Ok(()), Err)
     }
 }
@@ -199,9 +260,14 @@ mod tests {
         vec![k]
     }
 
+    /// Held records whose drainer takes whatever is held at once.
+    fn eager() -> WriteBehind {
+        WriteBehind::gathering(1, Duration::ZERO)
+    }
+
     #[test]
     fn held_records_keep_the_newest_version_and_are_visible() {
-        let behind = WriteBehind::default();
+        let behind = eager();
         assert_eq!(behind.lookup(&[key(1)]), None, "nothing held");
         assert_eq!(behind.offer(vec![(key(1), record(5, 0))]), Ok((1, true)));
         assert_eq!(behind.offer(vec![(key(1), record(3, 1))]), Ok((0, false)));
@@ -214,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_batch_stays_readable_until_written_and_newer_offers_win_over_it() {
-        let behind = WriteBehind::default();
+        let behind = eager();
         behind
             .offer(vec![(key(1), record(1, 0)), (key(2), record(1, 0))])
             .unwrap();
@@ -236,7 +302,7 @@ mod tests {
 
     #[test]
     fn flushed_waits_for_the_batch_holding_earlier_offers() {
-        let behind = Arc::new(WriteBehind::default());
+        let behind = Arc::new(eager());
         behind.offer(vec![(key(1), record(1, 0))]).unwrap();
         let drainer = {
             let behind = behind.clone();
@@ -258,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_failed_drain_keeps_its_batch_readable_and_is_reported() {
-        let behind = WriteBehind::default();
+        let behind = eager();
         behind.offer(vec![(key(1), record(1, 0))]).unwrap();
         behind.take().unwrap();
         behind.written(Err("disk full".into()));
@@ -279,5 +345,54 @@ mod tests {
         );
         assert_eq!(newer(None, Some(record(2, 1))), Some(record(2, 1)));
         assert_eq!(newer(Some(record(1, 0)), None), Some(record(1, 0)));
+    }
+
+    /// Runs `take` on a thread of its own; the batch sizes it took come back on the channel.
+    fn taker(behind: &Arc<WriteBehind>) -> std::sync::mpsc::Receiver<usize> {
+        let (sent, taken) = std::sync::mpsc::channel();
+        let behind = behind.clone();
+        std::thread::spawn(move || {
+            while let Some(batch) = behind.take() {
+                let _ = sent.send(batch.len());
+                behind.written(Ok(()));
+            }
+        });
+        taken
+    }
+
+    #[test]
+    fn the_drainer_gathers_a_batch_before_taking_it() {
+        let behind = Arc::new(WriteBehind::gathering(3, Duration::from_secs(60)));
+        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
+        let taken = taker(&behind);
+        let early = taken.recv_timeout(Duration::from_millis(200));
+        assert!(early.is_err(), "took a batch of one: {early:?}");
+        behind
+            .offer(vec![(key(2), record(1, 0)), (key(3), record(1, 0))])
+            .unwrap();
+        assert_eq!(taken.recv_timeout(Duration::from_secs(10)), Ok(3));
+    }
+
+    #[test]
+    fn the_drainer_takes_a_small_batch_when_gathering_runs_out() {
+        let behind = Arc::new(WriteBehind::gathering(1000, Duration::from_millis(50)));
+        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
+        let taken = taker(&behind);
+        assert_eq!(taken.recv_timeout(Duration::from_secs(10)), Ok(1));
+    }
+
+    #[test]
+    fn a_sync_does_not_wait_for_a_batch_to_gather() {
+        let behind = Arc::new(WriteBehind::gathering(1000, Duration::from_secs(60)));
+        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
+        let taken = taker(&behind);
+        let (done, flushed) = std::sync::mpsc::channel();
+        {
+            let behind = behind.clone();
+            std::thread::spawn(move || done.send(behind.flushed()));
+        }
+        assert_eq!(flushed.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
+        assert_eq!(taken.recv_timeout(Duration::from_secs(1)), Ok(1));
+        assert_eq!(behind.lookup(&[key(1)]), None, "written");
     }
 }
