@@ -348,24 +348,29 @@ mod tests {
         assert_eq!(newer(Some(record(1, 0)), None), Some(record(1, 0)));
     }
 
-    /// Runs `take` on a thread of its own; the batch sizes it took come back on the channel.
-    fn taker(behind: &Arc<WriteBehind>) -> std::sync::mpsc::Receiver<usize> {
+    /// Held records gathering `min_batch` for `gather_for`, one record held, and a drainer on a
+    /// thread of its own whose batch sizes come back on the channel.
+    fn one_held_and_a_drainer(
+        min_batch: usize,
+        gather_for: Duration,
+    ) -> (Arc<WriteBehind>, std::sync::mpsc::Receiver<usize>) {
+        let behind = Arc::new(WriteBehind::gathering(min_batch, gather_for));
+        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
         let (sent, taken) = std::sync::mpsc::channel();
-        let behind = behind.clone();
+        let drainer = behind.clone();
         std::thread::spawn(move || {
+            let behind = drainer;
             while let Some(batch) = behind.take() {
                 let _ = sent.send(batch.len());
                 behind.written(Ok(()));
             }
         });
-        taken
+        (behind, taken)
     }
 
     #[test]
     fn the_drainer_gathers_a_batch_before_taking_it() {
-        let behind = Arc::new(WriteBehind::gathering(3, Duration::from_secs(60)));
-        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
-        let taken = taker(&behind);
+        let (behind, taken) = one_held_and_a_drainer(3, Duration::from_secs(60));
         let early = taken.recv_timeout(Duration::from_millis(200));
         assert!(early.is_err(), "took a batch of one: {early:?}");
         behind
@@ -376,17 +381,13 @@ mod tests {
 
     #[test]
     fn the_drainer_takes_a_small_batch_when_gathering_runs_out() {
-        let behind = Arc::new(WriteBehind::gathering(1000, Duration::from_millis(50)));
-        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
-        let taken = taker(&behind);
+        let (_behind, taken) = one_held_and_a_drainer(1000, Duration::from_millis(50));
         assert_eq!(taken.recv_timeout(Duration::from_secs(10)), Ok(1));
     }
 
     #[test]
     fn a_sync_does_not_wait_for_a_batch_to_gather() {
-        let behind = Arc::new(WriteBehind::gathering(1000, Duration::from_secs(60)));
-        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
-        let taken = taker(&behind);
+        let (behind, taken) = one_held_and_a_drainer(1000, Duration::from_secs(60));
         let (done, flushed) = std::sync::mpsc::channel();
         {
             let behind = behind.clone();
