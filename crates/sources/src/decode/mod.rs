@@ -85,6 +85,32 @@ impl RowDecoder {
 
     /// Decodes one JSON object (a Kafka payload, a JSON-lines line).
     pub fn json_object(&self, bytes: &[u8]) -> Result<Vec<Value>, DecodeError> {
+        // A good record is decoded in one pass that builds no map of the whole object; anything
+        // else takes the general path, which gives the error. Bad records are rare, so parsing
+        // them twice costs nothing that matters, and both paths accept exactly the same records.
+        match self.json_object_in_one_pass(bytes) {
+            Some(row) => Ok(row),
+            None => self.json_object_general(bytes),
+        }
+    }
+
+    /// [`RowDecoder::json_object`] for a record that decodes without error; `None` otherwise.
+    fn json_object_in_one_pass(&self, bytes: &[u8]) -> Option<Vec<Value>> {
+        use serde::de::DeserializeSeed;
+        // Text already checked as UTF-8 is what the general path's parser checks string by string.
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parser = serde_json::Deserializer::from_str(text);
+        let found = SchemaFields(&self.by_name).deserialize(&mut parser).ok()?;
+        parser.end().ok()?;
+        let mut row = vec![Value::Null; self.fields.len()];
+        for (i, value) in &found {
+            row[*i] = self.json_value(&self.fields[*i], value).ok()?;
+        }
+        Some(row)
+    }
+
+    /// Decodes one JSON object through a whole parsed `serde_json::Value`.
+    fn json_object_general(&self, bytes: &[u8]) -> Result<Vec<Value>, DecodeError> {
         let parsed: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError {
             field: None,
             reason: format!("invalid JSON: {e}"),
@@ -226,6 +252,64 @@ impl RowDecoder {
                 })
             })
             .collect()
+    }
+}
+
+/// The values of the fields of a JSON object that a schema names, by schema position, in the order
+/// each first appears, the last of repeated keys winning: what reading them from a parsed
+/// `serde_json::Map` gives, without building the map. Other fields are parsed and dropped, so a
+/// record is refused for the same syntax errors either way.
+struct SchemaFields<'d>(&'d HashMap<String, usize>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SchemaFields<'_> {
+    type Value = Vec<(usize, serde_json::Value)>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
+        parser.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SchemaFields<'_> {
+    type Value = Vec<(usize, serde_json::Value)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found: Vec<(usize, serde_json::Value)> = Vec::with_capacity(self.0.len());
+        while let Some(field) = map.next_key_seed(FieldPosition(self.0))? {
+            let value: serde_json::Value = map.next_value()?;
+            let Some(i) = field else { continue };
+            match found.iter_mut().find(|(j, _)| *j == i) {
+                Some(slot) => slot.1 = value,
+                None => found.push((i, value)),
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A key's position in the schema, if the schema names it.
+struct FieldPosition<'d>(&'d HashMap<String, usize>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldPosition<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
+        parser.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for FieldPosition<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.get(key).copied())
     }
 }
 

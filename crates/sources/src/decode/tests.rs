@@ -148,3 +148,66 @@ proptest! {
         let _ = time::parse_timestamp(&text, Some(offset));
     }
 }
+
+#[test]
+fn the_one_pass_decode_and_the_general_path_agree_on_edge_cases() {
+    let d = decoder(Some(0));
+    let payloads: [&[u8]; 12] = [
+        br#"{"driver_id": 7, "fare": 1.5, "event_time": "2024-03-13T10:21:14Z"}"#,
+        br#"{"driver_id": "7", "driver_id": 7}"#,
+        br#"{"driver_id": 7, "driver_id": "7"}"#,
+        br#"{"dri\u0076er_id": 7, "status": "a\"b"}"#,
+        br#"{"extra": {"deep": [1, 2, {"x": null}]}, "vip": true}"#,
+        br#"{"extra": 1e400, "driver_id": 7}"#,
+        br#"{"driver_id": 7} trailing"#,
+        br#"{"driver_id": 7,}"#,
+        br#"[{"driver_id": 7}]"#,
+        b"{\"status\": \"\xff\"}",
+        b"{\"extra\": \"\xff\", \"driver_id\": 7}",
+        br#"{}"#,
+    ];
+    for payload in payloads {
+        assert_eq!(
+            d.json_object(payload),
+            d.json_object_general(payload),
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
+/// One `"key": value` member, drawn from schema keys, an unknown key and values of every kind.
+fn member() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "driver_id",
+        "fare",
+        "status",
+        "event_time",
+        "vip",
+        "extra",
+    ]);
+    let value = prop::sample::select(vec![
+        "7",
+        "-3",
+        "7.5",
+        "1e400",
+        "\"7\"",
+        "\"2024-03-13T10:21:14Z\"",
+        "\"2024-03-13 10:21:14\"",
+        "true",
+        "null",
+        "[1, {\"a\": 2}]",
+        "{\"b\": []}",
+    ]);
+    (key, value).prop_map(|(k, v)| format!("\"{k}\": {v}"))
+}
+
+proptest! {
+    #[test]
+    fn the_one_pass_decode_agrees_with_the_general_path(members in prop::collection::vec(member(), 0..8), bytes in prop::collection::vec(any::<u8>(), 0..40)) {
+        let d = decoder(None);
+        let object = format!("{{{}}}", members.join(", "));
+        prop_assert_eq!(d.json_object(object.as_bytes()), d.json_object_general(object.as_bytes()));
+        prop_assert_eq!(d.json_object(&bytes), d.json_object_general(&bytes));
+    }
+}
