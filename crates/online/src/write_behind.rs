@@ -16,13 +16,16 @@
 //!   transaction, so if it finds nothing, whatever was held had committed before that transaction.
 //! - **A sync covers every write offered before it**: it waits until the batch holding them has
 //!   been written, then commits durably.
-//! - **Memory is bounded**: an offer waits while [`MAX_HELD`] records are held.
-//! - **Batches are large**: the drainer waits up to [`GATHER_FOR`] for [`MIN_BATCH`] records
-//!   before it takes a batch, unless a sync is waiting. A redb write transaction copies every page
-//!   it touches once, so a batch spread over most of the table's leaves costs a copy per few
+//! - **Memory is bounded in bytes**: an offer waits while [`MAX_HELD_BYTES`] are held. A count
+//!   would not do: one entity's record is 100 bytes for a sparse view and tens of kilobytes for a
+//!   busy entity of a week-long window.
+//! - **Batches are large**: the drainer waits up to [`GATHER_FOR`] for [`MIN_BATCH_BYTES`] of
+//!   records before it takes a batch, unless a sync is waiting. A redb write transaction copies every
+//!   page it touches once, so a batch spread over most of the table's leaves costs a copy per few
 //!   records instead of one per record (B2k, 1M entities: 15 us of wall time per record in batches
 //!   of 2,000, 4 us in batches of 50,000; the drainer's CPU fell by half with sorted batches of
-//!   this size). Readers do not notice: held records are readable.
+//!   130,000 records, and by another quarter with 500,000). Readers do not notice: held records
+//!   are readable.
 //! - **A failed drain is not forgotten**: its batch stays readable, and every later offer and sync
 //!   returns the failure.
 
@@ -32,20 +35,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Records held before an offer waits for the drainer: about 130 MB of 500-byte records.
-pub(crate) const MAX_HELD: usize = 1 << 18;
+/// Bytes of records held (see [`held_size`]) before an offer waits for the drainer. The batch being
+/// written is held too, so the write-behind's memory peaks near twice this.
+pub(crate) const MAX_HELD_BYTES: usize = 256 << 20;
 
-/// Records the drainer gathers before it takes a batch, unless a sync waits or [`GATHER_FOR`] runs out.
-pub(crate) const MIN_BATCH: usize = 1 << 17;
+/// Bytes of records the drainer gathers before it takes a batch, unless a sync waits or
+/// [`GATHER_FOR`] runs out: about 500,000 records of B2k's 12-feature view.
+pub(crate) const MIN_BATCH_BYTES: usize = 96 << 20;
 
-/// The longest the drainer waits to gather [`MIN_BATCH`] records.
-pub(crate) const GATHER_FOR: Duration = Duration::from_millis(500);
+/// The longest the drainer waits to gather [`MIN_BATCH_BYTES`]. Reads do not wait for it (held
+/// records are readable) and neither do syncs, so only memory and the batch size depend on it.
+pub(crate) const GATHER_FOR: Duration = Duration::from_secs(2);
+
+/// What one held record costs in memory: its key and bytes, and about 64 bytes of vector headers and
+/// hash-table slot.
+pub(crate) fn held_size(key: &[u8], record: &[u8]) -> usize {
+    key.len() + record.len() + 64
+}
 
 /// A store key and its record.
 pub(crate) type KeyedRecord = (Vec<u8>, Vec<u8>);
 
-/// Held records by key.
-pub(crate) type Batch = HashMap<Vec<u8>, Vec<u8>>;
+/// Held records by key. Keys are ours (view and entity), not an attacker's, so the map uses a fast
+/// hash rather than the standard library's DoS-resistant one, which cost the offering thread 2 % of
+/// B2k's CPU.
+pub(crate) type Batch = HashMap<Vec<u8>, Vec<u8>, foldhash::fast::RandomState>;
 
 /// The records held in memory, and the drainer's progress.
 #[derive(Debug)]
@@ -57,14 +71,15 @@ pub(crate) struct WriteBehind {
     /// Signalled when a batch is taken, written or failed, when a sync starts waiting, and when an
     /// offer fills a batch.
     changed: Condvar,
-    /// See [`MIN_BATCH`] and [`GATHER_FOR`].
-    min_batch: usize,
+    /// See [`MIN_BATCH_BYTES`], [`MAX_HELD_BYTES`] and [`GATHER_FOR`].
+    min_batch_bytes: usize,
+    max_held_bytes: usize,
     gather_for: Duration,
 }
 
 impl Default for WriteBehind {
     fn default() -> Self {
-        WriteBehind::gathering(MIN_BATCH, GATHER_FOR)
+        WriteBehind::gathering(MIN_BATCH_BYTES, MAX_HELD_BYTES, GATHER_FOR)
     }
 }
 
@@ -72,6 +87,8 @@ impl Default for WriteBehind {
 struct State {
     /// Offered since the last batch was taken.
     current: Batch,
+    /// The [`held_size`] of `current`.
+    current_bytes: usize,
     /// The batch being written (empty when none is).
     draining: Arc<Batch>,
     /// Whether a drainer runs.
@@ -98,13 +115,19 @@ pub(crate) fn newer(first: Option<Vec<u8>>, second: Option<Vec<u8>>) -> Option<V
 }
 
 impl WriteBehind {
-    /// Held records whose drainer gathers `min_batch` of them for up to `gather_for`.
-    pub(crate) fn gathering(min_batch: usize, gather_for: Duration) -> WriteBehind {
+    /// Held records whose drainer gathers `min_batch_bytes` of them for up to `gather_for`, and whose
+    /// offers wait while `max_held_bytes` are held.
+    pub(crate) fn gathering(
+        min_batch_bytes: usize,
+        max_held_bytes: usize,
+        gather_for: Duration,
+    ) -> WriteBehind {
         WriteBehind {
             maybe_held: AtomicBool::default(),
             state: Mutex::default(),
             changed: Condvar::new(),
-            min_batch,
+            min_batch_bytes,
+            max_held_bytes,
             gather_for,
         }
     }
@@ -142,28 +165,33 @@ impl WriteBehind {
     /// nothing newer held, and whether the caller must start a drainer (none runs).
     pub(crate) fn offer(&self, records: Vec<KeyedRecord>) -> Result<(usize, bool), String> {
         let mut state = self.lock();
-        while state.current.len() >= MAX_HELD && state.failure.is_none() {
+        while state.current_bytes >= self.max_held_bytes && state.failure.is_none() {
             state = self.wait(state);
         }
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
         }
         let mut taken = 0;
+        let held = &mut *state;
         for (key, record) in records {
-            match state.current.get_mut(&key) {
+            match held.current.get_mut(&key) {
                 Some(current) if !supersedes(&record, current) => {}
                 Some(current) => {
+                    // `current` was counted when it came in, so this cannot underflow.
+                    held.current_bytes -= held_size(&key, current);
+                    held.current_bytes += held_size(&key, &record);
                     *current = record;
                     taken += 1;
                 }
                 None => {
-                    state.current.insert(key, record);
+                    held.current_bytes += held_size(&key, &record);
+                    held.current.insert(key, record);
                     taken += 1;
                 }
             }
         }
         self.update_flag(&state);
-        if state.current.len() >= self.min_batch {
+        if state.current_bytes >= self.min_batch_bytes {
             self.changed.notify_all();
         }
         let start = !state.drainer && !state.current.is_empty();
@@ -196,7 +224,7 @@ impl WriteBehind {
         let mut state = self.lock();
         let deadline = Instant::now() + self.gather_for;
         while !state.current.is_empty()
-            && state.current.len() < self.min_batch
+            && state.current_bytes < self.min_batch_bytes
             && state.syncs_waiting == 0
             && state.failure.is_none()
             && Instant::now() < deadline
@@ -208,6 +236,7 @@ impl WriteBehind {
             return None;
         }
         state.draining = Arc::new(std::mem::take(&mut state.current));
+        state.current_bytes = 0;
         state.taken += 1;
         self.changed.notify_all();
         Some(state.draining.clone())
@@ -263,7 +292,7 @@ mod tests {
 
     /// Held records whose drainer takes whatever is held at once.
     fn eager() -> WriteBehind {
-        WriteBehind::gathering(1, Duration::ZERO)
+        WriteBehind::gathering(1, usize::MAX, Duration::ZERO)
     }
 
     #[test]
@@ -348,13 +377,14 @@ mod tests {
         assert_eq!(newer(Some(record(1, 0)), None), Some(record(1, 0)));
     }
 
-    /// Held records gathering `min_batch` for `gather_for`, one record held, and a drainer on a
-    /// thread of its own whose batch sizes come back on the channel.
+    /// Held records gathering `min_batch` test records for `gather_for`, one record held, and a
+    /// drainer on a thread of its own whose batch sizes come back on the channel.
     fn one_held_and_a_drainer(
         min_batch: usize,
         gather_for: Duration,
     ) -> (Arc<WriteBehind>, std::sync::mpsc::Receiver<usize>) {
-        let behind = Arc::new(WriteBehind::gathering(min_batch, gather_for));
+        let bytes = min_batch * held_size(&key(1), &record(1, 0));
+        let behind = Arc::new(WriteBehind::gathering(bytes, usize::MAX, gather_for));
         behind.offer(vec![(key(1), record(1, 0))]).unwrap();
         let (sent, taken) = std::sync::mpsc::channel();
         let drainer = behind.clone();
@@ -396,5 +426,39 @@ mod tests {
         assert_eq!(flushed.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
         assert_eq!(taken.recv_timeout(Duration::from_secs(1)), Ok(1));
         assert_eq!(behind.lookup(&[key(1)]), None, "written");
+    }
+
+    #[test]
+    fn an_offer_waits_while_the_memory_bound_is_held() {
+        let one = held_size(&key(1), &record(1, 0));
+        let behind = Arc::new(WriteBehind::gathering(1, 2 * one, Duration::ZERO));
+        behind
+            .offer(vec![(key(1), record(1, 0)), (key(2), record(1, 0))])
+            .unwrap();
+        let (done, offered) = std::sync::mpsc::channel();
+        {
+            let behind = behind.clone();
+            std::thread::spawn(move || done.send(behind.offer(vec![(key(3), record(1, 0))])));
+        }
+        let early = offered.recv_timeout(Duration::from_millis(200));
+        assert!(early.is_err(), "offered past the bound: {early:?}");
+        assert_eq!(behind.take().map(|b| b.len()), Some(2));
+        assert_eq!(
+            offered.recv_timeout(Duration::from_secs(10)),
+            Ok(Ok((1, false))),
+            "taking the batch frees its room"
+        );
+    }
+
+    #[test]
+    fn a_replaced_record_is_counted_once() {
+        let behind = WriteBehind::gathering(usize::MAX, usize::MAX, Duration::ZERO);
+        behind.offer(vec![(key(1), record(1, 0))]).unwrap();
+        behind.offer(vec![(key(1), record(2, 0))]).unwrap();
+        behind.offer(vec![(key(1), record(1, 7))]).unwrap();
+        assert_eq!(
+            behind.lock().current_bytes,
+            held_size(&key(1), &record(2, 0))
+        );
     }
 }
