@@ -180,21 +180,62 @@ impl ViewState {
         ingest_time: Timestamp,
         first_position: u64,
     ) -> Vec<Result<IngestOutcome, EventError>> {
-        const CHUNK: usize = 32;
         let mut outcomes = Vec::with_capacity(rows.len());
+        self.ingest_chunked(
+            rows,
+            |i, row| (row.as_ref(), ingest_time, first_position + i as u64),
+            |outcome, _| outcomes.push(outcome),
+        );
+        outcomes
+    }
+
+    /// Ingests `events`, each with its own source row, ingest time and position (`stamp` gives
+    /// them), in chunks as [`ViewState::ingest_batch`] does; same results as calling
+    /// [`ViewState::ingest`] on each in turn. `inserted` gets the key of every event that now counts
+    /// ([`InsertOutcome::Inserted`]), once per event: the entities whose answers may have changed.
+    /// Refused, filtered, duplicate and late events change nothing and are not reported.
+    pub fn ingest_each<T>(
+        &mut self,
+        events: &[T],
+        stamp: impl Fn(&T) -> (&[Value], Timestamp, u64),
+        mut inserted: impl FnMut(&EntityKey),
+    ) {
+        self.ingest_chunked(
+            events,
+            |_, event| stamp(event),
+            |outcome, key| {
+                if let (Ok(IngestOutcome::Placed(InsertOutcome::Inserted)), Some(key)) =
+                    (outcome, key)
+                {
+                    inserted(key);
+                }
+            },
+        );
+    }
+
+    /// The chunked ingestion behind [`ViewState::ingest_batch`] and [`ViewState::ingest_each`]:
+    /// `stamp` gives an item's row, ingest time and position (`i` is its index), and `each` gets
+    /// every item's outcome in order, with its entity's key when it was placed.
+    fn ingest_chunked<T>(
+        &mut self,
+        items: &[T],
+        stamp: impl Fn(usize, &T) -> (&[Value], Timestamp, u64),
+        mut each: impl FnMut(Result<IngestOutcome, EventError>, Option<&EntityKey>),
+    ) {
+        const CHUNK: usize = 32;
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut headers = Vec::with_capacity(CHUNK);
         let mut values: Vec<Value> = Vec::with_capacity(CHUNK * self.specs.stride);
         let mut one = Vec::with_capacity(self.specs.stride);
-        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
+        for (chunk_index, chunk) in items.chunks(CHUNK).enumerate() {
             headers.clear();
             values.clear();
-            let base = first_position + (chunk_index * CHUNK) as u64;
-            for (i, row) in chunk.iter().enumerate() {
+            for (i, item) in chunk.iter().enumerate() {
+                let (row, ingest_time, position) = stamp(chunk_index * CHUNK + i, item);
                 let prepared = self.def.prepare_inputs(
-                    row.as_ref(),
+                    row,
                     ingest_time,
-                    base + i as u64,
+                    position,
                     &mut scratch,
                     &self.inputs,
                     &mut one,
@@ -221,26 +262,26 @@ impl ViewState {
             // Phase 2: place them.
             let mut taken = values.drain(..);
             for header in headers.drain(..) {
-                outcomes.push(header.map(|h| match h {
-                    None => IngestOutcome::Filtered,
-                    Some((key, order, id)) => {
-                        let state = self.entities.entry(key).or_default();
+                match header {
+                    Err(e) => each(Err(e), None),
+                    Ok(None) => each(Ok(IngestOutcome::Filtered), None),
+                    Ok(Some((key, order, id))) => {
+                        let state = self.entities.entry(key.clone()).or_default();
                         let mut event_values = taken.by_ref().take(self.specs.stride);
                         let outcome =
                             state.insert_parts(order, id, &mut event_values, self.specs.stride);
-                        // A duplicate or late event leaves its values unread; skip them, or the next event
-                        // would read them as its own.
+                        // A duplicate or late event leaves its values unread; skip them, or the next
+                        // event would read them as its own.
                         event_values.for_each(drop);
                         if let Some(watermark) = self.watermark {
                             state.evict_if_due(&self.specs, watermark, self.longest_window);
                         }
-                        IngestOutcome::Placed(outcome)
+                        each(Ok(IngestOutcome::Placed(outcome)), Some(&key));
                     }
-                }));
+                }
             }
         }
         self.scratch = scratch;
-        outcomes
     }
 
     /// Places an already prepared event; the entity then evicts what the watermark no longer needs.

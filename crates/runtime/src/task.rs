@@ -16,7 +16,6 @@ use freshet_engine::{EntityKey, Timestamp, Value, ViewState};
 use freshet_online::OnlineStore;
 use freshet_project::Project;
 use std::collections::BTreeMap;
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// How far back from the newest event queries must stay exact: online reads ask for "now", and a
@@ -114,21 +113,19 @@ impl Task {
     /// view's name and the records of the entities it touched, for the online store.
     pub(crate) fn apply(&mut self, events: &[Event]) -> TouchedRecords {
         let mut out = Vec::with_capacity(self.states.len());
+        let mut touched = Vec::new();
         for state in &mut self.states {
-            let mut touched = BTreeSet::new();
-            for event in events {
-                // A refused event (late, or one the view's own checks reject) changes nothing; the
-                // sources send what they can recognise as bad to the dead letters before this.
-                if state
-                    .ingest(&event.row, Timestamp(event.ingest_time), event.position)
-                    .is_ok()
-                    && let Ok(key) = state.def().key(&event.row)
-                {
-                    touched.insert(key);
-                }
-            }
+            // A refused event (late, or one the view's own checks reject) changes nothing; the
+            // sources send what they can recognise as bad to the dead letters before this.
+            state.ingest_each(
+                events,
+                |e| (e.row.as_slice(), Timestamp(e.ingest_time), e.position),
+                |key| touched.push(key.clone()),
+            );
+            touched.sort_unstable();
+            touched.dedup();
             let records = touched
-                .into_iter()
+                .drain(..)
                 .filter_map(|k| state.entity_record(&k).map(|r| (k, r)))
                 .collect();
             out.push((state.def().name.clone(), records));

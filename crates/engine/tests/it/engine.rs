@@ -303,6 +303,30 @@ proptest! {
     }
 
     #[test]
+    fn ingest_each_equals_row_by_row_and_reports_what_counts(s in scenario(), chunk in 1usize..50) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        // Each event with its own ingest time, so the chunks mix them.
+        let events: Vec<(Vec<Value>, Timestamp, u64)> = s.arrival.iter().enumerate()
+            .map(|(n, &i)| (row(&s.events[i].0, s.events[i].1), Timestamp(n as i64 * 7), s.events[i].0.position))
+            .collect();
+        let mut one_by_one = ViewState::new(def.clone());
+        let mut each = ViewState::new(def);
+        for part in events.chunks(chunk) {
+            let mut reported = Vec::new();
+            each.ingest_each(part, |(row, at, position)| (row.as_slice(), *at, *position), |key| reported.push(key.clone()));
+            let mut expected = Vec::new();
+            for (row, at, position) in part {
+                let outcome = one_by_one.ingest(row, *at, *position);
+                if outcome == Ok(IngestOutcome::Placed(InsertOutcome::Inserted)) {
+                    expected.push(one_by_one.def().key(row).unwrap());
+                }
+            }
+            prop_assert_eq!(reported, expected);
+        }
+        prop_assert_eq!(each.snapshot(), one_by_one.snapshot());
+    }
+
+    #[test]
     fn snapshot_mid_stream_then_continue_changes_nothing(s in scenario(), cut in any::<prop::sample::Index>()) {
         let def = view(&s.features, s.ttl, s.with_ids);
         let mut uninterrupted = ViewState::new(def.clone());
