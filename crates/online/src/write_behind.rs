@@ -235,7 +235,14 @@ impl WriteBehind {
             state.drainer = false;
             return None;
         }
-        state.draining = Arc::new(std::mem::take(&mut state.current));
+        // The next batch is likely as large: room for it up front spares the offers rehashing a
+        // growing table (2 % of B2k's CPU).
+        let room = state.current.len();
+        let taken = std::mem::replace(
+            &mut state.current,
+            Batch::with_capacity_and_hasher(room, Default::default()),
+        );
+        state.draining = Arc::new(taken);
         state.current_bytes = 0;
         state.taken += 1;
         self.changed.notify_all();
