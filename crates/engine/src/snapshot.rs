@@ -61,19 +61,31 @@ fn fingerprint(state: &ViewState) -> u64 {
 impl ViewState {
     /// Encodes the whole state. Equal states give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.snapshot_into(&mut out);
+        out
+    }
+
+    /// Appends [`ViewState::snapshot`]'s bytes to `out`, encoding straight into it: a checkpoint of
+    /// a large state reserves its buffer once instead of copying the snapshot through growing ones.
+    pub fn snapshot_into(&self, out: &mut Vec<u8>) {
         let payload = PayloadRef {
             view_fingerprint: fingerprint(self),
             entities: self.sorted_entities(),
         };
-        // Encoding into a Vec cannot fail for these types: no maps with non-string keys, no I/O.
-        let body = postcard::to_stdvec(&payload).unwrap_or_default();
-        let mut out = Vec::with_capacity(body.len() + 24);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out
+        let length_at = out.len();
+        out.extend_from_slice(&0u64.to_le_bytes());
+        let body_at = out.len();
+        // Encoding into a Vec cannot fail for these types: no maps with non-string keys, no I/O.
+        *out = postcard::to_extend(&payload, std::mem::take(out)).unwrap_or_default();
+        let body = out.get(body_at..).unwrap_or_default();
+        let (length, crc) = (body.len() as u64, crc32fast::hash(body));
+        if let Some(slot) = out.get_mut(length_at..body_at) {
+            slot.copy_from_slice(&length.to_le_bytes());
+        }
+        out.extend_from_slice(&crc.to_le_bytes());
     }
 
     /// Replaces this state with a snapshot's, after checking format, checksum and view definition.

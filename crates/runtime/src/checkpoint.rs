@@ -83,14 +83,29 @@ pub struct Encoded {
 }
 
 /// Encodes checkpoint `sequence` of `views` at `sources`, to be written into `dir`.
+///
+/// `sizes` holds each view's snapshot size in the previous checkpoint (empty at first) and is
+/// updated: each snapshot is encoded into a buffer reserved from it, so a state of hundreds of
+/// megabytes is not copied through a series of growing buffers on every checkpoint.
 pub fn encode(
     dir: &Path,
     sequence: u64,
     sources: &BTreeMap<String, SourcePosition>,
     views: &[&ViewState],
+    sizes: &mut Vec<usize>,
 ) -> Result<Encoded, CheckpointError> {
     let path = dir.join(format!("{sequence:012}.ckpt"));
-    let snapshots: Vec<Vec<u8>> = views.iter().map(|v| v.snapshot()).collect();
+    sizes.resize(views.len(), 0);
+    let snapshots: Vec<Vec<u8>> = views
+        .iter()
+        .zip(sizes.iter_mut())
+        .map(|(view, size)| {
+            let mut snapshot = Vec::with_capacity(*size + *size / 8);
+            view.snapshot_into(&mut snapshot);
+            *size = snapshot.len();
+            snapshot
+        })
+        .collect();
     let manifest = Manifest {
         sequence,
         sources: sources.clone(),
@@ -100,12 +115,17 @@ pub fn encode(
             .map(|(v, s)| (v.def().name.clone(), s.len()))
             .collect(),
     };
-    let mut bytes = HEADER.to_vec();
-    serde_json::to_writer(&mut bytes, &manifest).map_err(|e| CheckpointError {
+    let mut head = HEADER.to_vec();
+    serde_json::to_writer(&mut head, &manifest).map_err(|e| CheckpointError {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    bytes.push(b'\n');
+    head.push(b'\n');
+    // The manifest, which comes first, needs the snapshots' lengths: so they are joined after it
+    // once, into a buffer of the exact size.
+    let total = head.len() + snapshots.iter().map(Vec::len).sum::<usize>() + 4;
+    let mut bytes = Vec::with_capacity(total);
+    bytes.extend_from_slice(&head);
     for snapshot in &snapshots {
         bytes.extend_from_slice(snapshot);
     }

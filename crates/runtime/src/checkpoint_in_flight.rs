@@ -171,7 +171,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let encode = |p: i32| {
             let sources = BTreeMap::new();
-            let encoded = crate::checkpoint::encode(dir.path(), 1, &sources, &[]).unwrap();
+            let encoded =
+                crate::checkpoint::encode(dir.path(), 1, &sources, &[], &mut Vec::new()).unwrap();
             Ok((p != 2).then_some((encoded, i64::from(p) * 10)))
         };
         let mut taking = TakingCheckpoint::new([0, 1, 2, 3]);

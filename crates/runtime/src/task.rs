@@ -50,6 +50,8 @@ pub(crate) struct Task {
     pub(crate) sequence: u64,
     pub(crate) resumed_from: Option<u64>,
     newest_event: Option<i64>,
+    /// Each view's snapshot size in the last checkpoint: the next reserves as much.
+    snapshot_sizes: Vec<usize>,
 }
 
 impl Task {
@@ -82,6 +84,7 @@ impl Task {
             sequence: 0,
             resumed_from: None,
             newest_event: None,
+            snapshot_sizes: Vec::new(),
         };
         if let Some(restored) = restored {
             for state in &mut states {
@@ -157,7 +160,13 @@ impl Task {
             },
         );
         let views: Vec<&ViewState> = self.states.iter().collect();
-        Ok(checkpoint::encode(&self.dir, self.sequence, &at, &views)?)
+        Ok(checkpoint::encode(
+            &self.dir,
+            self.sequence,
+            &at,
+            &views,
+            &mut self.snapshot_sizes,
+        )?)
     }
 }
 
