@@ -118,8 +118,12 @@ impl BackgroundLog {
             .into_iter()
             .map(|(app, version)| Transaction::new(app, version))
             .collect();
-        let task = tokio::spawn(async move {
-            let result = log.append(&rows, transactions).await;
+        // Off the runtime's workers: Parquet encoding holds a thread for tens of milliseconds, which
+        // on a worker would hold up the run loop or the server's requests queued behind it. (B2k's
+        // latency runs did not move with this: their spikes come from elsewhere.)
+        let runtime = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let result = runtime.block_on(log.append(&rows, transactions));
             (log, result)
         });
         self.appending = Some((task, self.handed));
