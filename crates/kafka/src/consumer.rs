@@ -301,7 +301,12 @@ impl<T: Send + 'static> GroupConsumer<T> {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // Once the local queue holds `queued.min.messages`, librdkafka postpones the partition's
+            // next fetch by this much (1 s by default since 2.4). The runtime empties the queue far
+            // sooner, then sat idle: B2k ran at half its rate (100,000 against 210,000 events/s).
+            // The queue's memory stays capped by `queued.max.messages.kbytes`.
+            .set("fetch.queue.backoff.ms", "10");
         for (key, value) in &settings.options {
             config.set(key, value);
         }
