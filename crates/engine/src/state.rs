@@ -14,6 +14,7 @@ use crate::types::{DataType, Timestamp};
 use crate::value::Value;
 use crate::view::{EventError, PreparedEvent, ViewDef};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -266,7 +267,13 @@ impl ViewState {
                     Err(e) => each(Err(e), None),
                     Ok(None) => each(Ok(IngestOutcome::Filtered), None),
                     Ok(Some((key, order, id))) => {
-                        let state = self.entities.entry(key.clone()).or_default();
+                        // Through the entry, so the key can be reported after it moved into the map
+                        // without a clone per event.
+                        let mut entry = match self.entities.entry(key) {
+                            Entry::Occupied(entry) => entry,
+                            Entry::Vacant(entry) => entry.insert_entry(EntityState::default()),
+                        };
+                        let state = entry.get_mut();
                         let mut event_values = taken.by_ref().take(self.specs.stride);
                         let outcome =
                             state.insert_parts(order, id, &mut event_values, self.specs.stride);
@@ -276,7 +283,7 @@ impl ViewState {
                         if let Some(watermark) = self.watermark {
                             state.evict_if_due(&self.specs, watermark, self.longest_window);
                         }
-                        each(Ok(IngestOutcome::Placed(outcome)), Some(&key));
+                        each(Ok(IngestOutcome::Placed(outcome)), Some(entry.key()));
                     }
                 }
             }
