@@ -44,7 +44,7 @@ pub use entity::{FeatureStatus, InsertOutcome, QueryError, ViewRow};
 pub use expr::Expr;
 pub use key::{EntityKey, KeyPart};
 pub use record::{RecordError, RecordReader, record_version};
-pub use state::{IngestOutcome, Query, ViewState, answer_batch};
+pub use state::{IngestOutcome, Query, ViewState, answer_batch, answer_batch_each};
 pub use types::{DataType, FeatureType, Timestamp};
 pub use value::Value;
 pub use view::{EventError, EventOrder, FeatureDef, PreparedEvent, Preparer, ViewDef};

@@ -378,16 +378,33 @@ impl ViewState {
 /// its queries while hot in cache, through the same query code as incremental state.
 pub fn answer_batch(
     def: &ViewDef,
-    mut events: EventBatch,
+    events: EventBatch,
     queries: &[Query],
 ) -> Vec<Result<ViewRow, QueryError>> {
+    let mut results: Vec<Option<Result<ViewRow, QueryError>>> = vec![None; queries.len()];
+    answer_batch_each(def, events, queries, |q, answer| results[q] = Some(answer));
+    // `answer_batch_each` answers every query; the fallback only keeps this total.
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Ok(ViewRow::not_found(def.features.len()))))
+        .collect()
+}
+
+/// [`answer_batch`] without holding the answers: `each(query, answer)` is called exactly once per
+/// query (its index in `queries`), entity by entity rather than in query order, and the answer is the
+/// caller's to keep or drop. A caller that writes answers straight into columns never holds a
+/// million rows at once, so the memory behind each row is reused by the next.
+pub fn answer_batch_each(
+    def: &ViewDef,
+    mut events: EventBatch,
+    queries: &[Query],
+    mut each: impl FnMut(usize, Result<ViewRow, QueryError>),
+) {
     let specs = feature_specs(def);
     let (event_entity, query_entity, entities) = number_entities(&events.keys, queries);
-    let event_groups = group_by(entities, event_entity.iter().map(|&e| Some(e)));
-    let query_groups = group_by(entities, query_entity.iter().copied());
-    let mut results: Vec<Option<Result<ViewRow, QueryError>>> = vec![None; queries.len()];
-    let (mut event_order, event_starts) = event_groups;
-    let (query_order, query_starts) = query_groups;
+    let (mut event_order, event_starts) = group_by(entities, event_entity.iter().map(|&e| Some(e)));
+    drop(event_entity);
+    let (query_order, query_starts) = group_by(entities, query_entity.iter().copied());
     // Keys are no longer needed: free them before the answers are built.
     drop(std::mem::take(&mut events.keys));
     let mut kept = Vec::new();
@@ -411,14 +428,15 @@ pub fn answer_batch(
             prefix: None,
         };
         for &q in queries_of_entity {
-            results[q] = Some(history.query(&specs, queries[q].t, queries[q].k));
+            each(q, history.query(&specs, queries[q].t, queries[q].k));
         }
     }
     // An entity with no event is not found.
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Ok(ViewRow::not_found(def.features.len()))))
-        .collect()
+    for (q, entity) in query_entity.iter().enumerate() {
+        if entity.is_none() {
+            each(q, Ok(ViewRow::not_found(def.features.len())));
+        }
+    }
 }
 
 /// Numbers the entities of a batch's events in first-seen order: each event's number, each query's

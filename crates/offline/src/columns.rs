@@ -2,11 +2,18 @@
 //!
 //! Scalars become the Arrow type of their [`DataType`] (timestamps in UTC microseconds); `last_n`
 //! lists become Arrow lists of it, newest first. A null feature is a null cell, never a default.
+//!
+//! [`FeatureBuilder`] takes answers one at a time, so a training set writes each answer into its
+//! columns as it is computed instead of holding a row per answer first; [`feature_array`] builds a
+//! column from answers already held.
 
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::{ArrayRef, ListArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::Field;
-use freshet_engine::{FeatureType, FeatureValue, Value};
+use freshet_engine::{DataType, FeatureType, FeatureValue, Value};
 use std::sync::Arc;
 
 pub use freshet_sources::formats::{arrow_type, scalar_array};
@@ -44,6 +51,87 @@ pub fn feature_array(feature: FeatureType, values: &[&FeatureValue]) -> ArrayRef
                 // Unreachable by construction (offsets come from the child's own lengths); an empty
                 // list column is the honest fallback rather than a panic.
                 Err(_) => Arc::new(ListArray::new_null(field, values.len())),
+            }
+        }
+    }
+}
+
+/// One feature's column, filled an answer at a time: typed Arrow builders for scalars (a value of
+/// another type becomes null, as in [`feature_array`]); `last_n` lists are kept and built at the end.
+#[derive(Debug)]
+pub enum FeatureBuilder {
+    /// Booleans.
+    Bool(BooleanBuilder),
+    /// Integers.
+    Int(Int64Builder),
+    /// Floats.
+    Float(Float64Builder),
+    /// Text.
+    Text(StringBuilder),
+    /// UTC timestamps.
+    Time(TimestampMicrosecondBuilder),
+    /// Lists of the item type, built by [`feature_array`] when finished.
+    List(FeatureType, Vec<FeatureValue>),
+}
+
+impl FeatureBuilder {
+    /// An empty column of `feature`'s type with room for `rows` values.
+    pub fn new(feature: FeatureType, rows: usize) -> FeatureBuilder {
+        match feature {
+            FeatureType::Scalar(DataType::Bool) => {
+                FeatureBuilder::Bool(BooleanBuilder::with_capacity(rows))
+            }
+            FeatureType::Scalar(DataType::Int64) => {
+                FeatureBuilder::Int(Int64Builder::with_capacity(rows))
+            }
+            FeatureType::Scalar(DataType::Float64) => {
+                FeatureBuilder::Float(Float64Builder::with_capacity(rows))
+            }
+            FeatureType::Scalar(DataType::String) => {
+                FeatureBuilder::Text(StringBuilder::with_capacity(rows, rows * 16))
+            }
+            FeatureType::Scalar(DataType::Timestamp) => FeatureBuilder::Time(
+                TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            ),
+            FeatureType::List(_) => FeatureBuilder::List(feature, Vec::with_capacity(rows)),
+        }
+    }
+
+    /// Appends one answer.
+    pub fn push(&mut self, value: FeatureValue) {
+        let scalar = match (&mut *self, value) {
+            (FeatureBuilder::List(_, values), value) => {
+                values.push(value);
+                return;
+            }
+            (_, FeatureValue::Scalar(x)) => x,
+            (_, FeatureValue::List(_)) => Value::Null,
+        };
+        match (self, scalar) {
+            (FeatureBuilder::Bool(b), Value::Bool(x)) => b.append_value(x),
+            (FeatureBuilder::Int(b), Value::Int64(x)) => b.append_value(x),
+            (FeatureBuilder::Float(b), Value::Float64(x)) => b.append_value(x),
+            (FeatureBuilder::Text(b), Value::String(x)) => b.append_value(&*x),
+            (FeatureBuilder::Time(b), Value::Timestamp(x)) => b.append_value(x.micros()),
+            (FeatureBuilder::Bool(b), _) => b.append_null(),
+            (FeatureBuilder::Int(b), _) => b.append_null(),
+            (FeatureBuilder::Float(b), _) => b.append_null(),
+            (FeatureBuilder::Text(b), _) => b.append_null(),
+            (FeatureBuilder::Time(b), _) => b.append_null(),
+            (FeatureBuilder::List(..), _) => {}
+        }
+    }
+
+    /// The finished column.
+    pub fn finish(self) -> ArrayRef {
+        match self {
+            FeatureBuilder::Bool(mut b) => Arc::new(b.finish()),
+            FeatureBuilder::Int(mut b) => Arc::new(b.finish()),
+            FeatureBuilder::Float(mut b) => Arc::new(b.finish()),
+            FeatureBuilder::Text(mut b) => Arc::new(b.finish()),
+            FeatureBuilder::Time(mut b) => Arc::new(b.finish()),
+            FeatureBuilder::List(feature, values) => {
+                feature_array(feature, &values.iter().collect::<Vec<_>>())
             }
         }
     }
@@ -90,3 +178,64 @@ impl<'a> Iterator for ChildValues<'a> {
 }
 
 impl ExactSizeIterator for ChildValues<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use freshet_engine::Timestamp;
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int64),
+            any::<f64>().prop_map(Value::Float64),
+            "[a-z]{0,6}".prop_map(|s| Value::String(s.into())),
+            any::<i64>().prop_map(|t| Value::Timestamp(Timestamp(t))),
+        ]
+    }
+
+    fn feature_value() -> impl Strategy<Value = FeatureValue> {
+        prop_oneof![
+            4 => scalar().prop_map(FeatureValue::Scalar),
+            1 => proptest::collection::vec(scalar(), 0..4).prop_map(FeatureValue::List),
+        ]
+    }
+
+    fn feature_type() -> impl Strategy<Value = FeatureType> {
+        let data_type = prop_oneof![
+            Just(DataType::Bool),
+            Just(DataType::Int64),
+            Just(DataType::Float64),
+            Just(DataType::String),
+            Just(DataType::Timestamp),
+        ];
+        (data_type, any::<bool>()).prop_map(|(t, list)| {
+            if list {
+                FeatureType::List(t)
+            } else {
+                FeatureType::Scalar(t)
+            }
+        })
+    }
+
+    proptest! {
+        /// Filled one answer at a time, a column equals the one built from all the answers at once,
+        /// values of another type included (null in both).
+        #[test]
+        fn builder_matches_feature_array(
+            feature in feature_type(),
+            values in proptest::collection::vec(feature_value(), 0..40),
+        ) {
+            let mut builder = FeatureBuilder::new(feature, values.len() / 2);
+            for v in &values {
+                builder.push(v.clone());
+            }
+            let built = builder.finish();
+            let expected = feature_array(feature, &values.iter().collect::<Vec<_>>());
+            prop_assert_eq!(built.data_type(), expected.data_type());
+            prop_assert_eq!(built.to_data(), expected.to_data());
+        }
+    }
+}

@@ -3,13 +3,15 @@
 //! - [`log`]: one Delta Lake table per source; atomic, idempotent appends.
 //! - [`ingest`]: `freshet ingest`, loading file sources into the log with dead letters.
 //! - [`scan`]: reading a table version's events back for the engine.
-//! - [`training`]: point-in-time training sets through the engine's batch entry point.
+//! - [`training`]: point-in-time training sets through the engine's batch entry point (split over
+//!   entity groups by `answers`).
 //! - [`labels`]: a model's labelled rows, the spine it is trained on.
 //! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
 //!
 //! This crate owns the heavy dependencies of the offline path (Delta Lake and its async runtime) so the
 //! engine and the project model stay free of them.
 
+mod answers;
 pub mod backfill;
 pub mod columns;
 pub mod dead_letter;

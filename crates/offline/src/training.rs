@@ -1,5 +1,5 @@
 //! Point-in-time training sets: for every spine row, each feature of a service as of the row's time,
-//! computed by the engine's batch entry point ([`answer_batch`]) over the event log: the same code and
+//! computed by the engine's batch entry point ([`freshet_engine::answer_batch_each`]) over the event log: the same code and
 //! the same per-entity state that serve online, so training and serving cannot disagree.
 //!
 //! The knowledge cutoff is the row's own time by default (only what had been ingested by then counts,
@@ -8,15 +8,12 @@
 //! `view__status` column. It is staged beside its destination and renamed into place: a failed run
 //! leaves no partial file.
 
-use crate::columns::feature_array;
+use crate::answers::answer_columns;
 use crate::spine::{Spine, SpineError};
-use crate::views::{ServiceView, ViewStatus, entity_group, load_events, service_views};
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use crate::views::{ServiceView, load_events, service_views};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
-use freshet_engine::{
-    EntityKey, EventBatch, FeatureType, FeatureValue, KeyPart, Query, QueryError, ViewDef, ViewRow,
-    answer_batch,
-};
+use freshet_engine::{EntityKey, EventBatch, KeyPart, Query, ViewRow};
 use freshet_project::Project;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,14 +84,21 @@ pub async fn build_training_set(
     let (spine, time_column) = spine;
     let times = spine.timestamps(&time_column)?;
     let mut columns = spine_columns(&spine, out)?;
-    let answers = answer_rows(&views, events, &spine, &times, options.hindsight)?;
     let mut present = Vec::new();
-    for (view, rows) in views.iter().zip(&answers) {
-        let (view_columns, found) = view_columns(view, rows, options);
+    for (view, view_events) in views.iter().zip(events) {
+        let queries = spine_queries(&spine, view, &times, options.hindsight)?;
+        let name = |feature: usize| {
+            let bare = &view.def.features[feature].name;
+            if options.bare_names {
+                bare.clone()
+            } else {
+                format!("{}__{bare}", view.name)
+            }
+        };
+        let (view_columns, found) = answer_columns(view, view_events, queries, name)?;
         present.push((view.name.clone(), found));
         columns.extend(view_columns);
     }
-    free_in_background(answers);
     check_names(&columns, options)?;
     let names = columns.iter().map(|(f, _)| f.name().clone()).collect();
     write_parquet(out, columns)?;
@@ -169,72 +173,33 @@ fn answer_rows(
     times: &[i64],
     hindsight: bool,
 ) -> Result<Vec<Vec<ViewRow>>, TrainingError> {
-    let mut out = Vec::with_capacity(views.len());
-    for (view, view_events) in views.iter().zip(events) {
-        let keys = spine_keys(spine, view)?;
-        let queries: Vec<Query> = keys
-            .into_iter()
-            .zip(times)
-            .map(|(key, &t)| Query {
-                key,
-                t,
-                k: if hindsight { i64::MAX } else { t },
-            })
-            .collect();
-        // The batch path holds all history, so no query can fall before retained data; an error
-        // here is reported, not hidden.
-        let rows = answer_in_parallel(&view.def, view_events, queries)?
-            .into_iter()
-            .collect::<Result<Vec<ViewRow>, QueryError>>()
-            .map_err(|e| TrainingError::Internal(format!("view `{}`: {e}", view.name)))?;
-        out.push(rows);
-    }
-    Ok(out)
+    views
+        .iter()
+        .zip(events)
+        .map(|(view, view_events)| {
+            let queries = spine_queries(spine, view, times, hindsight)?;
+            crate::answers::answer_rows(view, view_events, queries)
+        })
+        .collect()
 }
 
-/// [`answer_batch`] on one thread per entity group: events were prepared into groups by entity
-/// ([`entity_group`]); queries are split the same way, each group is answered on its own, and the answers
-/// are put back in query order. The engine stays single-threaded and pure; this only divides its work.
-fn answer_in_parallel(
-    def: &ViewDef,
-    event_parts: Vec<EventBatch>,
-    queries: Vec<Query>,
-) -> Result<Vec<Result<ViewRow, QueryError>>, TrainingError> {
-    let mut query_parts: Vec<(Vec<usize>, Vec<Query>)> =
-        vec![(Vec::new(), Vec::new()); event_parts.len()];
-    for (i, query) in queries.into_iter().enumerate() {
-        let part = &mut query_parts[entity_group(&query.key) % event_parts.len().max(1)];
-        part.0.push(i);
-        part.1.push(query);
-    }
-    let total = query_parts.iter().map(|p| p.0.len()).sum();
-    type Part = (Vec<usize>, Vec<Result<ViewRow, QueryError>>);
-    let answered: Vec<Option<Part>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = event_parts
-            .into_iter()
-            .zip(query_parts)
-            .map(|(events, (indexes, queries))| {
-                scope.spawn(move || {
-                    let answers = answer_batch(def, events, &queries);
-                    (indexes, answers)
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().ok()).collect()
-    });
-    let mut results: Vec<Option<Result<ViewRow, QueryError>>> = (0..total).map(|_| None).collect();
-    for part in answered {
-        let (indexes, answers) = part.ok_or_else(|| {
-            TrainingError::Internal(format!("a thread answering view `{}` stopped", def.name))
-        })?;
-        for (i, answer) in indexes.into_iter().zip(answers) {
-            results[i] = Some(answer);
-        }
-    }
-    results
+/// One query per spine row for `view`: the row's entity as of its time, knowing what was known then
+/// (or everything, in hindsight).
+fn spine_queries(
+    spine: &Spine,
+    view: &ServiceView,
+    times: &[i64],
+    hindsight: bool,
+) -> Result<Vec<Query>, TrainingError> {
+    Ok(spine_keys(spine, view)?
         .into_iter()
-        .map(|r| r.ok_or_else(|| TrainingError::Internal("a query was left unanswered".to_owned())))
-        .collect()
+        .zip(times)
+        .map(|(key, &t)| Query {
+            key,
+            t,
+            k: if hindsight { i64::MAX } else { t },
+        })
+        .collect())
 }
 
 /// The timestamp column of an `--at` spine.
@@ -320,61 +285,6 @@ fn spine_keys(spine: &Spine, view: &ServiceView) -> Result<Vec<EntityKey>, Spine
     Ok((0..rows)
         .map(|r| EntityKey::from_parts(columns.iter().map(|c| c[r].clone()).collect()))
         .collect())
-}
-
-/// Frees `value` on a thread of its own. A million answers, each with its own vectors and strings,
-/// take most of a second to free, and nothing the caller does next waits on it.
-fn free_in_background<T: Send + 'static>(value: T) {
-    // If no thread can be started, the closure and `value` with it are dropped right here.
-    let _ = std::thread::Builder::new()
-        .name("freshet-free".to_owned())
-        .spawn(move || drop(value));
-}
-
-/// A view's feature columns and its status column, and how many rows found the entity.
-fn view_columns(
-    view: &ServiceView,
-    rows: &[ViewRow],
-    options: &TrainingOptions,
-) -> (Vec<(Field, ArrayRef)>, usize) {
-    let column = |&(feature, output_type): &(usize, FeatureType)| {
-        let name = if options.bare_names {
-            view.def.features[feature].name.clone()
-        } else {
-            format!("{}__{}", view.name, view.def.features[feature].name)
-        };
-        let values: Vec<&FeatureValue> = rows.iter().map(|r| &r.values[feature]).collect();
-        let array = feature_array(output_type, &values);
-        (Field::new(name, array.data_type().clone(), true), array)
-    };
-    // Columns are independent: half of them on a second thread.
-    let (first, second) = view.features.split_at(view.features.len() / 2);
-    let (mut columns, rest) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(column).collect::<Vec<_>>());
-        let mine: Vec<_> = first.iter().map(column).collect();
-        (mine, other.join())
-    });
-    match rest {
-        Ok(rest) => columns.extend(rest),
-        // The thread can only have stopped by a panic, which `feature_array` does not raise; build
-        // them here rather than lose them.
-        Err(_) => columns.extend(second.iter().map(column)),
-    }
-    let statuses: Vec<ViewStatus> = rows.iter().map(ViewStatus::of).collect();
-    let found = statuses
-        .iter()
-        .filter(|s| **s == ViewStatus::Present)
-        .count();
-    let status: StringArray = statuses.iter().map(|s| Some(s.name())).collect();
-    columns.push((
-        Field::new(
-            format!("{}__status", view.name),
-            arrow_schema::DataType::Utf8,
-            false,
-        ),
-        Arc::new(status),
-    ));
-    (columns, found)
 }
 
 fn check_names(

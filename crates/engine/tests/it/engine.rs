@@ -7,6 +7,7 @@ use crate::support::{row, status, to_oracle, view};
 use freshet_engine::{
     EntityKey, EventBatch, EventError, FeatureStatus, FeatureValue, IngestOutcome, InsertOutcome,
     Query, QueryError, Timestamp, Value, ViewDef, ViewRow, ViewState, answer_batch,
+    answer_batch_each,
 };
 use proptest::prelude::*;
 
@@ -257,7 +258,14 @@ proptest! {
         }
         prepared.append(&mut rest);
         let queries: Vec<Query> = s.queries.iter().map(|&(key, t, k)| Query { key: EntityKey::int(key), t, k }).collect();
+        // Answered one at a time, each query exactly once.
+        let mut answers: Vec<Vec<_>> = vec![Vec::new(); queries.len()];
+        answer_batch_each(&def, prepared.clone(), &queries, |q, a| answers[q].push(a));
+        prop_assert!(answers.iter().all(|a| a.len() == 1), "a query answered other than once");
         let batch = answer_batch(&def, prepared, &queries);
+        for (each, held) in answers.iter().zip(&batch) {
+            prop_assert_eq!(&each[0], held);
+        }
 
         for (q, batch) in queries.iter().zip(batch) {
             let incremental = state.read(&q.key, q.t, q.k).unwrap();

@@ -1,0 +1,200 @@
+//! Answering a spine's queries with the engine's batch entry point, one thread per entity group.
+//!
+//! Events were prepared into groups by entity ([`entity_group`]); queries are split the same way and
+//! each group is answered on its own thread by [`answer_batch_each`]. The engine stays
+//! single-threaded and pure; this module only divides its work and puts the answers back in spine
+//! order.
+//!
+//! Two ways to receive them:
+//! - [`answer_rows`]: one [`ViewRow`] per query, for callers that learn from the rows directly;
+//! - [`answer_columns`]: the output columns of a training set. Each answer is written into typed Arrow
+//!   builders as soon as it is computed and then dropped, so a million answers never exist as rows at
+//!   once: the memory of one answer is reused by the next instead of a fresh gigabyte being touched
+//!   (on the hosts freshet is sized for, the kernel zeroing fresh pages was a third of a training
+//!   set's time). Each thread fills its own columns in the order it answers; one interleave per
+//!   column puts them in spine order.
+
+use crate::columns::FeatureBuilder;
+use crate::views::{ServiceView, TrainingError, ViewStatus, entity_group};
+use arrow_array::{ArrayRef, StringArray};
+use arrow_schema::Field;
+use freshet_engine::{EventBatch, Query, QueryError, ViewDef, ViewRow, answer_batch_each};
+use std::sync::Arc;
+
+/// What one thread made of its group: the spine index of each of its queries (in the order the thread
+/// was given them) and its sink.
+type Part<S> = (Vec<usize>, S);
+
+/// Answers `queries` over the view's event groups, one thread per group. Each thread starts a sink with
+/// `init(queries of its group)` and feeds it every answer as `each(sink, query within the group,
+/// answer)`; the sinks come back in group order, each with the spine index of its queries.
+fn answer_groups<S: Send>(
+    def: &ViewDef,
+    event_parts: Vec<EventBatch>,
+    queries: Vec<Query>,
+    init: impl Fn(usize) -> S + Sync,
+    each: impl Fn(&mut S, usize, Result<ViewRow, QueryError>) + Sync,
+) -> Result<Vec<Part<S>>, TrainingError> {
+    let groups = event_parts.len().max(1);
+    let mut query_parts: Vec<(Vec<usize>, Vec<Query>)> = vec![(Vec::new(), Vec::new()); groups];
+    for (i, query) in queries.into_iter().enumerate() {
+        let part = &mut query_parts[entity_group(&query.key) % groups];
+        part.0.push(i);
+        part.1.push(query);
+    }
+    let (init, each) = (&init, &each);
+    let answered: Vec<Option<Part<S>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = event_parts
+            .into_iter()
+            .zip(query_parts)
+            .map(|(events, (indexes, queries))| {
+                scope.spawn(move || {
+                    let mut sink = init(queries.len());
+                    answer_batch_each(def, events, &queries, |q, answer| {
+                        each(&mut sink, q, answer)
+                    });
+                    (indexes, sink)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().ok()).collect()
+    });
+    answered
+        .into_iter()
+        .map(|part| {
+            part.ok_or_else(|| {
+                TrainingError::Internal(format!("a thread answering view `{}` stopped", def.name))
+            })
+        })
+        .collect()
+}
+
+/// Every query's answer, in query order.
+pub(crate) fn answer_rows(
+    view: &ServiceView,
+    event_parts: Vec<EventBatch>,
+    queries: Vec<Query>,
+) -> Result<Vec<ViewRow>, TrainingError> {
+    let total = queries.len();
+    let parts = answer_groups(
+        &view.def,
+        event_parts,
+        queries,
+        |n| -> Vec<Option<Result<ViewRow, QueryError>>> { vec![None; n] },
+        |rows, q, answer| rows[q] = Some(answer),
+    )?;
+    let mut results: Vec<Option<ViewRow>> = vec![None; total];
+    for (indexes, answers) in parts {
+        for (i, answer) in indexes.into_iter().zip(answers) {
+            results[i] = answer.transpose().map_err(|e| query_failed(view, e))?;
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| TrainingError::Internal("a query was left unanswered".to_owned())))
+        .collect()
+}
+
+/// The batch path holds all history, so no query can fall before retained data; an error is reported
+/// as a bug, not hidden.
+fn query_failed(view: &ServiceView, error: QueryError) -> TrainingError {
+    TrainingError::Internal(format!("view `{}`: {error}", view.name))
+}
+
+/// One thread's columns: a builder per picked feature, a status per answer, and which of the thread's
+/// queries each answer was.
+struct ColumnSink {
+    features: Vec<FeatureBuilder>,
+    statuses: Vec<ViewStatus>,
+    answered: Vec<usize>,
+    error: Option<QueryError>,
+}
+
+/// A view's output columns for every query, in query order: per picked feature (in service order) its
+/// name and column, then `view__status`; and how many rows found the entity. `name` gives a feature's
+/// column name from its index in the view.
+pub(crate) fn answer_columns(
+    view: &ServiceView,
+    event_parts: Vec<EventBatch>,
+    queries: Vec<Query>,
+    name: impl Fn(usize) -> String,
+) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
+    let total = queries.len();
+    let parts = answer_groups(
+        &view.def,
+        event_parts,
+        queries,
+        |n| ColumnSink {
+            features: view
+                .features
+                .iter()
+                .map(|&(_, output)| FeatureBuilder::new(output, n))
+                .collect(),
+            statuses: Vec::with_capacity(n),
+            answered: Vec::with_capacity(n),
+            error: None,
+        },
+        |sink, q, answer| match answer {
+            Ok(row) => {
+                for (builder, &(feature, _)) in sink.features.iter_mut().zip(&view.features) {
+                    builder.push(row.values[feature].clone());
+                }
+                sink.statuses.push(ViewStatus::of(&row));
+                sink.answered.push(q);
+            }
+            Err(e) => {
+                sink.error.get_or_insert(e);
+            }
+        },
+    )?;
+    // Where each query's answer is: (thread, row within the thread's columns).
+    let mut at: Vec<(usize, usize)> = vec![(usize::MAX, 0); total];
+    let mut columns: Vec<Vec<ArrayRef>> =
+        vec![Vec::with_capacity(parts.len()); view.features.len()];
+    let mut statuses: Vec<&[ViewStatus]> = Vec::with_capacity(parts.len());
+    let mut sinks = Vec::with_capacity(parts.len());
+    for (thread, (indexes, sink)) in parts.into_iter().enumerate() {
+        if let Some(e) = sink.error {
+            return Err(query_failed(view, e));
+        }
+        for (row, &q) in sink.answered.iter().enumerate() {
+            at[indexes[q]] = (thread, row);
+        }
+        for (column, builder) in columns.iter_mut().zip(sink.features) {
+            column.push(builder.finish());
+        }
+        sinks.push(sink.statuses);
+    }
+    if at.iter().any(|&(thread, _)| thread == usize::MAX) {
+        return Err(TrainingError::Internal(
+            "a query was left unanswered".to_owned(),
+        ));
+    }
+    statuses.extend(sinks.iter().map(Vec::as_slice));
+    let ordered = at.iter().map(|&(thread, row)| statuses[thread][row]);
+    let found = ordered
+        .clone()
+        .filter(|&s| s == ViewStatus::Present)
+        .count();
+    let status: StringArray = ordered.map(|s| Some(s.name())).collect();
+    let mut out = Vec::with_capacity(view.features.len() + 1);
+    for (parts, &(feature, _)) in columns.iter().zip(&view.features) {
+        let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+        let array = arrow_select::interleave::interleave(&refs, &at).map_err(|e| {
+            TrainingError::Internal(format!("ordering view `{}`'s answers: {e}", view.name))
+        })?;
+        out.push((
+            Field::new(name(feature), array.data_type().clone(), true),
+            array,
+        ));
+    }
+    out.push((
+        Field::new(
+            format!("{}__status", view.name),
+            arrow_schema::DataType::Utf8,
+            false,
+        ),
+        Arc::new(status),
+    ));
+    Ok((out, found))
+}
