@@ -183,47 +183,6 @@ impl EventBatch {
         }
     }
 
-    /// The events of `group` (one entity's batch indexes, any order) that count, in canonical order,
-    /// into `kept`: exactly the events inserting them one by one would keep. Of copies sharing an id
-    /// the first ingested counts; a record delivered twice (same time, ingest time and position) counts
-    /// once.
-    pub(crate) fn canonical(&self, group: &mut [usize], kept: &mut Vec<usize>) {
-        kept.clear();
-        let orders = &self.orders;
-        // Events arrive mostly in time order; check before paying for a sort. The sort runs over
-        // the group's orders copied side by side: comparing through the indexes would reach into
-        // the whole batch at every comparison.
-        if !group.is_sorted_by_key(|&i| orders[i]) {
-            let mut placed: Vec<(EventOrder, usize)> =
-                group.iter().map(|&i| (orders[i], i)).collect();
-            placed.sort_unstable();
-            for (slot, (_, i)) in group.iter_mut().zip(placed) {
-                *slot = i;
-            }
-        }
-        let with_ids = group.iter().any(|&i| self.id(i).is_some());
-        let mut keep = vec![true; if with_ids { group.len() } else { 0 }];
-        if with_ids {
-            // Keep the first-ingested copy of each id: visit in ingest order.
-            let mut by_ingest: Vec<usize> = (0..group.len()).collect();
-            by_ingest.sort_by_key(|&p| crate::entity::ingest_order(&orders[group[p]]));
-            let mut seen = std::collections::HashSet::new();
-            for p in by_ingest {
-                if let Some(id) = self.id(group[p]) {
-                    keep[p] = seen.insert(id);
-                }
-            }
-        }
-        let mut last: Option<EventOrder> = None;
-        for (p, &i) in group.iter().enumerate() {
-            let order = orders[i];
-            if keep.get(p).copied().unwrap_or(true) && last != Some(order) {
-                kept.push(i);
-                last = Some(order);
-            }
-        }
-    }
-
     /// The id of event `i`.
     pub(crate) fn id(&self, i: usize) -> Option<&KeyPart> {
         self.ids.get(i).and_then(Option::as_ref)

@@ -14,8 +14,9 @@
 //!   an event (keys, times, derived columns, filter).
 //! - `accumulate`: each aggregation as a sequential fold in canonical order (the only arithmetic).
 //! - [`entity`]: one entity's events, the as-of query `f(e, t, k)`, TTL, statuses and eviction.
-//! - [`state`]: all entities of a view; the incremental ([`ViewState::ingest`]) and batch
-//!   ([`answer_batch`]) entry points.
+//! - [`state`]: all entities of a view; the incremental entry point ([`ViewState::ingest`]).
+//! - `answer`: the batch entry point ([`answer_batch`], [`answer_batch_each`]): many as-of queries
+//!   over a whole set of prepared events, through the same query code.
 //! - [`snapshot`]: deterministic, versioned, checksummed bytes of a [`ViewState`].
 //!
 //! Times are microseconds since the Unix epoch in UTC throughout.
@@ -24,6 +25,7 @@
 
 mod accumulate;
 pub mod aggregation;
+mod answer;
 pub mod batch;
 mod column;
 pub mod entity;
@@ -39,12 +41,13 @@ pub mod view;
 
 pub use accumulate::FeatureValue;
 pub use aggregation::Aggregation;
+pub use answer::{answer_batch, answer_batch_each};
 pub use batch::EventBatch;
 pub use entity::{FeatureStatus, InsertOutcome, QueryError, ViewRow};
 pub use expr::Expr;
 pub use key::{EntityKey, KeyPart};
 pub use record::{RecordError, RecordReader, record_version};
-pub use state::{IngestOutcome, Query, ViewState, answer_batch, answer_batch_each};
+pub use state::{IngestOutcome, Query, ViewState};
 pub use types::{DataType, FeatureType, Timestamp};
 pub use value::Value;
 pub use view::{EventError, EventOrder, FeatureDef, PreparedEvent, Preparer, ViewDef};

@@ -7,6 +7,8 @@
 
 use crate::accumulate::FeatureValue;
 use crate::aggregation::Aggregation;
+use crate::answer::Parts;
+use crate::batch::EventBatch;
 use crate::column::InputColumn;
 use crate::entity::{FeatureSpecs, FeatureStatus, Prefix, QueryError, ViewRow};
 use crate::value::Value;
@@ -40,25 +42,31 @@ impl EventValues for Flat<'_> {
     }
 }
 
-/// Values left in a batch's typed columns: event `e` of the entity is batch event `index[e]`.
+/// Values left in the typed columns of the batches they were prepared in: event `e` of the entity is
+/// the batch event `index[e]` addresses ([`Parts::locate`]).
 pub(crate) struct Indexed<'a> {
-    pub(crate) columns: &'a [InputColumn],
+    pub(crate) parts: &'a [EventBatch],
     pub(crate) index: &'a [usize],
+}
+
+impl Indexed<'_> {
+    fn column(&self, event: usize, slot: usize) -> Option<(&InputColumn, usize)> {
+        let (part, local) = Parts::locate(*self.index.get(event)?);
+        Some((self.parts.get(part)?.columns.get(slot)?, local))
+    }
 }
 
 impl EventValues for Indexed<'_> {
     fn get(&self, event: usize, slot: usize) -> Cow<'_, Value> {
-        match (self.index.get(event), self.columns.get(slot)) {
-            (Some(&i), Some(column)) => column.get(i),
-            _ => Cow::Owned(Value::Null),
+        match self.column(event, slot) {
+            Some((column, i)) => column.get(i),
+            None => Cow::Owned(Value::Null),
         }
     }
 
     fn is_counted(&self, event: usize, slot: usize) -> bool {
-        match (self.index.get(event), self.columns.get(slot)) {
-            (Some(&i), Some(column)) => column.is_counted(i),
-            _ => false,
-        }
+        self.column(event, slot)
+            .is_some_and(|(column, i)| column.is_counted(i))
     }
 }
 

@@ -15,27 +15,28 @@
 //!   column puts them in spine order.
 
 use crate::columns::FeatureBuilder;
-use crate::views::{ServiceView, TrainingError, ViewStatus, entity_group};
+use crate::views::{ServiceView, TrainingError, ViewEvents, ViewStatus, entity_group};
 use arrow_array::{ArrayRef, StringArray};
 use arrow_schema::Field;
-use freshet_engine::{EventBatch, Query, QueryError, ViewDef, ViewRow, answer_batch_each};
+use freshet_engine::{Query, QueryError, ViewDef, ViewRow, answer_batch_each};
 use std::sync::Arc;
 
 /// What one thread made of its group: the spine index of each of its queries (in the order the thread
 /// was given them) and its sink.
 type Part<S> = (Vec<usize>, S);
 
-/// Answers `queries` over the view's event groups, one thread per group. Each thread starts a sink with
+/// Answers `queries` over the view's event groups (each in the batches the reading threads left), one
+/// thread per group. Each thread starts a sink with
 /// `init(queries of its group)` and feeds it every answer as `each(sink, query within the group,
 /// answer)`; the sinks come back in group order, each with the spine index of its queries.
 fn answer_groups<S: Send>(
     def: &ViewDef,
-    event_parts: Vec<EventBatch>,
+    event_groups: ViewEvents,
     queries: Vec<Query>,
     init: impl Fn(usize) -> S + Sync,
     each: impl Fn(&mut S, usize, Result<ViewRow, QueryError>) + Sync,
 ) -> Result<Vec<Part<S>>, TrainingError> {
-    let groups = event_parts.len().max(1);
+    let groups = event_groups.len().max(1);
     let mut query_parts: Vec<(Vec<usize>, Vec<Query>)> = vec![(Vec::new(), Vec::new()); groups];
     for (i, query) in queries.into_iter().enumerate() {
         let part = &mut query_parts[entity_group(&query.key) % groups];
@@ -44,7 +45,7 @@ fn answer_groups<S: Send>(
     }
     let (init, each) = (&init, &each);
     let answered: Vec<Option<Part<S>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = event_parts
+        let workers: Vec<_> = event_groups
             .into_iter()
             .zip(query_parts)
             .map(|(events, (indexes, queries))| {
@@ -72,13 +73,13 @@ fn answer_groups<S: Send>(
 /// Every query's answer, in query order.
 pub(crate) fn answer_rows(
     view: &ServiceView,
-    event_parts: Vec<EventBatch>,
+    event_groups: ViewEvents,
     queries: Vec<Query>,
 ) -> Result<Vec<ViewRow>, TrainingError> {
     let total = queries.len();
     let parts = answer_groups(
         &view.def,
-        event_parts,
+        event_groups,
         queries,
         |n| -> Vec<Option<Result<ViewRow, QueryError>>> { vec![None; n] },
         |rows, q, answer| rows[q] = Some(answer),
@@ -115,14 +116,14 @@ struct ColumnSink {
 /// column name from its index in the view.
 pub(crate) fn answer_columns(
     view: &ServiceView,
-    event_parts: Vec<EventBatch>,
+    event_groups: ViewEvents,
     queries: Vec<Query>,
     name: impl Fn(usize) -> String,
 ) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
     let total = queries.len();
     let parts = answer_groups(
         &view.def,
-        event_parts,
+        event_groups,
         queries,
         |n| ColumnSink {
             features: view

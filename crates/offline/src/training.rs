@@ -10,10 +10,10 @@
 
 use crate::answers::answer_columns;
 use crate::spine::{Spine, SpineError};
-use crate::views::{ServiceView, load_events, service_views};
+use crate::views::{ServiceView, ViewEvents, load_events, service_views};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
-use freshet_engine::{EntityKey, EventBatch, KeyPart, Query, ViewRow};
+use freshet_engine::{EntityKey, KeyPart, Query, ViewRow};
 use freshet_project::Project;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -168,7 +168,7 @@ pub async fn answer_spine(
 /// Per view, every spine row's answer.
 fn answer_rows(
     views: &[ServiceView],
-    events: Vec<Vec<EventBatch>>,
+    events: Vec<ViewEvents>,
     spine: &Spine,
     times: &[i64],
     hindsight: bool,
@@ -208,7 +208,7 @@ const AT_COLUMN: &str = "event_timestamp";
 /// The spine of `--at`: every entity with an event at or before `at`, one row each, sorted by key.
 fn every_entity(
     views: &[ServiceView],
-    events: &[Vec<EventBatch>],
+    events: &[ViewEvents],
     at: i64,
 ) -> Result<Spine, TrainingError> {
     let join_keys = &views[0].join_keys;
@@ -220,6 +220,7 @@ fn every_entity(
     }
     let mut keys: Vec<EntityKey> = events
         .iter()
+        .flatten()
         .flatten()
         .flat_map(|batch| batch.keys().zip(batch.orders()))
         .filter(|(_, order)| order.event_time <= at)

@@ -212,21 +212,24 @@ pub fn entity_group(key: &freshet_engine::EntityKey) -> usize {
     foldhash::fast::FixedState::default().hash_one(key) as usize % READ_THREADS
 }
 
+/// Every logged event of one view, prepared by the view: per entity group ([`entity_group`]), the
+/// batches the reading threads filled (an entity's events may be in any of them).
+pub type ViewEvents = Vec<Vec<EventBatch>>;
+
 /// Every logged event of each view, prepared by the view (rows its filter rejects are left out) into
-/// [`READ_THREADS`] batches by [`entity_group`], and the number of events read. Each source's log is
+/// [`READ_THREADS`] groups by [`entity_group`], and the number of events read. Each source's log is
 /// read once, whatever the number of its views, on [`READ_THREADS`] threads, decoding only the columns
-/// the views read.
+/// the views read. The threads' batches are left as they are, never joined: joining would copy
+/// hundreds of megabytes that the engine reads just as well where they are.
 pub async fn load_events(
     project: &Project,
     views: &[ServiceView],
-) -> Result<(Vec<Vec<EventBatch>>, u64), TrainingError> {
+) -> Result<(Vec<ViewEvents>, u64), TrainingError> {
     let root = crate::offline_root(project);
-    let groups = |def: &ViewDef| -> Vec<EventBatch> {
-        (0..READ_THREADS)
-            .map(|_| EventBatch::with_capacity(def, 0))
-            .collect()
-    };
-    let mut events: Vec<Vec<EventBatch>> = views.iter().map(|v| groups(&v.def)).collect();
+    let mut events: Vec<ViewEvents> = views
+        .iter()
+        .map(|_| (0..READ_THREADS).map(|_| Vec::new()).collect())
+        .collect();
     let mut read = 0u64;
     let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
     sources.sort_unstable();
@@ -249,8 +252,8 @@ pub async fn load_events(
         let log =
             SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
         let files = log.files()?;
-        // Each thread's batch for a group gets room for the whole group, so neither growing it nor
-        // joining the threads' batches afterwards copies events (untouched room costs no memory).
+        // Each thread's batch for a group gets room for the whole group, so growing it never copies
+        // events (untouched room costs no memory).
         let group_rows = (count_rows(&files)? as usize / READ_THREADS) * 11 / 10 + 1024;
         let mine: Vec<usize> = (0..views.len())
             .filter(|&i| views[i].source == source_name)
@@ -292,35 +295,15 @@ pub async fn load_events(
             },
         )?;
         read += count;
-        // Per view and group, the batches the threads prepared.
-        let mut prepared: Vec<Vec<Vec<EventBatch>>> =
-            vec![(0..READ_THREADS).map(|_| Vec::new()).collect(); mine.len()];
         for part in parts {
-            for ((_, batches), of_view) in part.into_iter().zip(prepared.iter_mut()) {
-                for (batch, of_group) in batches.into_iter().zip(of_view.iter_mut()) {
+            for ((_, batches), &i) in part.into_iter().zip(&mine) {
+                for (batch, of_group) in batches.into_iter().zip(events[i].iter_mut()) {
                     of_group.push(batch);
                 }
             }
         }
-        for (of_view, &i) in prepared.into_iter().zip(&mine) {
-            join_groups(&mut events[i], of_view);
-        }
     }
     Ok((events, read))
-}
-
-/// Appends each group's batches to it, the groups on threads of their own: joining copies the
-/// events of all but one thread's batch, which would otherwise take one core a while.
-fn join_groups(groups: &mut [EventBatch], prepared: Vec<Vec<EventBatch>>) {
-    std::thread::scope(|scope| {
-        for (group, batches) in groups.iter_mut().zip(prepared) {
-            scope.spawn(move || {
-                for mut batch in batches {
-                    group.append(&mut batch);
-                }
-            });
-        }
-    });
 }
 
 /// Threads that read the log: one per core of the machines freshet is sized for.

@@ -256,12 +256,13 @@ proptest! {
         for (e, keep) in second {
             preparer.prepare_into(&mut rest, &row(e, *keep), Timestamp(0), e.position).unwrap();
         }
-        prepared.append(&mut rest);
         let queries: Vec<Query> = s.queries.iter().map(|&(key, t, k)| Query { key: EntityKey::int(key), t, k }).collect();
-        // Answered one at a time, each query exactly once.
+        // Left in their two batches (an entity's events spread over both), answered one at a time:
+        // each query exactly once.
         let mut answers: Vec<Vec<_>> = vec![Vec::new(); queries.len()];
-        answer_batch_each(&def, prepared.clone(), &queries, |q, a| answers[q].push(a));
+        answer_batch_each(&def, vec![prepared.clone(), rest.clone()], &queries, |q, a| answers[q].push(a));
         prop_assert!(answers.iter().all(|a| a.len() == 1), "a query answered other than once");
+        prepared.append(&mut rest);
         let batch = answer_batch(&def, prepared, &queries);
         for (each, held) in answers.iter().zip(&batch) {
             prop_assert_eq!(&each[0], held);

@@ -1,0 +1,301 @@
+//! The batch entry point: answering many `(entity, t, k)` queries over a whole set of prepared events
+//! in one pass, for training sets and backfills.
+//!
+//! Incremental state ([`crate::ViewState`]) places events one at a time; this path groups a whole set
+//! of events by entity with a counting sort, puts each entity's events in canonical order once (as
+//! indexes: no value is moved or copied) and asks its queries while they are hot in cache, through the
+//! same query code. The property tests check that both paths answer bit for bit alike.
+//!
+//! The events may come in several [`EventBatch`]es, as several threads prepared them, with one entity's
+//! events spread over all of them. They are read where they are: an event is addressed by one index
+//! with its batch in the high bits ([`Parts`]), so no batch is ever copied into another. Joining them
+//! first would copy (and fault in) hundreds of megabytes for a training set.
+
+use crate::batch::{BatchKeys, EventBatch};
+use crate::entity::{QueryError, ViewRow};
+use crate::key::{EntityKey, KeyPart};
+use crate::query::{History, Indexed};
+use crate::state::{Query, feature_specs};
+use crate::view::{EventOrder, ViewDef};
+use std::collections::HashMap;
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Bits of an event index that address the event within its batch; the rest name the batch.
+const LOCAL_BITS: u32 = usize::BITS - 16;
+
+/// Prepared events of one view in several batches, addressed by a single index: batch `p`'s event `i`
+/// is `p << LOCAL_BITS | i`.
+pub(crate) struct Parts {
+    pub(crate) batches: Vec<EventBatch>,
+}
+
+impl Parts {
+    /// The batches as given, or joined into one where an index could not address them (only possible
+    /// on a target narrower than 64 bits, or with more than 65,536 batches).
+    fn new(mut batches: Vec<EventBatch>) -> Parts {
+        let addressable = batches.len() <= 1 << (usize::BITS - LOCAL_BITS)
+            && batches.iter().all(|b| b.len() < 1 << LOCAL_BITS);
+        if !addressable {
+            let mut joined = EventBatch::default();
+            for mut batch in batches {
+                joined.append(&mut batch);
+            }
+            batches = vec![joined];
+        }
+        Parts { batches }
+    }
+
+    /// The index of batch `part`'s event `local`.
+    fn index(part: usize, local: usize) -> usize {
+        part << LOCAL_BITS | local
+    }
+
+    /// The batch and the event within it.
+    pub(crate) fn locate(index: usize) -> (usize, usize) {
+        (index >> LOCAL_BITS, index & ((1 << LOCAL_BITS) - 1))
+    }
+
+    fn order(&self, index: usize) -> EventOrder {
+        let (part, local) = Parts::locate(index);
+        self.batches[part].orders[local]
+    }
+
+    fn id(&self, index: usize) -> Option<&KeyPart> {
+        let (part, local) = Parts::locate(index);
+        self.batches[part].id(local)
+    }
+
+    /// The events of `group` (one entity's indexes, any order) that count, in canonical order, into
+    /// `kept`: exactly the events inserting them one by one would keep. Of copies sharing an id the
+    /// first ingested counts; a record delivered twice (same time, ingest time and position) counts
+    /// once.
+    fn canonical(&self, group: &mut [usize], kept: &mut Vec<usize>) {
+        kept.clear();
+        // Events arrive mostly in time order; check before paying for a sort. The sort runs over
+        // the group's orders copied side by side: comparing through the indexes would reach into
+        // the whole batch at every comparison.
+        if !group.is_sorted_by_key(|&i| self.order(i)) {
+            let mut placed: Vec<(EventOrder, usize)> =
+                group.iter().map(|&i| (self.order(i), i)).collect();
+            placed.sort_unstable();
+            for (slot, (_, i)) in group.iter_mut().zip(placed) {
+                *slot = i;
+            }
+        }
+        let with_ids = group.iter().any(|&i| self.id(i).is_some());
+        let mut keep = vec![true; if with_ids { group.len() } else { 0 }];
+        if with_ids {
+            // Keep the first-ingested copy of each id: visit in ingest order.
+            let mut by_ingest: Vec<usize> = (0..group.len()).collect();
+            by_ingest.sort_by_key(|&p| crate::entity::ingest_order(&self.order(group[p])));
+            let mut seen = std::collections::HashSet::new();
+            for p in by_ingest {
+                if let Some(id) = self.id(group[p]) {
+                    keep[p] = seen.insert(id);
+                }
+            }
+        }
+        let mut last: Option<EventOrder> = None;
+        for (p, &i) in group.iter().enumerate() {
+            let order = self.order(i);
+            if keep.get(p).copied().unwrap_or(true) && last != Some(order) {
+                kept.push(i);
+                last = Some(order);
+            }
+        }
+    }
+}
+
+/// Answers `queries` over `events` in one pass. Results are in query order.
+///
+/// Events may come in any order and may contain duplicates; rows the filter rejects are skipped. The
+/// answers are identical to [`crate::ViewState::read`] after ingesting the same events.
+pub fn answer_batch(
+    def: &ViewDef,
+    events: EventBatch,
+    queries: &[Query],
+) -> Vec<Result<ViewRow, QueryError>> {
+    let mut results: Vec<Option<Result<ViewRow, QueryError>>> = vec![None; queries.len()];
+    answer_batch_each(def, vec![events], queries, |q, answer| {
+        results[q] = Some(answer)
+    });
+    // `answer_batch_each` answers every query; the fallback only keeps this total.
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Ok(ViewRow::not_found(def.features.len()))))
+        .collect()
+}
+
+/// [`answer_batch`] over events in any number of batches (an entity's events may be spread over all of
+/// them), without holding the answers: `each(query, answer)` is called exactly once per query (its
+/// index in `queries`), entity by entity rather than in query order, and the answer is the caller's
+/// to keep or drop. A caller that writes answers straight into columns never holds a million rows at
+/// once, so the memory behind each row is reused by the next.
+pub fn answer_batch_each(
+    def: &ViewDef,
+    events: Vec<EventBatch>,
+    queries: &[Query],
+    mut each: impl FnMut(usize, Result<ViewRow, QueryError>),
+) {
+    let mut parts = Parts::new(events);
+    let specs = feature_specs(def);
+    let (event_entity, query_entity, entities) = number_entities(&parts.batches, queries);
+    let (mut event_order, event_starts) = group_by(
+        entities,
+        event_indexes(&parts.batches).zip(event_entity.iter().copied()),
+    );
+    drop(event_entity);
+    let (query_order, query_starts) = group_by(
+        entities,
+        query_entity
+            .iter()
+            .enumerate()
+            .filter_map(|(q, e)| e.map(|e| (q, e))),
+    );
+    // Keys are no longer needed: free them before the answers are built.
+    for batch in &mut parts.batches {
+        drop(std::mem::take(&mut batch.keys));
+    }
+    let mut kept = Vec::new();
+    let mut orders = Vec::new();
+    for entity in 0..entities {
+        let queries_of_entity = &query_order[query_starts[entity]..query_starts[entity + 1]];
+        if queries_of_entity.is_empty() {
+            continue;
+        }
+        let group = &mut event_order[event_starts[entity]..event_starts[entity + 1]];
+        parts.canonical(group, &mut kept);
+        orders.clear();
+        orders.extend(kept.iter().map(|&i| parts.order(i)));
+        // The entity's events stay where they were prepared; the query reads them through `kept`.
+        let history = History {
+            orders: &orders,
+            values: Indexed {
+                parts: &parts.batches,
+                index: &kept,
+            },
+            prefix: None,
+        };
+        for &q in queries_of_entity {
+            each(q, history.query(&specs, queries[q].t, queries[q].k));
+        }
+    }
+    // An entity with no event is not found.
+    for (q, entity) in query_entity.iter().enumerate() {
+        if entity.is_none() {
+            each(q, Ok(ViewRow::not_found(def.features.len())));
+        }
+    }
+}
+
+/// Numbers the entities of the events in first-seen order: each event's number (batch by batch, in
+/// the order of [`event_indexes`]), each query's (`None`: the entity has no event) and how many there
+/// are. Integer keys are numbered as integers.
+fn number_entities(
+    batches: &[EventBatch],
+    queries: &[Query],
+) -> (Vec<usize>, Vec<Option<usize>>, usize) {
+    fn number<K: std::hash::Hash + Eq>(
+        keys: impl Iterator<Item = K>,
+        numbers: &mut Map<K, usize>,
+    ) -> Vec<usize> {
+        keys.map(|key| {
+            let next = numbers.len();
+            *numbers.entry(key).or_insert(next)
+        })
+        .collect()
+    }
+    let all_ints = batches.iter().all(|b| matches!(b.keys, BatchKeys::Ints(_)));
+    if all_ints {
+        let mut numbers: Map<i64, usize> = Map::default();
+        let keys = batches.iter().flat_map(|b| match &b.keys {
+            BatchKeys::Ints(keys) => keys.as_slice(),
+            BatchKeys::Any(_) => &[],
+        });
+        let of_event = number(keys.copied(), &mut numbers);
+        let of_query = queries
+            .iter()
+            .map(|q| match &q.key {
+                EntityKey::Single(KeyPart::Int(x)) => numbers.get(x).copied(),
+                _ => None,
+            })
+            .collect();
+        (of_event, of_query, numbers.len())
+    } else {
+        let mut numbers: Map<EntityKey, usize> = Map::default();
+        let of_event = number(batches.iter().flat_map(|b| b.keys()), &mut numbers);
+        let of_query = queries
+            .iter()
+            .map(|q| numbers.get(&q.key).copied())
+            .collect();
+        (of_event, of_query, numbers.len())
+    }
+}
+
+/// The index of every event of `batches`, batch by batch.
+fn event_indexes(batches: &[EventBatch]) -> impl Iterator<Item = usize> + Clone + '_ {
+    batches
+        .iter()
+        .enumerate()
+        .flat_map(|(p, b)| (0..b.len()).map(move |i| Parts::index(p, i)))
+}
+
+/// A counting sort: the items (each an index and its group number) grouped by group, stable within a
+/// group, with `starts[g]..starts[g + 1]` the range of group `g`.
+fn group_by(
+    groups: usize,
+    items: impl IntoIterator<Item = (usize, usize), IntoIter: Clone>,
+) -> (Vec<usize>, Vec<usize>) {
+    let items = items.into_iter();
+    let mut starts = vec![0usize; groups + 1];
+    for (_, g) in items.clone() {
+        starts[g + 1] += 1;
+    }
+    for g in 0..groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut cursor = starts.clone();
+    let mut order = vec![0usize; starts[groups]];
+    for (index, g) in items {
+        order[cursor[g]] = index;
+        cursor[g] += 1;
+    }
+    (order, starts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_names_its_batch_and_event() {
+        for (part, local) in [
+            (0, 0),
+            (1, 0),
+            (0, 7),
+            (3, (1 << LOCAL_BITS) - 1),
+            (65_535, 12),
+        ] {
+            assert_eq!(Parts::locate(Parts::index(part, local)), (part, local));
+        }
+    }
+
+    #[test]
+    fn indexes_run_batch_by_batch() {
+        let batch = |n: usize| EventBatch {
+            orders: vec![
+                EventOrder {
+                    event_time: 0,
+                    ingest_time: 0,
+                    position: 0
+                };
+                n
+            ],
+            ..EventBatch::default()
+        };
+        let batches = [batch(2), batch(0), batch(1)];
+        let indexes: Vec<(usize, usize)> = event_indexes(&batches).map(Parts::locate).collect();
+        assert_eq!(indexes, [(0, 0), (0, 1), (2, 0)]);
+    }
+}
