@@ -12,8 +12,11 @@
 use crate::layout::{INGEST_TIME, POSITION};
 use crate::log::LogError;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
 use arrow_schema::DataType as Arrow;
 use freshet_engine::{DataType, Timestamp, Value};
 use freshet_project::spec::Field;
@@ -158,11 +161,20 @@ fn scan_file(
                 .cloned()
                 .ok_or_else(|| corrupt(file, format!("the file has no column `{name}`")))
         };
-        let mut columns: Vec<(usize, ArrayRef)> = Vec::new();
+        let mut columns: Vec<(usize, Cells)> = Vec::new();
         for (i, field) in fields.iter().enumerate().filter(|(i, _)| needed[*i]) {
             let array = column(&field.name)?;
             check_type(file, field, array.data_type())?;
-            columns.push((i, array));
+            let cells = Cells::of(array, field.data_type).ok_or_else(|| {
+                corrupt(
+                    file,
+                    format!(
+                        "column `{}` cannot be read as {}",
+                        field.name, field.data_type
+                    ),
+                )
+            })?;
+            columns.push((i, cells));
         }
         let ingest = column(INGEST_TIME)?;
         let ingest = ingest
@@ -173,8 +185,8 @@ fn scan_file(
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| corrupt(file, "the position column is not int64"))?;
         for r in 0..batch.num_rows() {
-            for (i, array) in &columns {
-                row[*i] = cell(array, r, fields[*i].data_type, &mut interners[*i]);
+            for (i, cells) in &columns {
+                row[*i] = cells.value(r, &mut interners[*i]);
             }
             count += 1;
             each(LoggedEvent {
@@ -214,18 +226,40 @@ fn check_type(file: &Path, field: &Field, found: &Arrow) -> Result<(), LogError>
     }
 }
 
-fn cell(array: &ArrayRef, row: usize, data_type: DataType, interner: &mut Interner) -> Value {
-    if array.is_null(row) {
-        return Value::Null;
+/// One decoded column, downcast once per batch to its Arrow type, so reading a cell is a direct,
+/// inlined access rather than a dynamic type check per cell.
+enum Cells {
+    Int(Int64Array),
+    Float(Float64Array),
+    Text(StringArray),
+    Bool(BooleanArray),
+    Time(TimestampMicrosecondArray),
+}
+
+impl Cells {
+    /// `array` as the Arrow type the log writes for `data_type` ([`check_type`] has checked it).
+    fn of(array: ArrayRef, data_type: DataType) -> Option<Cells> {
+        let any = array.as_any();
+        Some(match data_type {
+            DataType::Int64 => Cells::Int(any.downcast_ref::<Int64Array>()?.clone()),
+            DataType::Float64 => Cells::Float(any.downcast_ref::<Float64Array>()?.clone()),
+            DataType::String => Cells::Text(any.downcast_ref::<StringArray>()?.clone()),
+            DataType::Bool => Cells::Bool(any.downcast_ref::<BooleanArray>()?.clone()),
+            DataType::Timestamp => {
+                Cells::Time(any.downcast_ref::<TimestampMicrosecondArray>()?.clone())
+            }
+        })
     }
-    match data_type {
-        DataType::Int64 => Value::Int64(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Float64 => Value::Float64(array.as_primitive::<Float64Type>().value(row)),
-        DataType::String => Value::String(interner.get(array.as_string::<i32>().value(row))),
-        DataType::Bool => Value::Bool(array.as_boolean().value(row)),
-        DataType::Timestamp => Value::Timestamp(Timestamp(
-            array.as_primitive::<TimestampMicrosecondType>().value(row),
-        )),
+
+    fn value(&self, row: usize, interner: &mut Interner) -> Value {
+        match self {
+            Cells::Int(a) if a.is_valid(row) => Value::Int64(a.value(row)),
+            Cells::Float(a) if a.is_valid(row) => Value::Float64(a.value(row)),
+            Cells::Text(a) if a.is_valid(row) => Value::String(interner.get(a.value(row))),
+            Cells::Bool(a) if a.is_valid(row) => Value::Bool(a.value(row)),
+            Cells::Time(a) if a.is_valid(row) => Value::Timestamp(Timestamp(a.value(row))),
+            _ => Value::Null,
+        }
     }
 }
 
