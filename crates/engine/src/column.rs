@@ -16,6 +16,8 @@
 use crate::types::Timestamp;
 use crate::value::Value;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The values of one input, one per event, by type.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +37,12 @@ enum Data {
     Float(Vec<f64>),
     Time(Vec<i64>),
     Bool(Vec<bool>),
+    /// Text with few distinct values (a status, a country): event `i`'s text is `words.get(codes[i])`.
+    /// Four bytes an event, and reading a value shares its string instead of allocating one.
+    Words {
+        codes: Vec<u32>,
+        words: Words,
+    },
     /// Event `i`'s text is `bytes[ends[i - 1]..ends[i]]` (from 0 for the first).
     Text {
         bytes: String,
@@ -67,6 +75,7 @@ impl InputColumn {
             Data::Int(v) | Data::Time(v) => v.len(),
             Data::Float(v) => v.len(),
             Data::Bool(v) => v.len(),
+            Data::Words { codes, .. } => codes.len(),
             Data::Text { ends, .. } => ends.len(),
             Data::Mixed(v) => v.len(),
         }
@@ -79,6 +88,7 @@ impl InputColumn {
             Data::Int(v) | Data::Time(v) => v.reserve(additional),
             Data::Float(v) => v.reserve(additional),
             Data::Bool(v) => v.reserve(additional),
+            Data::Words { codes, .. } => codes.reserve(additional),
             Data::Text { ends, .. } => ends.reserve(additional),
             Data::Mixed(v) => v.reserve(additional),
         }
@@ -125,6 +135,7 @@ impl InputColumn {
             Data::Int(v) | Data::Time(v) => v.push(0),
             Data::Float(v) => v.push(0.0),
             Data::Bool(v) => v.push(false),
+            Data::Words { codes, .. } => codes.push(0),
             Data::Text { bytes, ends } => ends.push(bytes.len()),
         }
         self.nulls.push(true);
@@ -138,6 +149,13 @@ impl InputColumn {
             (Data::Float(v), Value::Float64(x)) => v.push(*x),
             (Data::Time(v), Value::Timestamp(t)) => v.push(t.micros()),
             (Data::Bool(v), Value::Bool(b)) => v.push(*b),
+            (Data::Words { codes, words }, Value::String(s)) => match words.code(s) {
+                Some(code) => codes.push(code),
+                None => {
+                    self.make_text();
+                    return self.push_typed(value);
+                }
+            },
             (Data::Text { bytes, ends }, Value::String(s)) => {
                 if bytes.capacity() - bytes.len() < s.len() {
                     reserve_text(bytes, ends.len(), capacity, s.len());
@@ -148,6 +166,22 @@ impl InputColumn {
             _ => return false,
         }
         true
+    }
+
+    /// Turns a column of few distinct texts into one of any texts, once there are too many to share.
+    fn make_text(&mut self) {
+        let Data::Words { codes, words } = &self.data else {
+            return;
+        };
+        let mut bytes = String::new();
+        let mut ends = Vec::with_capacity(self.capacity.max(codes.len() + 1));
+        for (i, &code) in codes.iter().enumerate() {
+            if !self.nulls.get(i).copied().unwrap_or(false) {
+                bytes.push_str(words.get(code));
+            }
+            ends.push(bytes.len());
+        }
+        self.data = Data::Text { bytes, ends };
     }
 
     /// Turns the column into plain values, keeping every value read so far.
@@ -177,6 +211,9 @@ impl InputColumn {
                 .get(i)
                 .map_or(Value::Null, |x| Value::Timestamp(Timestamp(*x))),
             Data::Bool(v) => v.get(i).map_or(Value::Null, |x| Value::Bool(*x)),
+            Data::Words { codes, words } => codes
+                .get(i)
+                .map_or(Value::Null, |&c| Value::String(words.shared(c))),
             Data::Text { bytes, ends } => match ends.get(i) {
                 Some(&end) => {
                     let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -245,6 +282,21 @@ impl InputColumn {
             (Data::Float(a), Data::Float(b)) => a.append(b),
             (Data::Bool(a), Data::Bool(b)) => a.append(b),
             (Data::Mixed(a), Data::Mixed(b)) => a.append(b),
+            (Data::Words { codes, words }, Data::Words { codes: c, words: w }) => {
+                // Other's codes renumbered into this column's words, unless there would be too many.
+                let Some(renumber) = w
+                    .all()
+                    .iter()
+                    .map(|s| words.code(s))
+                    .collect::<Option<Vec<u32>>>()
+                else {
+                    return false;
+                };
+                codes.extend(
+                    c.iter()
+                        .map(|&code| renumber.get(code as usize).copied().unwrap_or(0)),
+                );
+            }
             (Data::Text { bytes, ends }, Data::Text { bytes: b, ends: e }) => {
                 let base = bytes.len();
                 bytes.push_str(b);
@@ -265,12 +317,70 @@ impl Data {
             Value::Float64(_) => Data::Float(Vec::new()),
             Value::Timestamp(_) => Data::Time(Vec::new()),
             Value::Bool(_) => Data::Bool(Vec::new()),
-            Value::String(_) => Data::Text {
-                bytes: String::new(),
-                ends: Vec::new(),
+            Value::String(_) => Data::Words {
+                codes: Vec::new(),
+                words: Words::default(),
             },
             Value::Null => Data::Untyped(0),
         }
+    }
+}
+
+/// The distinct texts of a [`Data::Words`] column, numbered in first-seen order.
+#[derive(Clone, Debug, Default)]
+struct Words {
+    all: Vec<Arc<str>>,
+    codes: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    /// The last string seen and its code: readers share repeated strings (one `Arc` per distinct
+    /// value), so most values are found by address, without hashing their text.
+    last: Option<(Arc<str>, u32)>,
+}
+
+impl Words {
+    /// Distinct texts a column shares before it stores each value's bytes instead: enough for any
+    /// category, few enough that the table stays in cache.
+    const LIMIT: usize = 4096;
+
+    /// The code of `text`, numbering it if new; `None` when the table is full.
+    fn code(&mut self, text: &Arc<str>) -> Option<u32> {
+        if let Some((last, code)) = &self.last
+            && Arc::ptr_eq(last, text)
+        {
+            return Some(*code);
+        }
+        if let Some(&code) = self.codes.get(&**text) {
+            self.last = Some((text.clone(), code));
+            return Some(code);
+        }
+        if self.all.len() >= Words::LIMIT {
+            return None;
+        }
+        let code = self.all.len() as u32;
+        self.all.push(text.clone());
+        self.codes.insert(text.clone(), code);
+        Some(code)
+    }
+
+    fn get(&self, code: u32) -> &str {
+        self.all.get(code as usize).map_or("", |s| s)
+    }
+
+    fn shared(&self, code: u32) -> Arc<str> {
+        self.all
+            .get(code as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    fn all(&self) -> &[Arc<str>] {
+        &self.all
+    }
+}
+
+/// Two tables are equal when they hold the same texts under the same codes.
+impl PartialEq for Words {
+    fn eq(&self, other: &Words) -> bool {
+        self.all == other.all
     }
 }
 
@@ -358,7 +468,7 @@ mod tests {
     #[test]
     fn nulls_before_the_first_value_are_kept() {
         let col = column(&[Value::Null, Value::Null, Value::from("a"), Value::Null]);
-        assert!(matches!(col.data, Data::Text { .. }));
+        assert!(matches!(col.data, Data::Words { .. }));
         let read: Vec<Value> = (0..4).map(|i| col.get(i).into_owned()).collect();
         assert_eq!(
             read,
@@ -373,5 +483,49 @@ mod tests {
         assert_eq!(*col.get(0), Value::Int64(1));
         assert_eq!(*col.get(1), Value::Null);
         assert_eq!(*col.get(2), Value::Float64(2.0));
+    }
+
+    #[test]
+    fn many_distinct_texts_stop_being_shared_and_keep_every_value() {
+        let values: Vec<Value> = (0..Words::LIMIT * 2)
+            .map(|i| {
+                if i % 7 == 3 {
+                    Value::Null
+                } else {
+                    Value::from(format!("id-{i}").as_str())
+                }
+            })
+            .collect();
+        let (first, second) = values.split_at(Words::LIMIT / 2);
+        let mut col = column(first);
+        assert!(matches!(col.data, Data::Words { .. }));
+        // Appending a column with enough new texts goes past the table's limit.
+        col.append(&mut column(second));
+        assert!(matches!(col.data, Data::Text { .. }));
+        let read: Vec<Value> = (0..values.len()).map(|i| col.get(i).into_owned()).collect();
+        assert_eq!(read, values);
+        let pushed = column(&values);
+        assert!(matches!(pushed.data, Data::Text { .. }));
+        assert!((0..values.len()).all(|i| pushed.get(i) == col.get(i)));
+    }
+
+    #[test]
+    fn appended_words_are_renumbered_into_the_first_column() {
+        let mut col = column(&[Value::from("a"), Value::from("b")]);
+        col.append(&mut column(&[
+            Value::from("b"),
+            Value::Null,
+            Value::from("c"),
+        ]));
+        let read: Vec<Value> = (0..5).map(|i| col.get(i).into_owned()).collect();
+        let want = ["a", "b", "b", "", "c"].map(|s| {
+            if s.is_empty() {
+                Value::Null
+            } else {
+                Value::from(s)
+            }
+        });
+        assert_eq!(read, want);
+        assert!(matches!(col.data, Data::Words { .. }));
     }
 }
