@@ -10,6 +10,8 @@
 //! measures event-to-servable latency: it produces a marker event for a reserved entity and times
 //! until that entity's count is readable from the online store, as the server would read it. One
 //! marker at a time, every 20 ms, from 3 s after the start; the first is warm-up and not counted.
+//! The load's producer batches as a client would (`linger.ms` 5); the probe sends each marker at
+//! once, so the time measured starts when the record leaves its producer.
 //!
 //! With `--recovery`, it instead times a worker's restart after SIGKILL (see [`crate::recovery`]).
 //!
@@ -348,7 +350,9 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
                 .await
             })
         };
-        let probe = Producer::new(brokers, "trips")?;
+        // The probe sends each marker at once (no linger): the latency measured is from the
+        // record leaving its producer to its value being servable, not the client's own batching.
+        let probe = Producer::with_options(brokers, "trips", &[("linger.ms", "0")])?;
         let servable = Probe {
             store: &store,
             def: &def,
