@@ -26,9 +26,9 @@ use std::sync::Arc;
 type Part<S> = (Vec<usize>, S);
 
 /// Answers `queries` over the view's event groups (each in the batches the reading threads left), one
-/// thread per group. Each thread starts a sink with
-/// `init(queries of its group)` and feeds it every answer as `each(sink, query within the group,
-/// answer)`; the sinks come back in group order, each with the spine index of its queries.
+/// thread per group. Each thread starts a sink with `init(queries of its group)` and feeds it every
+/// answer as `each(sink, query within the group, answer)`; the sinks come back in group order, each
+/// with the spine index of its queries.
 fn answer_groups<S: Send>(
     def: &ViewDef,
     event_groups: ViewEvents,
