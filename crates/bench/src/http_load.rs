@@ -226,14 +226,14 @@ impl Load {
         let total = bodies.len();
         let interval = Duration::from_secs_f64(1.0 / self.rate as f64);
         let start = Instant::now() + Duration::from_millis(50);
-        let mut lanes: Vec<Vec<(Instant, bytes::Bytes)>> = vec![Vec::new(); CONNECTIONS];
-        for (i, body) in bodies.into_iter().enumerate() {
-            lanes[i % CONNECTIONS].push((start + interval * i as u32, body));
-        }
+        let mut lanes = Vec::with_capacity(CONNECTIONS);
         let mut tasks = tokio::task::JoinSet::new();
-        for lane in lanes {
-            tasks.spawn(send_lane(self.address, self.path, lane));
+        for _ in 0..CONNECTIONS {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            lanes.push(sender);
+            tasks.spawn(send_lane(self.address, self.path, receiver));
         }
+        let pacer = std::thread::spawn(move || pace(start, interval, bodies, lanes));
         let mut latencies = Vec::with_capacity(total);
         let mut ok = 0;
         while let Some(done) = tasks.join_next().await {
@@ -242,18 +242,43 @@ impl Load {
                 latencies.push(latency);
             }
         }
+        let _ = pacer.join();
         let seconds = start.elapsed().as_secs_f64();
         Step::new(total, ok, seconds, latencies)
     }
 }
 
-/// One connection's requests, each sent when due; returns (succeeded, latency) per request.
+/// Hands request i to connection i mod [`CONNECTIONS`] at `start + i * interval`, from a thread of its
+/// own. Each connection's task sleeping on the runtime's timer would wake on its millisecond ticks,
+/// so at 10,000 requests/s ten requests would leave together every millisecond and queue behind each
+/// other in the server: latency the generator made, not the server. A thread sleeping to each due
+/// time spaces them as the rate says (within the kernel's timer slack, about 50 us).
+fn pace(
+    start: Instant,
+    interval: Duration,
+    bodies: Vec<bytes::Bytes>,
+    lanes: Vec<tokio::sync::mpsc::UnboundedSender<(Instant, bytes::Bytes)>>,
+) {
+    for (i, body) in bodies.into_iter().enumerate() {
+        let due = start + interval * i as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        // A lane whose connection failed has stopped listening; its requests are not sent.
+        let _ = lanes[i % lanes.len()].send((Instant::now(), body));
+    }
+}
+
+/// Sends what the pacer hands this connection, one request at a time. Latency counts from when the
+/// pacer handed the request over (its due time, give or take the timer slack) if the connection was
+/// free, and from then too if it was still busy with the previous request: the server's delay.
 async fn send_lane(
     address: SocketAddr,
     path: &'static str,
-    lane: Vec<(Instant, bytes::Bytes)>,
+    mut lane: tokio::sync::mpsc::UnboundedReceiver<(Instant, bytes::Bytes)>,
 ) -> Vec<(bool, Duration)> {
-    let mut results = Vec::with_capacity(lane.len());
+    let mut results = Vec::new();
     let Ok(stream) = tokio::net::TcpStream::connect(address).await else {
         return results;
     };
@@ -264,17 +289,7 @@ async fn send_lane(
         return results;
     };
     tokio::spawn(connection);
-    let mut previous_done = Instant::now();
-    for (due, body) in lane {
-        tokio::time::sleep_until(due.into()).await;
-        // Latency counts from when the request was due if the connection was still busy with the
-        // previous one (the server's delay); otherwise from when the timer woke us, so the timer's
-        // millisecond granularity is not charged to the server.
-        let counted_from = if previous_done > due {
-            due
-        } else {
-            Instant::now()
-        };
+    while let Some((handed, body)) = lane.recv().await {
         let request = hyper::Request::post(path)
             .header("host", "bench")
             .header("content-type", "application/json")
@@ -290,8 +305,7 @@ async fn send_lane(
             },
             Err(_) => false,
         };
-        previous_done = Instant::now();
-        results.push((ok, previous_done - counted_from));
+        results.push((ok, handed.elapsed()));
     }
     results
 }
