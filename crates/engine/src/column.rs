@@ -4,8 +4,9 @@
 //! A training set prepares ten million events before it answers anything, and most of that time used
 //! to go to memory: one 24-byte [`Value`] per input per event, and a separately allocated, reference
 //! counted string for every text value (an id is a new string per event). An [`InputColumn`] keeps a
-//! float as 8 bytes and a string as its bytes in one shared buffer, so an event's inputs cost a third
-//! of what they did and dropping a batch frees a few large buffers instead of millions of small ones.
+//! float as 8 bytes, text with few distinct values (a status) as a 4-byte code into a table of shared
+//! strings, and any other text as its bytes in one shared buffer, so an event's inputs cost a third of
+//! what they did and dropping a batch frees a few large buffers instead of millions of small ones.
 //!
 //! The column takes its type from the first non-null value it is given, so it needs no schema. A
 //! value of another type (which a validated view never produces) turns it into plain [`Value`]s: the
