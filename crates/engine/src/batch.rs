@@ -9,7 +9,7 @@
 
 use crate::column::InputColumn;
 use crate::key::{EntityKey, KeyPart};
-use crate::value::Value;
+use crate::value::{Cell, Value};
 use crate::view::{EventOrder, PreparedEvent, ViewDef};
 
 /// Prepared events of one view, column by column.
@@ -140,6 +140,14 @@ impl EventBatch {
         let mut values = values.into_iter();
         for column in &mut self.columns {
             column.push(values.next().unwrap_or(&Value::Null));
+        }
+    }
+
+    /// Appends one event's input values as borrowed cells, one per column (missing ones null).
+    pub(crate) fn push_cells<'c>(&mut self, cells: impl IntoIterator<Item = Cell<'c>>) {
+        let mut cells = cells.into_iter();
+        for column in &mut self.columns {
+            column.push_cell(cells.next().unwrap_or(Cell::Null));
         }
     }
 

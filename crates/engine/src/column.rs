@@ -15,7 +15,7 @@
 //! as-of query reads few).
 
 use crate::types::Timestamp;
-use crate::value::Value;
+use crate::value::{Cell, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +113,51 @@ impl InputColumn {
             self.make_mixed();
             if let Data::Mixed(values) = &mut self.data {
                 values.push(value.clone());
+            }
+        }
+        if !self.nulls.is_empty() {
+            self.nulls.push(false);
+        }
+    }
+
+    /// Appends one value read where a columnar reader decoded it: the same as [`InputColumn::push`]
+    /// of the value, but a text is copied straight in (or found in the column's table) instead of
+    /// first becoming a shared string of its own.
+    pub(crate) fn push_cell(&mut self, cell: Cell<'_>) {
+        let Cell::Str(text) = cell else {
+            self.push(&cell.to_value());
+            return;
+        };
+        if let Data::Untyped(n) = self.data {
+            self.data = Data::Words {
+                codes: Vec::new(),
+                words: Words::default(),
+            };
+            self.reserve(self.capacity.max(n + 1));
+            for _ in 0..n {
+                self.push_null();
+            }
+        }
+        let capacity = self.capacity;
+        match &mut self.data {
+            Data::Words { codes, words } => match words.code_of(text) {
+                Some(code) => codes.push(code),
+                None => {
+                    self.make_text();
+                    self.push_cell(cell);
+                    return;
+                }
+            },
+            Data::Text { bytes, ends } => {
+                if bytes.capacity() - bytes.len() < text.len() {
+                    reserve_text(bytes, ends.len(), capacity, text.len());
+                }
+                bytes.push_str(text);
+                ends.push(bytes.len());
+            }
+            _ => {
+                self.push(&Value::from(text));
+                return;
             }
         }
         if !self.nulls.is_empty() {
@@ -328,7 +373,7 @@ impl Data {
 }
 
 /// The distinct texts of a [`Data::Words`] column, numbered in first-seen order.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 struct Words {
     all: Vec<Arc<str>>,
     codes: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
@@ -362,6 +407,14 @@ impl Words {
         Some(code)
     }
 
+    /// [`Words::code`] for a text that is not shared yet: it is copied only if new.
+    fn code_of(&mut self, text: &str) -> Option<u32> {
+        if let Some(&code) = self.codes.get(text) {
+            return Some(code);
+        }
+        self.code(&Arc::from(text))
+    }
+
     fn get(&self, code: u32) -> &str {
         self.all.get(code as usize).map_or("", |s| s)
     }
@@ -375,6 +428,14 @@ impl Words {
 
     fn all(&self) -> &[Arc<str>] {
         &self.all
+    }
+}
+
+/// The texts in code order: the lookup table and the last-seen cache are how they are found, not what
+/// the table holds.
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.all).finish()
     }
 }
 
@@ -528,5 +589,38 @@ mod tests {
         });
         assert_eq!(read, want);
         assert!(matches!(col.data, Data::Words { .. }));
+    }
+
+    fn cells(values: &[Value]) -> InputColumn {
+        let mut col = InputColumn::with_capacity(values.len());
+        for v in values {
+            col.push_cell(match v {
+                Value::Null => Cell::Null,
+                Value::Int64(x) => Cell::Int64(*x),
+                Value::Float64(x) => Cell::Float64(*x),
+                Value::Bool(x) => Cell::Bool(*x),
+                Value::Timestamp(t) => Cell::Timestamp(t.micros()),
+                Value::String(s) => Cell::Str(s),
+            });
+        }
+        col
+    }
+
+    proptest! {
+        #[test]
+        fn cells_store_what_values_store(vs in values()) {
+            let (by_value, by_cell) = (column(&vs), cells(&vs));
+            prop_assert_eq!(format!("{by_value:?}"), format!("{by_cell:?}"));
+        }
+    }
+
+    #[test]
+    fn cells_of_many_distinct_texts_turn_into_bytes_too() {
+        let values: Vec<Value> = (0..Words::LIMIT + 10)
+            .map(|i| Value::from(format!("id-{i}").as_str()))
+            .collect();
+        let col = cells(&values);
+        assert!(matches!(col.data, Data::Text { .. }));
+        assert_eq!(format!("{col:?}"), format!("{:?}", column(&values)));
     }
 }

@@ -49,5 +49,5 @@ pub use key::{EntityKey, KeyPart};
 pub use record::{RecordError, RecordReader, record_version};
 pub use state::{IngestOutcome, Query, ViewState};
 pub use types::{DataType, FeatureType, Timestamp};
-pub use value::Value;
+pub use value::{Cell, Value};
 pub use view::{EventError, EventOrder, FeatureDef, PreparedEvent, Preparer, ViewDef};

@@ -94,3 +94,35 @@ mod tests {
         assert!(!Value::from(1i64).fits(DataType::Float64));
     }
 }
+
+/// A source value borrowed from where a columnar reader decoded it, so a batch can take it without a
+/// [`Value`] (and a string) being built for every cell: see [`crate::Preparer::prepare_cells_routed`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell<'a> {
+    /// Missing.
+    Null,
+    /// An `int64`.
+    Int64(i64),
+    /// A `float64`.
+    Float64(f64),
+    /// A `bool`.
+    Bool(bool),
+    /// A `timestamp`, microseconds.
+    Timestamp(i64),
+    /// A `string`.
+    Str(&'a str),
+}
+
+impl Cell<'_> {
+    /// The same value, owned.
+    pub fn to_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int64(x) => Value::Int64(x),
+            Cell::Float64(x) => Value::Float64(x),
+            Cell::Bool(x) => Value::Bool(x),
+            Cell::Timestamp(t) => Value::Timestamp(Timestamp(t)),
+            Cell::Str(s) => Value::from(s),
+        }
+    }
+}

@@ -11,7 +11,7 @@ use crate::batch::EventBatch;
 use crate::expr::Expr;
 use crate::key::{EntityKey, KeyPart};
 use crate::types::{DataType, Timestamp};
-use crate::value::Value;
+use crate::value::{Cell, Value};
 
 /// One feature: an aggregation over a column of the extended row, in an optional window.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,6 +172,102 @@ impl Preparer<'_> {
             }
             _ => Ok(false),
         }
+    }
+}
+
+impl<'v> Preparer<'v> {
+    /// Whether [`Preparer::prepare_cells_routed`] reads this view's rows without building them: its
+    /// inputs are source columns as they are (no derived column, no filter), it has one join key and
+    /// no event id, and the caller gives the ingest time.
+    pub fn takes_cells(&self) -> bool {
+        let def = self.def;
+        def.derived.is_empty()
+            && def.filter.is_none()
+            && def.ingest_time_column.is_none()
+            && def.event_id_column.is_none()
+            && def.key_columns.len() == 1
+    }
+
+    /// [`Preparer::prepare_routed`] with source column `c` read as `cell(c)` where a columnar reader
+    /// decoded it, instead of from a row of [`Value`]s: the same event into the same batch, refused
+    /// for the same reasons, without a value (and a string) built per cell. A view that does not
+    /// [`Preparer::takes_cells`] gets its row built and prepared as usual.
+    pub fn prepare_cells_routed<'c>(
+        &mut self,
+        batches: &mut [EventBatch],
+        route: impl Fn(&EntityKey) -> usize,
+        cell: impl Fn(usize) -> Cell<'c>,
+        ingest_time: Timestamp,
+        position: u64,
+    ) -> Result<bool, EventError> {
+        if !self.takes_cells() {
+            let row: Vec<Value> = (0..self.def.columns.len())
+                .map(|c| cell(c).to_value())
+                .collect();
+            return self.prepare_routed(batches, route, &row, ingest_time, position);
+        }
+        let def = self.def;
+        let key_column = def.key_columns.first().copied().unwrap_or(0);
+        // The checks of `ViewDef::header`, in its order: every column's type first.
+        for (c, (name, data_type)) in def.columns.iter().enumerate() {
+            let value = cell(c);
+            if !cell_fits(value, *data_type) {
+                return Err(EventError::WrongType {
+                    field: name.clone(),
+                    expected: data_type.to_string(),
+                    found: describe(&value.to_value()),
+                });
+            }
+        }
+        let event_time = match cell(def.timestamp_column) {
+            Cell::Timestamp(t) => t,
+            other => {
+                return Err(EventError::BadTime {
+                    field: def.name(def.timestamp_column),
+                    found: describe(&other.to_value()),
+                });
+            }
+        };
+        let key = match cell(key_column) {
+            Cell::Int64(k) => EntityKey::Single(KeyPart::Int(k)),
+            Cell::Str(k) => EntityKey::Single(KeyPart::Str(k.into())),
+            Cell::Null => {
+                return Err(EventError::MissingKey {
+                    field: def.name(key_column),
+                });
+            }
+            other => {
+                return Err(EventError::BadKey {
+                    field: def.name(key_column),
+                    found: describe(&other.to_value()),
+                });
+            }
+        };
+        let order = EventOrder {
+            event_time,
+            ingest_time: ingest_time.micros(),
+            position,
+        };
+        let parts = batches.len();
+        if parts == 0 {
+            return Ok(false);
+        }
+        let batch = &mut batches[route(&key) % parts];
+        batch.push_cells(self.inputs.iter().map(|&c| cell(c)));
+        batch.push_header(key, order, None);
+        Ok(true)
+    }
+}
+
+/// Whether a cell may stand in a column of `data_type` ([`Value::fits`] for a borrowed cell).
+fn cell_fits(cell: Cell<'_>, data_type: DataType) -> bool {
+    match cell {
+        Cell::Null => true,
+        Cell::Int64(_) => data_type == DataType::Int64,
+        Cell::Float64(_) => data_type == DataType::Float64,
+        Cell::Bool(_) => data_type == DataType::Bool,
+        Cell::Timestamp(_) => data_type == DataType::Timestamp,
+        Cell::Str(_) => data_type == DataType::String,
     }
 }
 

@@ -18,7 +18,7 @@ use arrow_array::{
     TimestampMicrosecondArray,
 };
 use arrow_schema::DataType as Arrow;
-use freshet_engine::{DataType, Timestamp, Value};
+use freshet_engine::{Cell, DataType, Timestamp, Value};
 use freshet_project::spec::Field;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -30,8 +30,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// One event read from the log.
 #[derive(Debug)]
 pub struct LoggedEvent<'a> {
-    /// The source row, in source-schema order (columns not asked for are null).
+    /// The source row, in source-schema order (columns not asked for are null). Empty when the scan
+    /// was asked for cells only.
     pub row: &'a [Value],
+    /// The same row, read in place from the decoded columns.
+    pub cells: CellRow<'a>,
     /// When freshet accepted it (microseconds).
     pub ingest_time: i64,
     /// Its source position.
@@ -48,18 +51,20 @@ pub fn scan_files(
     let needed = vec![true; fields.len()];
     let mut count = 0;
     for file in files {
-        count += scan_file(file, fields, &needed, &mut each)?;
+        count += scan_file(file, fields, &needed, true, &mut each)?;
     }
     Ok(count)
 }
 
 /// Reads `files` on `threads` threads. Each thread starts from `init()` and folds its events into it
 /// with `each`; the states come back in no particular order, with the number of events read. Only the
-/// columns marked in `needed` (one flag per field) are decoded.
+/// columns marked in `needed` (one flag per field) are decoded. Without `rows`, events carry their
+/// cells only: no value is built per cell.
 pub fn scan_parallel<S: Send>(
     files: &[PathBuf],
     fields: &[Field],
     needed: &[bool],
+    rows: bool,
     threads: usize,
     init: impl Fn() -> S + Sync,
     each: impl Fn(&mut S, LoggedEvent<'_>) + Sync,
@@ -74,7 +79,8 @@ pub fn scan_parallel<S: Send>(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        count += scan_file(file, fields, needed, &mut |e| each(&mut state, e))?;
+                        count +=
+                            scan_file(file, fields, needed, rows, &mut |e| each(&mut state, e))?;
                     }
                     Ok((state, count))
                 })
@@ -122,11 +128,13 @@ fn corrupt(file: &Path, reason: impl ToString) -> LogError {
     }
 }
 
-/// Reads one file, calling `each` per event; returns the number of events.
+/// Reads one file, calling `each` per event (with its row of values filled if `rows`); returns the
+/// number of events.
 fn scan_file(
     file: &Path,
     fields: &[Field],
     needed: &[bool],
+    rows: bool,
     each: &mut dyn FnMut(LoggedEvent<'_>),
 ) -> Result<u64, LogError> {
     let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
@@ -150,7 +158,7 @@ fn scan_file(
         .with_batch_size(8192)
         .build()
         .map_err(|e| corrupt(file, e))?;
-    let mut row = vec![Value::Null; fields.len()];
+    let mut row = vec![Value::Null; if rows { fields.len() } else { 0 }];
     let mut interners: Vec<Interner> = fields.iter().map(|_| Interner::default()).collect();
     let mut count = 0u64;
     for batch in batches {
@@ -161,7 +169,7 @@ fn scan_file(
                 .cloned()
                 .ok_or_else(|| corrupt(file, format!("the file has no column `{name}`")))
         };
-        let mut columns: Vec<(usize, Cells)> = Vec::new();
+        let mut columns: Vec<Option<Cells>> = fields.iter().map(|_| None).collect();
         for (i, field) in fields.iter().enumerate().filter(|(i, _)| needed[*i]) {
             let array = column(&field.name)?;
             check_type(file, field, array.data_type())?;
@@ -174,7 +182,7 @@ fn scan_file(
                     ),
                 )
             })?;
-            columns.push((i, cells));
+            columns[i] = Some(cells);
         }
         let ingest = column(INGEST_TIME)?;
         let ingest = ingest
@@ -185,12 +193,20 @@ fn scan_file(
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| corrupt(file, "the position column is not int64"))?;
         for r in 0..batch.num_rows() {
-            for (i, cells) in &columns {
-                row[*i] = cells.value(r, &mut interners[*i]);
+            if rows {
+                for (i, cells) in columns.iter().enumerate() {
+                    if let Some(cells) = cells {
+                        row[i] = cells.value(r, &mut interners[i]);
+                    }
+                }
             }
             count += 1;
             each(LoggedEvent {
                 row: &row,
+                cells: CellRow {
+                    columns: &columns,
+                    row: r,
+                },
                 ingest_time: ingest.value(r),
                 position: position.value(r) as u64,
             });
@@ -226,6 +242,32 @@ fn check_type(file: &Path, field: &Field, found: &Arrow) -> Result<(), LogError>
     }
 }
 
+/// One row of a decoded batch, read in place: [`CellRow::get`] borrows each cell where the reader
+/// decoded it.
+#[derive(Clone, Copy)]
+pub struct CellRow<'a> {
+    columns: &'a [Option<Cells>],
+    row: usize,
+}
+
+impl std::fmt::Debug for CellRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries((0..self.columns.len()).map(|i| self.get(i)))
+            .finish()
+    }
+}
+
+impl<'a> CellRow<'a> {
+    /// Field `field`'s cell (null for a field not decoded).
+    pub fn get(&self, field: usize) -> Cell<'a> {
+        match self.columns.get(field) {
+            Some(Some(cells)) => cells.cell(self.row),
+            _ => Cell::Null,
+        }
+    }
+}
+
 /// One decoded column, downcast once per batch to its Arrow type, so reading a cell is a direct,
 /// inlined access rather than a dynamic type check per cell.
 enum Cells {
@@ -249,6 +291,17 @@ impl Cells {
                 Cells::Time(any.downcast_ref::<TimestampMicrosecondArray>()?.clone())
             }
         })
+    }
+
+    fn cell(&self, row: usize) -> Cell<'_> {
+        match self {
+            Cells::Int(a) if a.is_valid(row) => Cell::Int64(a.value(row)),
+            Cells::Float(a) if a.is_valid(row) => Cell::Float64(a.value(row)),
+            Cells::Text(a) if a.is_valid(row) => Cell::Str(a.value(row)),
+            Cells::Bool(a) if a.is_valid(row) => Cell::Bool(a.value(row)),
+            Cells::Time(a) if a.is_valid(row) => Cell::Timestamp(a.value(row)),
+            _ => Cell::Null,
+        }
     }
 
     fn value(&self, row: usize, interner: &mut Interner) -> Value {

@@ -264,10 +264,14 @@ pub async fn load_events(
                 *n |= r;
             }
         }
+        // Views that read their inputs straight from source columns take them where the reader
+        // decoded them; a row of values is built per event only if some view needs one.
+        let rows = mine.iter().any(|&i| !views[i].def.preparer().takes_cells());
         let (parts, count) = scan_parallel(
             &files,
             log.fields(),
             &needed,
+            rows,
             READ_THREADS,
             || {
                 mine.iter()
@@ -284,13 +288,19 @@ pub async fn load_events(
                 for (preparer, batches) in state.iter_mut() {
                     // The log holds only rows every view accepted at ingest; a row refused now (the
                     // project changed since) does not count, as it would not when streaming.
-                    let _ = preparer.prepare_routed(
-                        batches,
-                        entity_group,
-                        event.row,
-                        Timestamp(event.ingest_time),
-                        event.position,
-                    );
+                    let (ingest, position) = (Timestamp(event.ingest_time), event.position);
+                    let _ = if preparer.takes_cells() {
+                        let cells = event.cells;
+                        preparer.prepare_cells_routed(
+                            batches,
+                            entity_group,
+                            |c| cells.get(c),
+                            ingest,
+                            position,
+                        )
+                    } else {
+                        preparer.prepare_routed(batches, entity_group, event.row, ingest, position)
+                    };
                 }
             },
         )?;

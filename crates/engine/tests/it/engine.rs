@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 pub(crate) const KEYS: i64 = 3;
 
-fn feature() -> impl Strategy<Value = Feature> {
+pub(crate) fn feature() -> impl Strategy<Value = Feature> {
     let numeric = prop_oneof![Just(Column::X), Just(Column::Y)];
     let any_column = prop_oneof![Just(Column::X), Just(Column::Y), Just(Column::S)];
     let window = prop_oneof![

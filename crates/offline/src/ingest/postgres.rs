@@ -142,6 +142,7 @@ pub(super) async fn logged_positions(log: &SourceLog) -> Result<HashSet<u64>, Lo
             &files,
             &fields,
             &vec![false; fields.len()],
+            false,
             2,
             HashSet::new,
             |set: &mut HashSet<u64>, event| {

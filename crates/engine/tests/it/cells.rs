@@ -1,0 +1,98 @@
+//! Preparing from borrowed cells (`Preparer::prepare_cells_routed`, the columnar reader's path)
+//! against preparing from rows of values: the same events in the same batches, and the same rows
+//! refused, for any row, well-formed or not.
+
+use crate::engine::feature;
+use crate::support::{columns, view};
+use freshet_engine::{Cell, EntityKey, EventBatch, Timestamp, Value, ViewDef};
+use proptest::prelude::*;
+
+/// A value for a column of the test schema: mostly of the column's type, sometimes null or of
+/// another type (which the row path refuses).
+fn value(column: usize) -> impl Strategy<Value = Value> {
+    let right = match column {
+        0 | 3 | 5 => (0i64..6).prop_map(Value::Int64).boxed(),
+        1 | 7 => (-5i64..50)
+            .prop_map(|t| Value::Timestamp(Timestamp(t)))
+            .boxed(),
+        2 => prop_oneof![Just(f64::NAN), -3.0f64..3.0]
+            .prop_map(Value::Float64)
+            .boxed(),
+        4 => "[a-c]{0,2}".prop_map(|s| Value::from(s.as_str())).boxed(),
+        _ => any::<bool>().prop_map(Value::Bool).boxed(),
+    };
+    prop_oneof![
+        8 => right,
+        1 => Just(Value::Null),
+        1 => prop_oneof![
+            Just(Value::Int64(1)),
+            Just(Value::Float64(0.5)),
+            Just(Value::from("k")),
+            Just(Value::Bool(true)),
+            Just(Value::Timestamp(Timestamp(3))),
+        ],
+    ]
+}
+
+fn row() -> impl Strategy<Value = Vec<Value>> {
+    (0..8).map(value).collect::<Vec<_>>()
+}
+
+fn cell(value: &Value) -> Cell<'_> {
+    match value {
+        Value::Null => Cell::Null,
+        Value::Int64(x) => Cell::Int64(*x),
+        Value::Float64(x) => Cell::Float64(*x),
+        Value::Bool(x) => Cell::Bool(*x),
+        Value::Timestamp(t) => Cell::Timestamp(t.micros()),
+        Value::String(s) => Cell::Str(s),
+    }
+}
+
+/// A view the cell path takes whole: no filter, no ingest-time column, no event id.
+fn plain(def: ViewDef) -> ViewDef {
+    ViewDef {
+        filter: None,
+        ingest_time_column: None,
+        event_id_column: None,
+        ..def
+    }
+}
+
+fn route(key: &EntityKey) -> usize {
+    match key {
+        EntityKey::Single(freshet_engine::KeyPart::Int(k)) => *k as usize,
+        _ => 1,
+    }
+}
+
+proptest! {
+    #[test]
+    fn cells_prepare_what_rows_prepare(
+        features in prop::collection::vec(feature(), 1..5),
+        rows in prop::collection::vec(row(), 0..60),
+        is_plain in prop::bool::weighted(0.8),
+    ) {
+        let def = view(&features, None, false);
+        let def = if is_plain { plain(def) } else { def };
+        prop_assert_eq!(def.columns.len(), columns().len());
+        let batches = || (0..3).map(|_| EventBatch::with_capacity(&def, 8)).collect::<Vec<_>>();
+        let (mut by_rows, mut by_cells) = (batches(), batches());
+        let (mut rows_preparer, mut cells_preparer) = (def.preparer(), def.preparer());
+        prop_assert_eq!(cells_preparer.takes_cells(), is_plain);
+        for (i, r) in rows.iter().enumerate() {
+            let ingest = Timestamp(100 + i as i64);
+            let from_row = rows_preparer.prepare_routed(&mut by_rows, route, r, ingest, i as u64);
+            let from_cells = cells_preparer.prepare_cells_routed(
+                &mut by_cells,
+                route,
+                |c| r.get(c).map_or(Cell::Null, cell),
+                ingest,
+                i as u64,
+            );
+            prop_assert_eq!(from_row, from_cells, "row {}: {:?}", i, r);
+        }
+        // Compared as text: a NaN input is the same NaN on both sides, but not equal to itself.
+        prop_assert_eq!(format!("{by_rows:?}"), format!("{by_cells:?}"));
+    }
+}
