@@ -408,7 +408,7 @@ fn cells_and_rows_give_the_same_training_set() {
         x ^= x >> 7;
         x ^= x << 17;
         let minute = x % 2_880;
-        let fare = if x % 11 == 0 {
+        let fare = if x.is_multiple_of(11) {
             String::new()
         } else {
             format!("{}.{}", x % 90, x % 10)
@@ -421,7 +421,7 @@ fn cells_and_rows_give_the_same_training_set() {
             minute % 60,
         ));
         // The second day's trips.
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             csv.push_str(&format!(
                 "u-{i},{},2026-01-02T{:02}:{:02}:00Z,{fare},{status}\n",
                 (x >> 8) % 40,
