@@ -594,14 +594,7 @@ mod tests {
     fn cells(values: &[Value]) -> InputColumn {
         let mut col = InputColumn::with_capacity(values.len());
         for v in values {
-            col.push_cell(match v {
-                Value::Null => Cell::Null,
-                Value::Int64(x) => Cell::Int64(*x),
-                Value::Float64(x) => Cell::Float64(*x),
-                Value::Bool(x) => Cell::Bool(*x),
-                Value::Timestamp(t) => Cell::Timestamp(t.micros()),
-                Value::String(s) => Cell::Str(s),
-            });
+            col.push_cell(v.as_cell());
         }
         col
     }

@@ -113,6 +113,20 @@ pub enum Cell<'a> {
     Str(&'a str),
 }
 
+impl Value {
+    /// The value as a cell borrowing its text.
+    pub fn as_cell(&self) -> Cell<'_> {
+        match self {
+            Value::Null => Cell::Null,
+            Value::Int64(x) => Cell::Int64(*x),
+            Value::Float64(x) => Cell::Float64(*x),
+            Value::Bool(x) => Cell::Bool(*x),
+            Value::Timestamp(t) => Cell::Timestamp(t.micros()),
+            Value::String(s) => Cell::Str(s),
+        }
+    }
+}
+
 impl Cell<'_> {
     /// The same value, owned.
     pub fn to_value(self) -> Value {

@@ -38,17 +38,6 @@ fn row() -> impl Strategy<Value = Vec<Value>> {
     (0..8).map(value).collect::<Vec<_>>()
 }
 
-fn cell(value: &Value) -> Cell<'_> {
-    match value {
-        Value::Null => Cell::Null,
-        Value::Int64(x) => Cell::Int64(*x),
-        Value::Float64(x) => Cell::Float64(*x),
-        Value::Bool(x) => Cell::Bool(*x),
-        Value::Timestamp(t) => Cell::Timestamp(t.micros()),
-        Value::String(s) => Cell::Str(s),
-    }
-}
-
 /// A view the cell path takes whole: no filter, no ingest-time column, no event id.
 fn plain(def: ViewDef) -> ViewDef {
     ViewDef {
@@ -86,7 +75,7 @@ proptest! {
             let from_cells = cells_preparer.prepare_cells_routed(
                 &mut by_cells,
                 route,
-                |c| r.get(c).map_or(Cell::Null, cell),
+                |c| r.get(c).map_or(Cell::Null, Value::as_cell),
                 ingest,
                 i as u64,
             );
