@@ -21,8 +21,14 @@ use std::collections::HashMap;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Bits of an event index that address the event within its batch; the rest name the batch.
-const LOCAL_BITS: u32 = usize::BITS - 16;
+/// Bits of an event index that address the event within its batch; the other 16 name the batch.
+const LOCAL_BITS: u32 = 48;
+
+// An index packs a batch and an event into 64 bits; freshet builds for 64-bit targets only.
+const _: () = assert!(
+    usize::BITS == 64,
+    "the batch entry point needs a 64-bit target"
+);
 
 /// Prepared events of one view in several batches, addressed by a single index: batch `p`'s event `i`
 /// is `p << LOCAL_BITS | i`.
@@ -31,8 +37,8 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    /// The batches as given, or joined into one where an index could not address them (only possible
-    /// on a target narrower than 64 bits, or with more than 65,536 batches).
+    /// The batches as given, or joined into one where an index could not address them (more than
+    /// 65,536 batches).
     fn new(mut batches: Vec<EventBatch>) -> Parts {
         let addressable = batches.len() <= 1 << (usize::BITS - LOCAL_BITS)
             && batches.iter().all(|b| b.len() < 1 << LOCAL_BITS);

@@ -137,10 +137,7 @@ impl EventBatch {
 
     /// Appends one event's input values, one per column (missing ones null).
     pub(crate) fn push_values<'v>(&mut self, values: impl IntoIterator<Item = &'v Value>) {
-        let mut values = values.into_iter();
-        for column in &mut self.columns {
-            column.push(values.next().unwrap_or(&Value::Null));
-        }
+        self.push_cells(values.into_iter().map(Value::as_cell));
     }
 
     /// Appends one event's input values as borrowed cells, one per column (missing ones null).

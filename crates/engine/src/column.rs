@@ -97,67 +97,29 @@ impl InputColumn {
 
     /// Appends one value.
     pub(crate) fn push(&mut self, value: &Value) {
-        if let Value::Null = value {
+        self.push_cell(value.as_cell());
+    }
+
+    /// Appends one value read where a columnar reader decoded it: a text is copied straight in (or
+    /// found in the column's table), never first made a shared string of its own.
+    #[inline]
+    pub(crate) fn push_cell(&mut self, cell: Cell<'_>) {
+        if let Cell::Null = cell {
             self.push_null();
             return;
         }
         if let Data::Untyped(n) = self.data {
             // Typed storage keeps a placeholder and a null flag for each null seen before.
-            self.data = Data::empty_for(value);
+            self.data = Data::empty_for(cell);
             self.reserve(self.capacity.max(n + 1));
             for _ in 0..n {
                 self.push_null();
             }
         }
-        if !self.push_typed(value) {
+        if !self.push_typed(cell) {
             self.make_mixed();
             if let Data::Mixed(values) = &mut self.data {
-                values.push(value.clone());
-            }
-        }
-        if !self.nulls.is_empty() {
-            self.nulls.push(false);
-        }
-    }
-
-    /// Appends one value read where a columnar reader decoded it: the same as [`InputColumn::push`]
-    /// of the value, but a text is copied straight in (or found in the column's table) instead of
-    /// first becoming a shared string of its own.
-    pub(crate) fn push_cell(&mut self, cell: Cell<'_>) {
-        let Cell::Str(text) = cell else {
-            self.push(&cell.to_value());
-            return;
-        };
-        if let Data::Untyped(n) = self.data {
-            self.data = Data::Words {
-                codes: Vec::new(),
-                words: Words::default(),
-            };
-            self.reserve(self.capacity.max(n + 1));
-            for _ in 0..n {
-                self.push_null();
-            }
-        }
-        let capacity = self.capacity;
-        match &mut self.data {
-            Data::Words { codes, words } => match words.code_of(text) {
-                Some(code) => codes.push(code),
-                None => {
-                    self.make_text();
-                    self.push_cell(cell);
-                    return;
-                }
-            },
-            Data::Text { bytes, ends } => {
-                if bytes.capacity() - bytes.len() < text.len() {
-                    reserve_text(bytes, ends.len(), capacity, text.len());
-                }
-                bytes.push_str(text);
-                ends.push(bytes.len());
-            }
-            _ => {
-                self.push(&Value::from(text));
-                return;
+                values.push(cell.to_value());
             }
         }
         if !self.nulls.is_empty() {
@@ -188,25 +150,26 @@ impl InputColumn {
     }
 
     /// Stores a non-null value if it has the column's type.
-    fn push_typed(&mut self, value: &Value) -> bool {
+    #[inline]
+    fn push_typed(&mut self, cell: Cell<'_>) -> bool {
         let capacity = self.capacity;
-        match (&mut self.data, value) {
-            (Data::Int(v), Value::Int64(x)) => v.push(*x),
-            (Data::Float(v), Value::Float64(x)) => v.push(*x),
-            (Data::Time(v), Value::Timestamp(t)) => v.push(t.micros()),
-            (Data::Bool(v), Value::Bool(b)) => v.push(*b),
-            (Data::Words { codes, words }, Value::String(s)) => match words.code(s) {
+        match (&mut self.data, cell) {
+            (Data::Int(v), Cell::Int64(x)) => v.push(x),
+            (Data::Float(v), Cell::Float64(x)) => v.push(x),
+            (Data::Time(v), Cell::Timestamp(t)) => v.push(t),
+            (Data::Bool(v), Cell::Bool(b)) => v.push(b),
+            (Data::Words { codes, words }, Cell::Str(text)) => match words.code(text) {
                 Some(code) => codes.push(code),
                 None => {
                     self.make_text();
-                    return self.push_typed(value);
+                    return self.push_typed(cell);
                 }
             },
-            (Data::Text { bytes, ends }, Value::String(s)) => {
-                if bytes.capacity() - bytes.len() < s.len() {
-                    reserve_text(bytes, ends.len(), capacity, s.len());
+            (Data::Text { bytes, ends }, Cell::Str(text)) => {
+                if bytes.capacity() - bytes.len() < text.len() {
+                    reserve_text(bytes, ends.len(), capacity, text.len());
                 }
-                bytes.push_str(s);
+                bytes.push_str(text);
                 ends.push(bytes.len());
             }
             _ => return false,
@@ -356,30 +319,27 @@ impl InputColumn {
 }
 
 impl Data {
-    /// Empty typed storage for `value`'s type.
-    fn empty_for(value: &Value) -> Data {
-        match value {
-            Value::Int64(_) => Data::Int(Vec::new()),
-            Value::Float64(_) => Data::Float(Vec::new()),
-            Value::Timestamp(_) => Data::Time(Vec::new()),
-            Value::Bool(_) => Data::Bool(Vec::new()),
-            Value::String(_) => Data::Words {
+    /// Empty typed storage for `cell`'s type.
+    fn empty_for(cell: Cell<'_>) -> Data {
+        match cell {
+            Cell::Int64(_) => Data::Int(Vec::new()),
+            Cell::Float64(_) => Data::Float(Vec::new()),
+            Cell::Timestamp(_) => Data::Time(Vec::new()),
+            Cell::Bool(_) => Data::Bool(Vec::new()),
+            Cell::Str(_) => Data::Words {
                 codes: Vec::new(),
                 words: Words::default(),
             },
-            Value::Null => Data::Untyped(0),
+            Cell::Null => Data::Untyped(0),
         }
     }
 }
 
 /// The distinct texts of a [`Data::Words`] column, numbered in first-seen order.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq)]
 struct Words {
     all: Vec<Arc<str>>,
     codes: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
-    /// The last string seen and its code: readers share repeated strings (one `Arc` per distinct
-    /// value), so most values are found by address, without hashing their text.
-    last: Option<(Arc<str>, u32)>,
 }
 
 impl Words {
@@ -387,32 +347,20 @@ impl Words {
     /// category, few enough that the table stays in cache.
     const LIMIT: usize = 4096;
 
-    /// The code of `text`, numbering it if new; `None` when the table is full.
-    fn code(&mut self, text: &Arc<str>) -> Option<u32> {
-        if let Some((last, code)) = &self.last
-            && Arc::ptr_eq(last, text)
-        {
-            return Some(*code);
-        }
-        if let Some(&code) = self.codes.get(&**text) {
-            self.last = Some((text.clone(), code));
+    /// The code of `text`, numbering it (and copying it) if new; `None` when the table is full.
+    #[inline]
+    fn code(&mut self, text: &str) -> Option<u32> {
+        if let Some(&code) = self.codes.get(text) {
             return Some(code);
         }
         if self.all.len() >= Words::LIMIT {
             return None;
         }
         let code = self.all.len() as u32;
+        let text: Arc<str> = Arc::from(text);
         self.all.push(text.clone());
-        self.codes.insert(text.clone(), code);
+        self.codes.insert(text, code);
         Some(code)
-    }
-
-    /// [`Words::code`] for a text that is not shared yet: it is copied only if new.
-    fn code_of(&mut self, text: &str) -> Option<u32> {
-        if let Some(&code) = self.codes.get(text) {
-            return Some(code);
-        }
-        self.code(&Arc::from(text))
     }
 
     fn get(&self, code: u32) -> &str {
@@ -431,18 +379,10 @@ impl Words {
     }
 }
 
-/// The texts in code order: the lookup table and the last-seen cache are how they are found, not what
-/// the table holds.
+/// The texts in code order: the lookup table is how they are found, not what the table holds.
 impl std::fmt::Debug for Words {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(&self.all).finish()
-    }
-}
-
-/// Two tables are equal when they hold the same texts under the same codes.
-impl PartialEq for Words {
-    fn eq(&self, other: &Words) -> bool {
-        self.all == other.all
     }
 }
 

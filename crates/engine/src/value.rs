@@ -33,19 +33,12 @@ impl Value {
 
     /// The type of a non-null value; `None` for `Null`, which belongs to every type.
     pub fn data_type(&self) -> Option<DataType> {
-        match self {
-            Value::Null => None,
-            Value::Bool(_) => Some(DataType::Bool),
-            Value::Int64(_) => Some(DataType::Int64),
-            Value::Float64(_) => Some(DataType::Float64),
-            Value::String(_) => Some(DataType::String),
-            Value::Timestamp(_) => Some(DataType::Timestamp),
-        }
+        self.as_cell().data_type()
     }
 
     /// Whether the value may stand in a column of type `t` (nulls fit everywhere).
     pub fn fits(&self, t: DataType) -> bool {
-        self.data_type().is_none_or(|own| own == t)
+        self.as_cell().fits(t)
     }
 
     /// A numeric value as a double, for arithmetic after integer-to-float promotion.
@@ -115,6 +108,7 @@ pub enum Cell<'a> {
 
 impl Value {
     /// The value as a cell borrowing its text.
+    #[inline]
     pub fn as_cell(&self) -> Cell<'_> {
         match self {
             Value::Null => Cell::Null,
@@ -128,7 +122,27 @@ impl Value {
 }
 
 impl Cell<'_> {
+    /// The type of a non-null cell; `None` for `Null`, which belongs to every type.
+    #[inline]
+    pub fn data_type(self) -> Option<DataType> {
+        match self {
+            Cell::Null => None,
+            Cell::Bool(_) => Some(DataType::Bool),
+            Cell::Int64(_) => Some(DataType::Int64),
+            Cell::Float64(_) => Some(DataType::Float64),
+            Cell::Str(_) => Some(DataType::String),
+            Cell::Timestamp(_) => Some(DataType::Timestamp),
+        }
+    }
+
+    /// Whether the cell may stand in a column of type `t` (nulls fit everywhere).
+    #[inline]
+    pub fn fits(self, t: DataType) -> bool {
+        self.data_type().is_none_or(|own| own == t)
+    }
+
     /// The same value, owned.
+    #[inline]
     pub fn to_value(self) -> Value {
         match self {
             Cell::Null => Value::Null,

@@ -88,6 +88,8 @@ pub struct Preparer<'v> {
     def: &'v ViewDef,
     inputs: Vec<usize>,
     scratch: Vec<Value>,
+    /// [`Preparer::takes_cells`], worked out once.
+    takes_cells: bool,
 }
 
 impl Preparer<'_> {
@@ -173,19 +175,12 @@ impl Preparer<'_> {
             _ => Ok(false),
         }
     }
-}
 
-impl<'v> Preparer<'v> {
     /// Whether [`Preparer::prepare_cells_routed`] reads this view's rows without building them: its
     /// inputs are source columns as they are (no derived column, no filter), it has one join key and
     /// no event id, and the caller gives the ingest time.
     pub fn takes_cells(&self) -> bool {
-        let def = self.def;
-        def.derived.is_empty()
-            && def.filter.is_none()
-            && def.ingest_time_column.is_none()
-            && def.event_id_column.is_none()
-            && def.key_columns.len() == 1
+        self.takes_cells
     }
 
     /// [`Preparer::prepare_routed`] with source column `c` read as `cell(c)` where a columnar reader
@@ -207,42 +202,13 @@ impl<'v> Preparer<'v> {
             return self.prepare_routed(batches, route, &row, ingest_time, position);
         }
         let def = self.def;
-        let key_column = def.key_columns.first().copied().unwrap_or(0);
-        // The checks of `ViewDef::header`, in its order: every column's type first.
-        for (c, (name, data_type)) in def.columns.iter().enumerate() {
-            let value = cell(c);
-            if !cell_fits(value, *data_type) {
-                return Err(EventError::WrongType {
-                    field: name.clone(),
-                    expected: data_type.to_string(),
-                    found: describe(&value.to_value()),
-                });
-            }
+        // The checks of `ViewDef::header`, in its order.
+        for c in 0..def.columns.len() {
+            def.check_type(c, cell(c))?;
         }
-        let event_time = match cell(def.timestamp_column) {
-            Cell::Timestamp(t) => t,
-            other => {
-                return Err(EventError::BadTime {
-                    field: def.name(def.timestamp_column),
-                    found: describe(&other.to_value()),
-                });
-            }
-        };
-        let key = match cell(key_column) {
-            Cell::Int64(k) => EntityKey::Single(KeyPart::Int(k)),
-            Cell::Str(k) => EntityKey::Single(KeyPart::Str(k.into())),
-            Cell::Null => {
-                return Err(EventError::MissingKey {
-                    field: def.name(key_column),
-                });
-            }
-            other => {
-                return Err(EventError::BadKey {
-                    field: def.name(key_column),
-                    found: describe(&other.to_value()),
-                });
-            }
-        };
+        let event_time = def.time_of(def.timestamp_column, Some(cell(def.timestamp_column)))?;
+        let key_column = def.key_columns.first().copied().unwrap_or(0);
+        let key = EntityKey::Single(def.key_part_of(key_column, cell(key_column))?);
         let order = EventOrder {
             event_time,
             ingest_time: ingest_time.micros(),
@@ -256,18 +222,6 @@ impl<'v> Preparer<'v> {
         batch.push_cells(self.inputs.iter().map(|&c| cell(c)));
         batch.push_header(key, order, None);
         Ok(true)
-    }
-}
-
-/// Whether a cell may stand in a column of `data_type` ([`Value::fits`] for a borrowed cell).
-fn cell_fits(cell: Cell<'_>, data_type: DataType) -> bool {
-    match cell {
-        Cell::Null => true,
-        Cell::Int64(_) => data_type == DataType::Int64,
-        Cell::Float64(_) => data_type == DataType::Float64,
-        Cell::Bool(_) => data_type == DataType::Bool,
-        Cell::Timestamp(_) => data_type == DataType::Timestamp,
-        Cell::Str(_) => data_type == DataType::String,
     }
 }
 
@@ -314,6 +268,15 @@ pub enum EventError {
         /// Columns found.
         found: usize,
     },
+}
+
+#[cold]
+fn wrong_type(name: &str, data_type: DataType, cell: Cell<'_>) -> EventError {
+    EventError::WrongType {
+        field: name.to_owned(),
+        expected: data_type.to_string(),
+        found: describe(&cell.to_value()),
+    }
 }
 
 fn describe(v: &Value) -> String {
@@ -377,26 +340,54 @@ impl ViewDef {
             .map_or_else(|| format!("column {index}"), |c| c.0.clone())
     }
 
+    /// Column `index` may hold `cell`. Checked for every cell of every event, so kept inline; the
+    /// error is built out of line.
+    #[inline]
+    fn check_type(&self, index: usize, cell: Cell<'_>) -> Result<(), EventError> {
+        match self.columns.get(index) {
+            Some((name, data_type)) if !cell.fits(*data_type) => {
+                Err(wrong_type(name, *data_type, cell))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn time(&self, row: &[Value], index: usize) -> Result<i64, EventError> {
-        match row.get(index) {
-            Some(Value::Timestamp(t)) => Ok(t.micros()),
+        self.time_of(index, row.get(index).map(Value::as_cell))
+    }
+
+    /// Column `index`'s time, from its cell (`None`: the row has no such column).
+    #[inline]
+    fn time_of(&self, index: usize, cell: Option<Cell<'_>>) -> Result<i64, EventError> {
+        match cell {
+            Some(Cell::Timestamp(t)) => Ok(t),
             other => Err(EventError::BadTime {
                 field: self.name(index),
-                found: other.map_or_else(|| "nothing".to_owned(), describe),
+                found: other.map_or_else(|| "nothing".to_owned(), |c| describe(&c.to_value())),
             }),
         }
     }
 
     fn key_part(&self, row: &[Value], index: usize) -> Result<KeyPart, EventError> {
         match row.get(index) {
-            Some(Value::Int64(i)) => Ok(KeyPart::Int(*i)),
+            // The row's text is shared, not copied.
             Some(Value::String(s)) => Ok(KeyPart::Str(s.clone())),
-            Some(Value::Null) | None => Err(EventError::MissingKey {
+            other => self.key_part_of(index, other.map_or(Cell::Null, Value::as_cell)),
+        }
+    }
+
+    /// A join key part from column `index`'s cell.
+    #[inline]
+    fn key_part_of(&self, index: usize, cell: Cell<'_>) -> Result<KeyPart, EventError> {
+        match cell {
+            Cell::Int64(i) => Ok(KeyPart::Int(i)),
+            Cell::Str(s) => Ok(KeyPart::Str(s.into())),
+            Cell::Null => Err(EventError::MissingKey {
                 field: self.name(index),
             }),
-            Some(other) => Err(EventError::BadKey {
+            other => Err(EventError::BadKey {
                 field: self.name(index),
-                found: describe(other),
+                found: describe(&other.to_value()),
             }),
         }
     }
@@ -407,6 +398,11 @@ impl ViewDef {
             def: self,
             inputs: self.inputs(),
             scratch: Vec::new(),
+            takes_cells: self.derived.is_empty()
+                && self.filter.is_none()
+                && self.ingest_time_column.is_none()
+                && self.event_id_column.is_none()
+                && self.key_columns.len() == 1,
         }
     }
 
@@ -470,14 +466,8 @@ impl ViewDef {
                 found: row.len(),
             });
         }
-        for ((name, data_type), value) in self.columns.iter().zip(row) {
-            if !value.fits(*data_type) {
-                return Err(EventError::WrongType {
-                    field: name.clone(),
-                    expected: data_type.to_string(),
-                    found: describe(value),
-                });
-            }
+        for (c, value) in row.iter().enumerate().take(self.columns.len()) {
+            self.check_type(c, value.as_cell())?;
         }
         let event_time = self.time(row, self.timestamp_column)?;
         let ingest_time = match self.ingest_time_column {

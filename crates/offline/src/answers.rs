@@ -152,8 +152,7 @@ pub(crate) fn answer_columns(
     let mut at: Vec<(usize, usize)> = vec![(usize::MAX, 0); total];
     let mut columns: Vec<Vec<ArrayRef>> =
         vec![Vec::with_capacity(parts.len()); view.features.len()];
-    let mut statuses: Vec<&[ViewStatus]> = Vec::with_capacity(parts.len());
-    let mut sinks = Vec::with_capacity(parts.len());
+    let mut statuses: Vec<Vec<ViewStatus>> = Vec::with_capacity(parts.len());
     for (thread, (indexes, sink)) in parts.into_iter().enumerate() {
         if let Some(e) = sink.error {
             return Err(query_failed(view, e));
@@ -164,20 +163,22 @@ pub(crate) fn answer_columns(
         for (column, builder) in columns.iter_mut().zip(sink.features) {
             column.push(builder.finish());
         }
-        sinks.push(sink.statuses);
+        statuses.push(sink.statuses);
     }
     if at.iter().any(|&(thread, _)| thread == usize::MAX) {
         return Err(TrainingError::Internal(
             "a query was left unanswered".to_owned(),
         ));
     }
-    statuses.extend(sinks.iter().map(Vec::as_slice));
-    let ordered = at.iter().map(|&(thread, row)| statuses[thread][row]);
-    let found = ordered
-        .clone()
-        .filter(|&s| s == ViewStatus::Present)
+    let found = statuses
+        .iter()
+        .flatten()
+        .filter(|&&s| s == ViewStatus::Present)
         .count();
-    let status: StringArray = ordered.map(|s| Some(s.name())).collect();
+    let status: StringArray = at
+        .iter()
+        .map(|&(thread, row)| Some(statuses[thread][row].name()))
+        .collect();
     let mut out = Vec::with_capacity(view.features.len() + 1);
     for (parts, &(feature, _)) in columns.iter().zip(&view.features) {
         let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();

@@ -17,8 +17,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow_schema::DataType as Arrow;
-use freshet_engine::{Cell, DataType, Timestamp, Value};
+use freshet_engine::{Cell, DataType, Value};
 use freshet_project::spec::Field;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -172,12 +171,14 @@ fn scan_file(
         let mut columns: Vec<Option<Cells>> = fields.iter().map(|_| None).collect();
         for (i, field) in fields.iter().enumerate().filter(|(i, _)| needed[*i]) {
             let array = column(&field.name)?;
-            check_type(file, field, array.data_type())?;
+            // The log writes each field with one Arrow type; anything else means the file is not
+            // ours.
+            let found = array.data_type().clone();
             let cells = Cells::of(array, field.data_type).ok_or_else(|| {
                 corrupt(
                     file,
                     format!(
-                        "column `{}` cannot be read as {}",
+                        "column `{}` is {found}, not {}",
                         field.name, field.data_type
                     ),
                 )
@@ -213,33 +214,6 @@ fn scan_file(
         }
     }
     Ok(count)
-}
-
-/// The log writes each field with one Arrow type; anything else means the file is not ours.
-fn check_type(file: &Path, field: &Field, found: &Arrow) -> Result<(), LogError> {
-    let ok = match field.data_type {
-        DataType::Int64 => matches!(found, Arrow::Int64),
-        DataType::Float64 => matches!(found, Arrow::Float64),
-        DataType::String => matches!(found, Arrow::Utf8),
-        DataType::Bool => matches!(found, Arrow::Boolean),
-        DataType::Timestamp => {
-            matches!(
-                found,
-                Arrow::Timestamp(arrow_schema::TimeUnit::Microsecond, _)
-            )
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(corrupt(
-            file,
-            format!(
-                "column `{}` is {found}, not {}",
-                field.name, field.data_type
-            ),
-        ))
-    }
 }
 
 /// One row of a decoded batch, read in place: [`CellRow::get`] borrows each cell where the reader
@@ -279,7 +253,7 @@ enum Cells {
 }
 
 impl Cells {
-    /// `array` as the Arrow type the log writes for `data_type` ([`check_type`] has checked it).
+    /// `array` as the Arrow type the log writes for `data_type`; `None` if it has another.
     fn of(array: ArrayRef, data_type: DataType) -> Option<Cells> {
         let any = array.as_any();
         Some(match data_type {
@@ -293,6 +267,7 @@ impl Cells {
         })
     }
 
+    #[inline]
     fn cell(&self, row: usize) -> Cell<'_> {
         match self {
             Cells::Int(a) if a.is_valid(row) => Cell::Int64(a.value(row)),
@@ -305,13 +280,9 @@ impl Cells {
     }
 
     fn value(&self, row: usize, interner: &mut Interner) -> Value {
-        match self {
-            Cells::Int(a) if a.is_valid(row) => Value::Int64(a.value(row)),
-            Cells::Float(a) if a.is_valid(row) => Value::Float64(a.value(row)),
-            Cells::Text(a) if a.is_valid(row) => Value::String(interner.get(a.value(row))),
-            Cells::Bool(a) if a.is_valid(row) => Value::Bool(a.value(row)),
-            Cells::Time(a) if a.is_valid(row) => Value::Timestamp(Timestamp(a.value(row))),
-            _ => Value::Null,
+        match self.cell(row) {
+            Cell::Str(text) => Value::String(interner.get(text)),
+            other => other.to_value(),
         }
     }
 }
