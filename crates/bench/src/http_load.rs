@@ -4,6 +4,7 @@
 //! from when it was due, so a stall in the server shows up in the figures instead of slowing the
 //! sender (the "coordinated omission" a closed-loop client would hide).
 
+use crate::pacer::PreciseTimer;
 use rand::{RngExt, SeedableRng};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -233,7 +234,7 @@ impl Load {
             lanes.push(sender);
             tasks.spawn(send_lane(self.address, self.path, receiver));
         }
-        let pacer = std::thread::spawn(move || pace(start, interval, bodies, lanes));
+        let pacer = tokio::spawn(pace(start, interval, bodies, lanes));
         let mut latencies = Vec::with_capacity(total);
         let mut ok = 0;
         while let Some(done) = tasks.join_next().await {
@@ -242,37 +243,37 @@ impl Load {
                 latencies.push(latency);
             }
         }
-        let _ = pacer.join();
+        if let Ok(Err(e)) = pacer.await {
+            tracing::warn!("the load generator's timer failed: {e}; the step stopped early");
+        }
         let seconds = start.elapsed().as_secs_f64();
         Step::new(total, ok, seconds, latencies)
     }
 }
 
-/// Hands request i to connection i mod [`CONNECTIONS`] at `start + i * interval`, from a thread of its
-/// own. Each connection's task sleeping on the runtime's timer would wake on its millisecond ticks,
-/// so at 10,000 requests/s ten requests would leave together every millisecond and queue behind each
-/// other in the server: latency the generator made, not the server. A thread sleeping to each due
-/// time spaces them as the rate says (within the kernel's timer slack, about 50 us).
-fn pace(
+/// Hands request i to connection i mod [`CONNECTIONS`] at `start + i * interval`, on the client's
+/// own runtime, woken by a [`PreciseTimer`] (see its module for why neither Tokio's timer nor a thread
+/// of its own will do).
+async fn pace(
     start: Instant,
     interval: Duration,
     bodies: Vec<bytes::Bytes>,
     lanes: Vec<tokio::sync::mpsc::UnboundedSender<(Instant, bytes::Bytes)>>,
-) {
+) -> std::io::Result<()> {
+    let timer = PreciseTimer::new()?;
     for (i, body) in bodies.into_iter().enumerate() {
         let due = start + interval * i as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
+        timer.sleep_until(due).await?;
         // A lane whose connection failed has stopped listening; its requests are not sent.
-        let _ = lanes[i % lanes.len()].send((Instant::now(), body));
+        let _ = lanes[i % lanes.len()].send((due, body));
     }
+    Ok(())
 }
 
-/// Sends what the pacer hands this connection, one request at a time. Latency counts from when the
-/// pacer handed the request over (its due time, give or take the timer slack) if the connection was
-/// free, and from then too if it was still busy with the previous request: the server's delay.
+/// Sends what the pacer hands this connection, one request at a time. Latency counts from the
+/// request's due time, whether the connection was free then or still busy with the previous request
+/// (the server's delay), and whether or not the pacer woke late (the generator's own delay, charged to
+/// the figures rather than hidden).
 async fn send_lane(
     address: SocketAddr,
     path: &'static str,
@@ -289,7 +290,7 @@ async fn send_lane(
         return results;
     };
     tokio::spawn(connection);
-    while let Some((handed, body)) = lane.recv().await {
+    while let Some((due, body)) = lane.recv().await {
         let request = hyper::Request::post(path)
             .header("host", "bench")
             .header("content-type", "application/json")
@@ -305,7 +306,7 @@ async fn send_lane(
             },
             Err(_) => false,
         };
-        results.push((ok, handed.elapsed()));
+        results.push((ok, due.elapsed()));
     }
     results
 }

@@ -14,6 +14,7 @@ mod b5;
 mod cdc;
 mod http_load;
 mod machine;
+mod pacer;
 mod recovery;
 mod workload;
 
