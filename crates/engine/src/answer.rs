@@ -202,16 +202,21 @@ fn number_entities(
     batches: &[EventBatch],
     queries: &[Query],
 ) -> (Vec<usize>, Vec<Option<usize>>, usize) {
+    // Sized up front: the keys of several batches chained are not an exact-size iterator, and
+    // growing a vector of ten million numbers by doubling copies (and faults in) it several times.
     fn number<K: std::hash::Hash + Eq>(
+        events: usize,
         keys: impl Iterator<Item = K>,
         numbers: &mut Map<K, usize>,
     ) -> Vec<usize> {
-        keys.map(|key| {
+        let mut of_event = Vec::with_capacity(events);
+        of_event.extend(keys.map(|key| {
             let next = numbers.len();
             *numbers.entry(key).or_insert(next)
-        })
-        .collect()
+        }));
+        of_event
     }
+    let events: usize = batches.iter().map(EventBatch::len).sum();
     let all_ints = batches.iter().all(|b| matches!(b.keys, BatchKeys::Ints(_)));
     if all_ints {
         let mut numbers: Map<i64, usize> = Map::default();
@@ -219,7 +224,7 @@ fn number_entities(
             BatchKeys::Ints(keys) => keys.as_slice(),
             BatchKeys::Any(_) => &[],
         });
-        let of_event = number(keys.copied(), &mut numbers);
+        let of_event = number(events, keys.copied(), &mut numbers);
         let of_query = queries
             .iter()
             .map(|q| match &q.key {
@@ -230,7 +235,7 @@ fn number_entities(
         (of_event, of_query, numbers.len())
     } else {
         let mut numbers: Map<EntityKey, usize> = Map::default();
-        let of_event = number(batches.iter().flat_map(|b| b.keys()), &mut numbers);
+        let of_event = number(events, batches.iter().flat_map(|b| b.keys()), &mut numbers);
         let of_query = queries
             .iter()
             .map(|q| numbers.get(&q.key).copied())

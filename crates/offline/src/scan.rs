@@ -24,7 +24,6 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One event read from the log.
 #[derive(Debug)]
@@ -56,9 +55,15 @@ pub fn scan_files(
 }
 
 /// Reads `files` on `threads` threads. Each thread starts from `init()` and folds its events into it
-/// with `each`; the states come back in no particular order, with the number of events read. Only the
+/// with `each`; the states come back in thread order, with the number of events read. Only the
 /// columns marked in `needed` (one flag per field) are decoded. Without `rows`, events carry their
 /// cells only: no value is built per cell.
+///
+/// Thread `i` reads the `i`-th of `threads` runs of consecutive files, runs about equal in rows
+/// ([`split_by_rows`]). So the states, in order, hold the events in file order, and a log written in
+/// time order hands each entity's events over already in canonical order: the engine checks that
+/// before it pays for a sort (with files dealt out one at a time, every entity's events came in two
+/// interleaved runs, and every entity was sorted).
 pub fn scan_parallel<S: Send>(
     files: &[PathBuf],
     fields: &[Field],
@@ -68,16 +73,16 @@ pub fn scan_parallel<S: Send>(
     init: impl Fn() -> S + Sync,
     each: impl Fn(&mut S, LoggedEvent<'_>) + Sync,
 ) -> Result<(Vec<S>, u64), LogError> {
-    let next = AtomicUsize::new(0);
+    let runs = split_by_rows(&file_rows(files)?, threads.max(1));
     let results: Vec<Result<(S, u64), LogError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.clamp(1, files.len().max(1)))
-            .map(|_| {
-                scope.spawn(|| {
+        let workers: Vec<_> = runs
+            .into_iter()
+            .map(|run| {
+                let (init, each) = (&init, &each);
+                scope.spawn(move || {
                     let mut state = init();
                     let mut count = 0;
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
+                    for file in &files[run] {
                         count +=
                             scan_file(file, fields, needed, rows, &mut |e| each(&mut state, e))?;
                     }
@@ -107,17 +112,42 @@ pub fn scan_parallel<S: Send>(
     Ok((states, total))
 }
 
+/// Splits files with `rows` rows each into at most `parts` non-empty runs of consecutive files, as
+/// equal in rows as whole files allow: run `i` ends at the first file that takes the running total to
+/// `(i + 1) / parts` of all rows. No files, no runs.
+fn split_by_rows(rows: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: u64 = rows.iter().sum();
+    let mut runs = Vec::with_capacity(parts);
+    let (mut start, mut seen) = (0, 0u64);
+    for (i, &r) in rows.iter().enumerate() {
+        seen += r;
+        let share = (total as u128 * (runs.len() as u128 + 1) / parts as u128) as u64;
+        let last = i + 1 == rows.len();
+        if (seen >= share && runs.len() + 1 < parts) || last {
+            runs.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    runs
+}
+
 /// The number of rows in `files`, from their footers (no data is read): to size buffers once.
 pub fn count_rows(files: &[PathBuf]) -> Result<u64, LogError> {
-    let mut rows = 0u64;
-    for file in files {
-        let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
-        let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
-            .parse_and_finish(&reader)
-            .map_err(|e| corrupt(file, e))?;
-        rows += metadata.file_metadata().num_rows().max(0) as u64;
-    }
-    Ok(rows)
+    Ok(file_rows(files)?.iter().sum())
+}
+
+/// The number of rows in each of `files`, from their footers.
+fn file_rows(files: &[PathBuf]) -> Result<Vec<u64>, LogError> {
+    files
+        .iter()
+        .map(|file| {
+            let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&reader)
+                .map_err(|e| corrupt(file, e))?;
+            Ok(metadata.file_metadata().num_rows().max(0) as u64)
+        })
+        .collect()
 }
 
 fn corrupt(file: &Path, reason: impl ToString) -> LogError {
@@ -314,5 +344,42 @@ impl Interner {
             self.seen.insert(Box::from(s), shared.clone());
         }
         shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_by_rows;
+    use proptest::prelude::*;
+
+    #[test]
+    fn runs_are_equal_in_rows_as_whole_files_allow() {
+        assert_eq!(split_by_rows(&[300; 35], 2), [0..18, 18..35]);
+        assert_eq!(split_by_rows(&[10, 10, 10, 10], 4), [0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(split_by_rows(&[100, 1, 1, 1], 2), [0..1, 1..4]);
+        assert_eq!(split_by_rows(&[5], 2), [0..1]);
+        assert!(split_by_rows(&[], 2).is_empty());
+        assert_eq!(split_by_rows(&[0, 0, 0], 2), [0..1, 1..3]);
+    }
+
+    proptest! {
+        #[test]
+        fn every_file_is_read_once_in_order_by_at_most_the_threads_asked_for(
+            rows in proptest::collection::vec(0u64..1_000, 0..40),
+            parts in 1usize..5,
+        ) {
+            let runs = split_by_rows(&rows, parts);
+            prop_assert!(runs.len() <= parts);
+            let covered: Vec<usize> = runs.iter().flat_map(|r| r.clone()).collect();
+            prop_assert_eq!(covered, (0..rows.len()).collect::<Vec<_>>());
+            prop_assert!(runs.iter().all(|r| !r.is_empty()));
+            // No run but the last holds more than its share plus one file.
+            let total: u64 = rows.iter().sum();
+            let biggest = rows.iter().copied().max().unwrap_or(0);
+            for run in runs.iter().take(runs.len().saturating_sub(1)) {
+                let held: u64 = rows[run.clone()].iter().sum();
+                prop_assert!(held <= total / parts as u64 + biggest + 1);
+            }
+        }
     }
 }
