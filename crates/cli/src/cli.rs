@@ -105,6 +105,12 @@ pub(crate) enum Command {
     )]
     Backfill(BackfillArgs),
 
+    /// Rewrite each day of the event log as one file sorted by entity (Delta's OPTIMIZE).
+    #[command(
+        after_help = "Appends leave many files per day (one per ingest chunk or streaming round), and an entity's\nevents spread over all of them. Compaction rewrites each day as one file sorted by the\nentity key, then time: training sets and backfills read fewer files and find each entity's\nevents together. No event changes: each day is replaced in one atomic commit, days already\ncompacted are left alone, and old files stay on disk for readers of older versions.\n\nExamples:\n  freshet compact -p rides\n  freshet compact --source trips --json"
+    )]
+    Compact(CompactArgs),
+
     /// Run the project's streams into the event log, the engine and the online store, and serve.
     #[command(
         after_help = "Streams every Kafka and generator source, ingests file sources with `every:` on their\nschedule, and serves features and predictions meanwhile. Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute"
@@ -316,6 +322,13 @@ pub(crate) struct BackfillArgs {
     /// Seconds between checkpoints while running.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub(crate) checkpoint_interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompactArgs {
+    /// A source whose log to compact (repeatable); every source with a log when omitted.
+    #[arg(long = "source", value_name = "NAME")]
+    pub(crate) sources: Vec<String>,
 }
 
 #[derive(Debug, Args)]

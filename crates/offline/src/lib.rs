@@ -7,6 +7,7 @@
 //!   entity groups by `answers`).
 //! - [`labels`]: a model's labelled rows, the spine it is trained on.
 //! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
+//! - [`compact`]: rewriting each day of a log as one file sorted by entity (Delta's `OPTIMIZE`).
 //!
 //! This crate owns the heavy dependencies of the offline path (Delta Lake and its async runtime) so the
 //! engine and the project model stay free of them.
@@ -14,6 +15,7 @@
 mod answers;
 pub mod backfill;
 pub mod columns;
+pub mod compact;
 pub mod dead_letter;
 pub mod ingest;
 pub mod labels;

@@ -12,12 +12,14 @@ use crate::layout::{DATE, date_of, table_dir, table_schema};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{StructType, Transaction};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use freshet_engine::Value;
 use freshet_project::spec::Field;
+use parquet::file::properties::WriterProperties;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -123,7 +125,12 @@ const DAY_MICROS: i64 = 86_400_000_000;
 fn date_partition(path: &Path) -> String {
     let prefix = format!("{DATE}=");
     path.components()
-        .find_map(|c| c.as_os_str().to_str()?.strip_prefix(&prefix).map(str::to_owned))
+        .find_map(|c| {
+            c.as_os_str()
+                .to_str()?
+                .strip_prefix(&prefix)
+                .map(str::to_owned)
+        })
         .unwrap_or_default()
 }
 
@@ -340,6 +347,71 @@ impl SourceLog {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
+
+    /// The data files of the current version with their date partitions, in [`SourceLog::files`]'
+    /// order: what a compaction chooses from.
+    pub fn data_files(&self) -> Result<Vec<DataFile>, LogError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        let mut files: Vec<DataFile> = snapshot
+            .log_data()
+            .into_iter()
+            .map(|view| {
+                let remove = view.remove_action(false);
+                let path = self.dir.join(view.path().as_ref());
+                DataFile {
+                    day: date_partition(&path),
+                    path,
+                    remove,
+                }
+            })
+            .collect();
+        files.sort_by(|a, b| a.day.cmp(&b.day));
+        Ok(files)
+    }
+
+    /// Replaces `old` (files of the current version) with `rewritten` (the same events, in the
+    /// table's schema, partition column included) in one atomic commit that records no change of
+    /// data, so readers of any version see every event exactly once. `properties` set how the new
+    /// files are written. Returns the new table version.
+    pub async fn replace_files(
+        &mut self,
+        old: &[DataFile],
+        rewritten: RecordBatch,
+        properties: WriterProperties,
+    ) -> Result<u64, LogError> {
+        let mut writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(|e| self.delta(e))?
+            .with_writer_properties(properties);
+        let written = writer.write(rewritten).await;
+        written.map_err(|e| self.delta(e))?;
+        let added = writer.flush().await.map_err(|e| self.delta(e))?;
+        let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
+        actions.extend(old.iter().map(|f| Action::Remove(f.remove.clone())));
+        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        let operation = DeltaOperation::Optimize {
+            predicate: None,
+            target_size: 0,
+        };
+        let committed = CommitBuilder::default()
+            .with_actions(actions)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await
+            .map_err(|e| self.delta(e))?;
+        let version = committed.version();
+        self.refresh().await?;
+        Ok(version)
+    }
+}
+
+/// One data file of a table version, as [`SourceLog::replace_files`] takes it.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its date partition (`YYYY-MM-DD`).
+    pub day: String,
+    /// The action that takes it out of the table.
+    remove: deltalake::kernel::Remove,
 }
 
 #[cfg(test)]

@@ -355,9 +355,12 @@ mod tests {
     #[test]
     fn runs_are_equal_in_rows_as_whole_files_allow() {
         assert_eq!(split_by_rows(&[300; 35], 2), [0..18, 18..35]);
-        assert_eq!(split_by_rows(&[10, 10, 10, 10], 4), [0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(
+            split_by_rows(&[10, 10, 10, 10], 4),
+            [0..1, 1..2, 2..3, 3..4]
+        );
         assert_eq!(split_by_rows(&[100, 1, 1, 1], 2), [0..1, 1..4]);
-        assert_eq!(split_by_rows(&[5], 2), [0..1]);
+        assert_eq!(split_by_rows(&[5], 2), vec![0..1_usize]);
         assert!(split_by_rows(&[], 2).is_empty());
         assert_eq!(split_by_rows(&[0, 0, 0], 2), [0..1, 1..3]);
     }

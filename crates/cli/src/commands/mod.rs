@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
 mod backfill;
+mod compact;
 mod demo;
 mod generate;
 mod generate_kafka;
@@ -36,6 +37,7 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Ingest(args) => ingest::run(&cli.project_dir, args, cli.json),
         Command::TrainingSet(args) => training_set::run(&cli.project_dir, args, cli.json),
         Command::Backfill(args) => backfill::run(&cli.project_dir, args, cli.json),
+        Command::Compact(args) => compact::run(&cli.project_dir, args, cli.json),
         Command::Serve(args) => serve::run(&cli.project_dir, args),
         Command::Run(args) => run::run(&cli.project_dir, args, cli.json),
         Command::Get(args) => get::run(&cli.project_dir, args, cli.json),

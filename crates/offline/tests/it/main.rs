@@ -5,6 +5,7 @@
 
 mod backfill;
 mod cdc;
+mod compact;
 mod ingest;
 #[path = "../../../engine/tests/it/oracle.rs"]
 #[allow(dead_code, unreachable_pub)]

@@ -1,0 +1,66 @@
+//! `freshet compact`: rewrite each day of the event log as one file sorted by entity.
+
+use crate::cli::CompactArgs;
+use crate::output::{Failure, print_json, print_text};
+use freshet_offline::compact::{CompactError, CompactProgress, CompactReport, compact};
+use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::time::Instant;
+
+pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Failure> {
+    let project = super::load(dir)?;
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {bar:30} {pos}/{len} days  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut progress = |p: CompactProgress| {
+        bar.set_length(p.runs as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("{}: {} events", p.source, HumanCount(p.events)));
+    };
+    let started = Instant::now();
+    let runtime = super::runtime()?;
+    let result = runtime.block_on(compact(&project, &args.sources, &mut progress));
+    bar.finish_and_clear();
+    let reports = result.map_err(|e| match e {
+        CompactError::UnknownSource { .. } => Failure::Refused {
+            message: e.to_string(),
+            help: "pass --source with one of the listed names, or none for every source".to_owned(),
+        },
+        other => Failure::Other(anyhow::Error::new(other)),
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        print_json(&serde_json::json!({"ok": true, "sources": reports, "seconds": seconds}));
+    } else if reports.is_empty() {
+        print_text("no source has an event log yet; run `freshet ingest` or `freshet run` first\n");
+    } else {
+        let text: String = reports.iter().map(describe).collect();
+        print_text(&text);
+    }
+    Ok(())
+}
+
+fn describe(report: &CompactReport) -> String {
+    let order = report.sorted_by.join(", ");
+    match report.version {
+        None => format!(
+            "{}: already compacted ({} days, sorted by {order}), nothing changed\n",
+            report.source, report.days_unchanged
+        ),
+        Some(version) => format!(
+            "{}: {} days rewritten ({} files -> {}), {} events sorted by {order}; {} days already compacted; log version {version}\n",
+            report.source,
+            report.days_rewritten,
+            report.files_removed,
+            report.files_added,
+            HumanCount(report.events),
+            report.days_unchanged
+        ),
+    }
+}

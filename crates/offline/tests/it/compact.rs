@@ -1,0 +1,207 @@
+//! Compaction rewrites each day of the log as one file sorted by entity and changes no event: the
+//! log holds the same events before and after, a training set comes out the same, and a second run
+//! commits nothing.
+
+use crate::{Fixture, TRIPS};
+use freshet_engine::Value;
+use freshet_offline::compact::{CompactReport, SORTED_BY, compact};
+use freshet_offline::ingest::IngestOptions;
+use freshet_offline::training::{SpineInput, TrainingOptions, build_training_set};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::collections::BTreeMap;
+
+/// Trips of 7 drivers over three days, out of order, in two files: with chunks of 5 records every
+/// day ends up in several files.
+fn fixture() -> Fixture {
+    let fixture = Fixture::new(TRIPS);
+    for (file, first) in [("a.csv", 0), ("b.csv", 40)] {
+        let mut text = String::from("trip_id,driver_id,event_time,fare,status\n");
+        for i in first..first + 40 {
+            let driver = (i * 5) % 7;
+            let day = 1 + (i * 11) % 3;
+            let minute = (i * 37) % 1440;
+            text.push_str(&format!(
+                "{i},{driver},2026-01-0{day}T{:02}:{:02}:00Z,{}.5,done\n",
+                minute / 60,
+                minute % 60,
+                i % 13
+            ));
+        }
+        fixture.write(file, &text);
+    }
+    fixture
+}
+
+async fn run(fixture: &Fixture) -> CompactReport {
+    let mut reports = compact(&fixture.project(), &[], &mut |_| {}).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    reports.remove(0)
+}
+
+/// Per day, the events of each file of the current version in file order.
+async fn files_by_day(fixture: &Fixture) -> BTreeMap<String, Vec<Vec<Vec<Value>>>> {
+    let log = fixture.open_log("trips").await;
+    let mut days: BTreeMap<String, Vec<Vec<Vec<Value>>>> = BTreeMap::new();
+    for file in log.data_files().unwrap() {
+        let mut rows = Vec::new();
+        freshet_offline::scan::scan_files(std::slice::from_ref(&file.path), log.fields(), |e| {
+            let mut row = e.row.to_vec();
+            row.push(Value::Int64(e.ingest_time));
+            row.push(Value::Int64(e.position as i64));
+            rows.push(row);
+        })
+        .unwrap();
+        days.entry(file.day.clone()).or_default().push(rows);
+    }
+    days
+}
+
+#[tokio::test]
+async fn compaction_keeps_every_event_once_and_sorts_each_day_by_entity() {
+    let fixture = fixture();
+    fixture
+        .ingest("trips", &IngestOptions { chunk_records: 5 })
+        .await;
+    let before = fixture.logged("trips").await;
+    let days = files_by_day(&fixture).await;
+    assert!(days.values().any(|files| files.len() > 1), "{days:?}");
+    let version = fixture.open_log("trips").await.version();
+
+    let report = run(&fixture).await;
+    assert_eq!(report.days_rewritten, 3);
+    assert_eq!(report.files_added, 3);
+    assert_eq!(report.events, 80);
+    assert_eq!(
+        report.sorted_by,
+        [
+            "driver_id",
+            "event_time",
+            "_freshet_ingest_time",
+            "_freshet_position"
+        ]
+    );
+    assert_eq!(report.version, Some(version + 3));
+
+    assert_eq!(fixture.logged("trips").await, before);
+    for (day, files) in files_by_day(&fixture).await {
+        assert_eq!(files.len(), 1, "day {day}");
+        // driver_id, event_time, ingest time, position: non-decreasing.
+        let int = |v: &Value| match v {
+            Value::Int64(i) => *i,
+            Value::Timestamp(t) => t.micros(),
+            other => panic!("not an integer or a time: {other:?}"),
+        };
+        let keys: Vec<[i64; 4]> = files[0]
+            .iter()
+            .map(|row| [int(&row[1]), int(&row[2]), int(&row[5]), int(&row[6])])
+            .collect();
+        assert!(keys.is_sorted(), "day {day}: {keys:?}");
+    }
+    let log = fixture.open_log("trips").await;
+    for file in log.data_files().unwrap() {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file.path).unwrap())
+                .unwrap();
+        let marks = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            marks.iter().any(|k| k.key == SORTED_BY),
+            "{}",
+            file.path.display()
+        );
+    }
+
+    // A second run finds every day compacted and commits nothing.
+    let again = run(&fixture).await;
+    assert_eq!(
+        (again.days_rewritten, again.days_unchanged, again.version),
+        (0, 3, None)
+    );
+    assert_eq!(fixture.open_log("trips").await.version(), version + 3);
+}
+
+#[tokio::test]
+async fn events_appended_after_a_compaction_are_folded_into_their_day_by_the_next() {
+    let fixture = fixture();
+    std::fs::remove_file(fixture.path().join("data/b.csv")).unwrap();
+    fixture.ingest("trips", &IngestOptions::default()).await;
+    run(&fixture).await;
+    let mut text = String::from("trip_id,driver_id,event_time,fare,status\n");
+    text.push_str("500,3,2026-01-02T08:00:00Z,9.5,done\n");
+    fixture.write("c.csv", &text);
+    fixture.ingest("trips", &IngestOptions::default()).await;
+    let before = fixture.logged("trips").await;
+    assert_eq!(files_by_day(&fixture).await["2026-01-02"].len(), 2);
+
+    let report = run(&fixture).await;
+    assert_eq!((report.days_rewritten, report.days_unchanged), (1, 2));
+    assert_eq!(report.files_removed, 2);
+    assert_eq!(fixture.logged("trips").await, before);
+    assert!(
+        files_by_day(&fixture)
+            .await
+            .values()
+            .all(|files| files.len() == 1)
+    );
+}
+
+#[tokio::test]
+async fn a_training_set_is_the_same_before_and_after_compaction() {
+    let fixture = fixture();
+    fixture
+        .ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    let mut spine = String::from("driver_id,event_timestamp,label\n");
+    for i in 0..60 {
+        spine.push_str(&format!(
+            "{},2026-01-0{}T{:02}:30:00Z,{i}\n",
+            i % 9,
+            1 + i % 4,
+            (i * 7) % 24
+        ));
+    }
+    let spine_path = fixture.path().join("spine.csv");
+    std::fs::write(&spine_path, spine).unwrap();
+    let build = |out: &str| {
+        let project = fixture.project();
+        let out = fixture.path().join(out);
+        let input = SpineInput::File {
+            path: spine_path.clone(),
+            timestamp_column: None,
+        };
+        async move {
+            build_training_set(
+                &project,
+                "activity",
+                &input,
+                &out,
+                &TrainingOptions::default(),
+            )
+            .await
+            .unwrap();
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            reader.map(Result::unwrap).collect::<Vec<_>>()
+        }
+    };
+    let before = build("before.parquet").await;
+    run(&fixture).await;
+    let after = build("after.parquet").await;
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn an_unknown_source_is_named_with_the_ones_that_exist() {
+    let fixture = fixture();
+    let error = compact(&fixture.project(), &["trip".to_owned()], &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "unknown source `trip`; sources: trips");
+}
