@@ -203,7 +203,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     // The same training sets once the log is compacted (`freshet compact`: one file per day, sorted
     // by driver), with the compaction's own time.
     let started = Instant::now();
-    let compacted = runtime.block_on(freshet_offline::compact::compact(&project, &[], &mut |_| {}))?;
+    let compacted = runtime.block_on(freshet_offline::compact::compact(
+        &project,
+        &[],
+        &mut |_| {},
+    ))?;
     let seconds = started.elapsed().as_secs_f64();
     let events: u64 = compacted.iter().map(|r| r.events).sum();
     report(&format!(

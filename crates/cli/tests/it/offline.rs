@@ -224,6 +224,25 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
     ids.windows(2)
         .for_each(|w| assert!(w[0] != w[1], "trip {} twice", w[0]));
     assert_eq!(ids.len(), events as usize);
+
+    // Compaction rewrites the days of the log; the independent reader still finds every event once.
+    let out = freshet(root.path(), &["compact", "-p", "proj", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let compacted = &report["sources"][0];
+    assert_eq!(compacted["events"].as_u64(), Some(events), "{compacted}");
+    assert!(compacted["files_removed"].as_u64() > compacted["files_added"].as_u64());
+    let (rows, positions, after) =
+        read_with_python(&dir.join(".freshet/offline/events/trips"), "trip_id");
+    assert_eq!((rows, positions), (events, events));
+    let after: Vec<&str> = after.iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(after, ids);
+    let out = freshet(root.path(), &["compact", "-p", "proj"]);
+    assert!(
+        stdout(&out).contains("already compacted"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
