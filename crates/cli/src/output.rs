@@ -77,6 +77,20 @@ pub(crate) fn print_text(text: &str) {
 }
 
 /// A spinner drawing `template` (indicatif syntax), hidden under `--json` so machine output stays clean.
+/// A progress bar of `length` steps drawn with `template` (hidden with `--json`).
+pub(crate) fn progress_bar(json: bool, length: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(length)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 pub(crate) fn spinner(json: bool, template: &str) -> indicatif::ProgressBar {
     let bar = if json {
         indicatif::ProgressBar::hidden()

@@ -3,7 +3,7 @@
 use crate::cli::BackfillArgs;
 use crate::output::{Failure, print_json, print_text};
 use freshet_offline::backfill::{BackfillError, BackfillOptions, Progress, ViewBackfill, backfill};
-use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use indicatif::HumanCount;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,14 +12,10 @@ pub(crate) fn run(dir: &Path, args: &BackfillArgs, json: bool) -> Result<(), Fai
     let options = BackfillOptions {
         checkpoint_interval: Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
     };
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {bar:30} {pos}/{len} log files  {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::output::progress_bar(
+        json,
+        0,
+        "{spinner} {msg} {bar:30} {pos}/{len} log files  {elapsed}",
     );
     let mut view = String::new();
     let mut progress = |p: Progress| match p {

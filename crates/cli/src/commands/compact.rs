@@ -3,20 +3,16 @@
 use crate::cli::CompactArgs;
 use crate::output::{Failure, print_json, print_text};
 use freshet_offline::compact::{CompactError, CompactProgress, CompactReport, compact};
-use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use indicatif::HumanCount;
 use std::path::Path;
 use std::time::Instant;
 
 pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Failure> {
     let project = super::load(dir)?;
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {bar:30} {pos}/{len} days  {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::output::progress_bar(
+        json,
+        0,
+        "{spinner} {msg} {bar:30} {pos}/{len} days  {elapsed}",
     );
     let mut progress = |p: CompactProgress| {
         bar.set_length(p.runs as u64);

@@ -10,7 +10,7 @@ use freshet_project::scenarios::Scenario;
 use freshet_project::spec::FileFormat;
 use freshet_sources::formats::write_rows;
 use freshet_sources::generator::{GeneratorConfig, generator};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::time::Instant;
 
 pub(super) fn refused(message: String, help: &str) -> Failure {
@@ -43,18 +43,11 @@ pub(super) fn historical_rows(
 
 /// The progress bar of `events` events (hidden with `--json`).
 pub(super) fn progress_bar(events: u64, json: bool) -> ProgressBar {
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(events)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {bar:40} {human_pos}/{human_len} events  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+    crate::output::progress_bar(
+        json,
+        events,
+        "{spinner} {bar:40} {human_pos}/{human_len} events  {per_sec}  eta {eta}",
+    )
 }
 
 pub(crate) fn run(args: &GenerateArgs, json: bool) -> Result<(), Failure> {
