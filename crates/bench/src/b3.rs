@@ -198,7 +198,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 
     let spine = dir.join("spine.parquet");
     write_spine(args, &spine)?;
-    training_sets(&runtime, &project, &dir, &spine, "")?;
+    training_sets(&runtime, &project, dir, &spine, "")?;
 
     // The same training sets once the log is compacted (`freshet compact`: one file per day, sorted
     // by driver), with the compaction's own time.
@@ -213,7 +213,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     report(&format!(
         "compact: {events} events rewritten as one sorted file per day in {seconds:.2} s (not a target)"
     ));
-    training_sets(&runtime, &project, &dir, &spine, " after compact")?;
+    training_sets(&runtime, &project, dir, &spine, " after compact")?;
     if let (Some(peak), Some(now)) = (peak_resident_bytes(), resident_bytes()) {
         report(&format!(
             "memory:  peak resident {:.2} GiB (target < 4 GiB), {:.2} GiB at the end",
