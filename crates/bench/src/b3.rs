@@ -206,6 +206,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let compacted = runtime.block_on(freshet_offline::compact::compact(
         &project,
         &[],
+        &freshet_offline::compact::CompactOptions::default(),
         &mut |_| {},
     ))?;
     let seconds = started.elapsed().as_secs_f64();

@@ -329,6 +329,10 @@ pub(crate) struct CompactArgs {
     /// A source whose log to compact (repeatable); every source with a log when omitted.
     #[arg(long = "source", value_name = "NAME")]
     pub(crate) sources: Vec<String>,
+    /// The most events per compacted file; a day with more is rewritten in several sorted files
+    /// (memory needed grows with it).
+    #[arg(long, default_value_t = freshet_offline::compact::CompactOptions::default().max_rows_per_file, value_name = "N")]
+    pub(crate) max_rows_per_file: u64,
 }
 
 #[derive(Debug, Args)]

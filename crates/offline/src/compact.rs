@@ -13,7 +13,8 @@
 //! event exactly once, a crash leaves either the old files or the new one, and a reader still using an
 //! older version keeps its files (nothing is deleted from disk). A day already held in one file
 //! sorted the same way is left alone, so running it twice commits nothing. A day larger than
-//! [`MAX_ROWS_PER_FILE`] is rewritten in runs of consecutive files, each sorted on its own.
+//! [`CompactOptions::max_rows_per_file`] is rewritten in runs of consecutive files, each sorted on its
+//! own.
 
 use crate::layout::{DATE, INGEST_TIME, POSITION, table_dir};
 use crate::log::{DataFile, LogError, SourceLog};
@@ -30,9 +31,22 @@ use std::sync::Arc;
 /// The Parquet footer key that records a compacted file's sort order (comma-separated columns).
 pub const SORTED_BY: &str = "freshet.sorted_by";
 
-/// The most events a compacted file holds: a day is sorted in memory, so this bounds the memory a
-/// compaction needs (about 1 GB for a dozen columns).
-pub const MAX_ROWS_PER_FILE: u64 = 8_000_000;
+/// Settings of a compaction.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// The most events a compacted file holds (a single larger input file is kept whole). A run is
+    /// sorted in memory, so this bounds the memory a compaction needs.
+    pub max_rows_per_file: u64,
+}
+
+impl Default for CompactOptions {
+    /// 8,000,000 events: about 1 GB in memory for a dozen columns.
+    fn default() -> Self {
+        CompactOptions {
+            max_rows_per_file: 8_000_000,
+        }
+    }
+}
 
 /// Why a compaction could not run.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +102,7 @@ pub struct CompactProgress {
 pub async fn compact(
     project: &Project,
     sources: &[String],
+    options: &CompactOptions,
     progress: &mut (dyn FnMut(CompactProgress) + Send),
 ) -> Result<Vec<CompactReport>, CompactError> {
     let root = crate::offline_root(project);
@@ -125,7 +140,7 @@ pub async fn compact(
         let mut log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let order = sort_order(project, source);
-        reports.push(compact_log(&mut log, &source.name, order, progress).await?);
+        reports.push(compact_log(&mut log, &source.name, order, options, progress).await?);
     }
     Ok(reports)
 }
@@ -163,10 +178,11 @@ async fn compact_log(
     log: &mut SourceLog,
     source: &str,
     order: Vec<String>,
+    options: &CompactOptions,
     progress: &mut (dyn FnMut(CompactProgress) + Send),
 ) -> Result<CompactReport, CompactError> {
     let marker = order.join(",");
-    let runs = runs_to_rewrite(&log.data_files()?, &marker)?;
+    let runs = runs_to_rewrite(&log.data_files()?, &marker, options.max_rows_per_file)?;
     let mut report = CompactReport {
         source: source.to_owned(),
         sorted_by: order.clone(),
@@ -206,9 +222,9 @@ struct Runs {
     unchanged_days: usize,
 }
 
-/// Splits each day's files (consecutive in `files`) into runs of at most [`MAX_ROWS_PER_FILE`]
-/// events; a run that is one file already sorted as `marker` says is left out.
-fn runs_to_rewrite(files: &[DataFile], marker: &str) -> Result<Runs, LogError> {
+/// Splits each day's files (consecutive in `files`) into runs of at most `max_rows` events (a larger
+/// file is a run of its own); a run that is one file already sorted as `marker` says is left out.
+fn runs_to_rewrite(files: &[DataFile], marker: &str, max_rows: u64) -> Result<Runs, LogError> {
     let mut runs = Runs {
         rewrite: Vec::new(),
         unchanged_days: 0,
@@ -223,7 +239,7 @@ fn runs_to_rewrite(files: &[DataFile], marker: &str) -> Result<Runs, LogError> {
         while start < day.len() {
             let mut end = start + 1;
             let mut held = rows[start];
-            while end < day.len() && held + rows[end] <= MAX_ROWS_PER_FILE {
+            while end < day.len() && held + rows[end] <= max_rows {
                 held += rows[end];
                 end += 1;
             }

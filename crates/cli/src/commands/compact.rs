@@ -2,7 +2,9 @@
 
 use crate::cli::CompactArgs;
 use crate::output::{Failure, print_json, print_text};
-use freshet_offline::compact::{CompactError, CompactProgress, CompactReport, compact};
+use freshet_offline::compact::{
+    CompactError, CompactOptions, CompactProgress, CompactReport, compact,
+};
 use indicatif::HumanCount;
 use std::path::Path;
 use std::time::Instant;
@@ -21,7 +23,10 @@ pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Fail
     };
     let started = Instant::now();
     let runtime = super::runtime()?;
-    let result = runtime.block_on(compact(&project, &args.sources, &mut progress));
+    let options = CompactOptions {
+        max_rows_per_file: args.max_rows_per_file.max(1),
+    };
+    let result = runtime.block_on(compact(&project, &args.sources, &options, &mut progress));
     bar.finish_and_clear();
     let reports = result.map_err(|e| match e {
         CompactError::UnknownSource { .. } => Failure::Refused {

@@ -4,7 +4,7 @@
 
 use crate::{Fixture, TRIPS};
 use freshet_engine::Value;
-use freshet_offline::compact::{CompactReport, SORTED_BY, compact};
+use freshet_offline::compact::{CompactOptions, CompactReport, SORTED_BY, compact};
 use freshet_offline::ingest::IngestOptions;
 use freshet_offline::training::{SpineInput, TrainingOptions, build_training_set};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -33,7 +33,13 @@ fn fixture() -> Fixture {
 }
 
 async fn run(fixture: &Fixture) -> CompactReport {
-    let mut reports = compact(&fixture.project(), &[], &mut |_| {}).await.unwrap();
+    run_with(fixture, &CompactOptions::default()).await
+}
+
+async fn run_with(fixture: &Fixture, options: &CompactOptions) -> CompactReport {
+    let mut reports = compact(&fixture.project(), &[], options, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(reports.len(), 1);
     reports.remove(0)
 }
@@ -200,8 +206,42 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
 #[tokio::test]
 async fn an_unknown_source_is_named_with_the_ones_that_exist() {
     let fixture = fixture();
-    let error = compact(&fixture.project(), &["trip".to_owned()], &mut |_| {})
-        .await
-        .unwrap_err();
+    let error = compact(
+        &fixture.project(),
+        &["trip".to_owned()],
+        &CompactOptions::default(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.to_string(), "unknown source `trip`; sources: trips");
+}
+
+#[tokio::test]
+async fn a_day_over_the_file_limit_becomes_several_sorted_files_and_stays_so() {
+    let fixture = fixture();
+    fixture
+        .ingest("trips", &IngestOptions { chunk_records: 5 })
+        .await;
+    let before = fixture.logged("trips").await;
+    let options = CompactOptions {
+        max_rows_per_file: 12,
+    };
+    let report = run_with(&fixture, &options).await;
+    assert_eq!(report.days_rewritten, 3);
+    assert!(report.files_added > 3, "{report:?}");
+    assert_eq!(fixture.logged("trips").await, before);
+    let log = fixture.open_log("trips").await;
+    for file in log.data_files().unwrap() {
+        let rows =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file.path).unwrap())
+                .unwrap()
+                .metadata()
+                .file_metadata()
+                .num_rows();
+        assert!(rows <= 12, "{} holds {rows} events", file.path.display());
+    }
+    // Every run is one sorted file now, so nothing is left to do.
+    let again = run_with(&fixture, &options).await;
+    assert_eq!((again.days_rewritten, again.version), (0, None));
 }
