@@ -245,3 +245,30 @@ async fn a_day_over_the_file_limit_becomes_several_sorted_files_and_stays_so() {
     let again = run_with(&fixture, &options).await;
     assert_eq!((again.days_rewritten, again.version), (0, None));
 }
+
+#[tokio::test]
+async fn an_unreadable_file_is_named_and_its_day_is_left_as_it_was() {
+    let fixture = fixture();
+    fixture
+        .ingest("trips", &IngestOptions { chunk_records: 5 })
+        .await;
+    let log = fixture.open_log("trips").await;
+    let files = log.data_files().unwrap();
+    let broken = files.last().unwrap().path.clone();
+    std::fs::write(&broken, b"not parquet").unwrap();
+
+    let error = compact(
+        &fixture.project(),
+        &[],
+        &CompactOptions::default(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains(&broken.display().to_string()), "{error}");
+    assert!(error.contains("restore it from a backup"), "{error}");
+    // The broken file's day was not rewritten: the file is still part of the table.
+    let after = fixture.open_log("trips").await.data_files().unwrap();
+    assert!(after.iter().any(|f| f.path == broken));
+}
