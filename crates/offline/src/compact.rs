@@ -20,6 +20,7 @@ use crate::layout::{DATE, INGEST_TIME, POSITION, table_dir};
 use crate::log::{DataFile, LogError, SourceLog};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
+use arrow_schema::SchemaRef;
 use freshet_project::Project;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -190,8 +191,21 @@ async fn compact_log(
     };
     let mut days_rewritten = std::collections::BTreeSet::new();
     let total = runs.rewrite.len();
+    // Reading and sorting run i + 1 (one core) overlaps encoding and committing run i (the other):
+    // two runs are in memory at a time.
+    let schema = Arc::new(log.schema().clone());
+    let sort = |run: &Vec<DataFile>| {
+        let (schema, run, order) = (schema.clone(), run.clone(), order.clone());
+        tokio::task::spawn_blocking(move || sorted_day(&schema, &run, &order))
+    };
+    let mut next = runs.rewrite.first().map(sort);
     for (done, run) in runs.rewrite.iter().enumerate() {
-        let (batch, events) = sorted_day(log, run, &order)?;
+        let Some(sorting) = next.take() else { break };
+        let (batch, events) = sorting.await.map_err(|e| LogError::Io {
+            dir: log.dir().to_path_buf(),
+            source: std::io::Error::other(format!("a sorting thread stopped: {e}")),
+        })??;
+        next = runs.rewrite.get(done + 1).map(sort);
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_key_value_metadata(Some(vec![KeyValue::new(
@@ -272,13 +286,13 @@ fn footer(path: &Path) -> Result<(u64, Option<String>), LogError> {
     Ok((meta.num_rows().max(0) as u64, mark))
 }
 
-/// Every event of `run` (one day's files) in one batch of the table's schema, sorted by `order`.
+/// Every event of `run` (one day's files) in one batch of the table's `schema`, sorted by `order`.
 fn sorted_day(
-    log: &SourceLog,
+    schema: &SchemaRef,
     run: &[DataFile],
     order: &[String],
 ) -> Result<(RecordBatch, u64), LogError> {
-    let schema = Arc::new(log.schema().clone());
+    let schema = schema.clone();
     let stored = Arc::new(arrow_schema::Schema::new(
         schema
             .fields()
