@@ -147,6 +147,47 @@ impl Accumulator {
         }
     }
 
+    /// Whether [`Accumulator::update_float`] folds values for this aggregation: those whose update
+    /// reads a float input as a number only.
+    pub(crate) fn takes_floats(&self) -> bool {
+        matches!(
+            self,
+            Accumulator::CountRows(_)
+                | Accumulator::CountValues(_)
+                | Accumulator::SumFloat { .. }
+                | Accumulator::MeanFloat { .. }
+                | Accumulator::Welford { .. }
+        )
+    }
+
+    /// Folds in the next value, read from a float column (`None`: null), exactly as
+    /// [`Accumulator::update`] folds the `Value::Float64` or `Value::Null` it stands for, without
+    /// building that value. Only for an accumulator that [`Accumulator::takes_floats`].
+    pub(crate) fn update_float(&mut self, value: Option<f64>) {
+        if let Accumulator::CountRows(n) = self {
+            *n += 1;
+            return;
+        }
+        let Some(x) = value.filter(|x| !x.is_nan()) else {
+            return;
+        };
+        match self {
+            Accumulator::CountValues(n) => *n += 1,
+            Accumulator::SumFloat { sum } => *sum += x,
+            Accumulator::MeanFloat { sum, n } => {
+                *sum += x;
+                *n += 1;
+            }
+            Accumulator::Welford { n, mean, m2, .. } => {
+                *n += 1;
+                let delta = x - *mean;
+                *mean += delta / *n as f64;
+                *m2 += delta * (x - *mean);
+            }
+            other => other.update(&Value::Float64(x)),
+        }
+    }
+
     /// Folds in the next value in canonical order (`Value::Null` for a row count's missing column).
     pub(crate) fn update(&mut self, value: &Value) {
         if let Accumulator::CountRows(n) = self {

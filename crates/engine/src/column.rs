@@ -236,6 +236,18 @@ impl InputColumn {
 
     /// Whether event `i`'s value would be counted by an aggregation: not null and not NaN. Answers
     /// without building the value, so a scan for the newest counted value allocates nothing.
+    /// Event `i`'s value when the column stores floats (`Some(None)`: null); `None` when it stores
+    /// anything else, and the caller reads it through [`InputColumn::get`].
+    pub(crate) fn float(&self, i: usize) -> Option<Option<f64>> {
+        match &self.data {
+            Data::Float(v) if !self.nulls.get(i).copied().unwrap_or(false) => {
+                Some(v.get(i).copied())
+            }
+            Data::Float(_) => Some(None),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_counted(&self, i: usize) -> bool {
         if self.nulls.get(i).copied().unwrap_or(false) {
             return false;

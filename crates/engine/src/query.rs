@@ -26,6 +26,16 @@ pub(crate) trait EventValues {
         let value = self.get(event, slot);
         !value.is_null() && !matches!(*value, Value::Float64(f) if f.is_nan())
     }
+
+    /// That input as a float without building a [`Value`] (`Some(None)`: null), where it is stored
+    /// as one; `None` otherwise, and the caller reads it through [`EventValues::get`].
+    fn float(&self, event: usize, slot: usize) -> Option<Option<f64>> {
+        match &*self.get(event, slot) {
+            Value::Float64(f) => Some(Some(*f)),
+            Value::Null => Some(None),
+            _ => None,
+        }
+    }
 }
 
 /// Values in one flat vector, `stride` per event: incremental state.
@@ -67,6 +77,13 @@ impl EventValues for Indexed<'_> {
     fn is_counted(&self, event: usize, slot: usize) -> bool {
         self.column(event, slot)
             .is_some_and(|(column, i)| column.is_counted(i))
+    }
+
+    fn float(&self, event: usize, slot: usize) -> Option<Option<f64>> {
+        match self.column(event, slot) {
+            Some((column, i)) => column.float(i),
+            None => Some(None),
+        }
     }
 }
 
@@ -155,6 +172,21 @@ impl<V: EventValues> History<'_, V> {
                     }
                     from_evicted_history => from_evicted_history,
                 },
+                _ if acc.takes_floats() => {
+                    // Sums, means, counts and variances read a float input as a number: fold it
+                    // without building a value per event (other inputs take the general path).
+                    for e in start..end {
+                        if self.orders[e].ingest_time > k {
+                            continue;
+                        }
+                        match specs.slots[i].map(|s| self.values.float(e, s)) {
+                            None => acc.update_float(None),
+                            Some(Some(x)) => acc.update_float(x),
+                            Some(None) => acc.update(&self.input(specs, i, e)),
+                        }
+                    }
+                    acc.finish()
+                }
                 _ => {
                     for e in start..end {
                         if self.orders[e].ingest_time <= k {
