@@ -76,7 +76,6 @@ pub(crate) fn print_text(text: &str) {
     let _ = out.write_all(text.as_bytes());
 }
 
-/// A spinner drawing `template` (indicatif syntax), hidden under `--json` so machine output stays clean.
 /// A progress bar of `length` steps drawn with `template` (hidden with `--json`).
 pub(crate) fn progress_bar(json: bool, length: u64, template: &str) -> indicatif::ProgressBar {
     let bar = if json {
@@ -91,6 +90,7 @@ pub(crate) fn progress_bar(json: bool, length: u64, template: &str) -> indicatif
     bar
 }
 
+/// A spinner drawing `template` (indicatif syntax), hidden under `--json` so machine output stays clean.
 pub(crate) fn spinner(json: bool, template: &str) -> indicatif::ProgressBar {
     let bar = if json {
         indicatif::ProgressBar::hidden()

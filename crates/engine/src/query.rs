@@ -172,25 +172,22 @@ impl<V: EventValues> History<'_, V> {
                     }
                     from_evicted_history => from_evicted_history,
                 },
-                _ if acc.takes_floats() => {
+                _ => {
                     // Sums, means, counts and variances read a float input as a number: fold it
                     // without building a value per event (other inputs take the general path).
+                    let floats = acc.takes_floats();
                     for e in start..end {
                         if self.orders[e].ingest_time > k {
                             continue;
                         }
-                        match specs.slots[i].map(|s| self.values.float(e, s)) {
-                            None => acc.update_float(None),
-                            Some(Some(x)) => acc.update_float(x),
-                            Some(None) => acc.update(&self.input(specs, i, e)),
-                        }
-                    }
-                    acc.finish()
-                }
-                _ => {
-                    for e in start..end {
-                        if self.orders[e].ingest_time <= k {
-                            acc.update(&self.input(specs, i, e));
+                        let float = match specs.slots[i] {
+                            _ if !floats => None,
+                            Some(s) => self.values.float(e, s),
+                            None => Some(None),
+                        };
+                        match float {
+                            Some(x) => acc.update_float(x),
+                            None => acc.update(&self.input(specs, i, e)),
                         }
                     }
                     acc.finish()

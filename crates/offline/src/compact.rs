@@ -18,6 +18,7 @@
 
 use crate::layout::{DATE, INGEST_TIME, POSITION, table_dir};
 use crate::log::{DataFile, LogError, SourceLog};
+use crate::views::join_keys;
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
 use arrow_schema::SchemaRef;
@@ -155,10 +156,9 @@ pub fn sort_order(project: &Project, source: &freshet_project::spec::SourceSpec)
         .iter()
         .find(|v| v.source == source.name)
         .map(|view| {
-            view.entities
-                .iter()
-                .filter_map(|e| project.spec.entities.iter().find(|x| &x.name == e))
-                .flat_map(|e| e.join_keys.iter().cloned())
+            join_keys(project, view)
+                .into_iter()
+                .map(|(k, _)| k)
                 .collect()
         })
         .unwrap_or_default();
@@ -189,8 +189,11 @@ async fn compact_log(
         sorted_by: order.clone(),
         ..CompactReport::default()
     };
-    let mut days_rewritten = std::collections::BTreeSet::new();
     let total = runs.rewrite.len();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![KeyValue::new(SORTED_BY.to_owned(), marker)]))
+        .build();
     // Reading and sorting run i + 1 (one core) overlaps encoding and committing run i (the other):
     // two runs are in memory at a time.
     let schema = Arc::new(log.schema().clone());
@@ -206,18 +209,10 @@ async fn compact_log(
             source: std::io::Error::other(format!("a sorting thread stopped: {e}")),
         })??;
         next = runs.rewrite.get(done + 1).map(sort);
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                SORTED_BY.to_owned(),
-                marker.clone(),
-            )]))
-            .build();
-        report.version = Some(log.replace_files(run, batch, properties).await?);
+        report.version = Some(log.replace_files(run, batch, properties.clone()).await?);
         report.files_removed += run.len();
         report.files_added += 1;
         report.events += events;
-        days_rewritten.insert(run[0].day.clone());
         progress(CompactProgress {
             source: source.to_owned(),
             done: done + 1,
@@ -225,15 +220,16 @@ async fn compact_log(
             events: report.events,
         });
     }
-    report.days_rewritten = days_rewritten.len();
-    report.days_unchanged = runs.unchanged_days;
+    report.days_rewritten = runs.days_rewritten;
+    report.days_unchanged = runs.days_unchanged;
     Ok(report)
 }
 
-/// The runs of files a compaction rewrites, and the days it leaves alone.
+/// The runs of files a compaction rewrites, and how many days it rewrites and leaves alone.
 struct Runs {
     rewrite: Vec<Vec<DataFile>>,
-    unchanged_days: usize,
+    days_rewritten: usize,
+    days_unchanged: usize,
 }
 
 /// Splits each day's files (consecutive in `files`) into runs of at most `max_rows` events (a larger
@@ -241,32 +237,33 @@ struct Runs {
 fn runs_to_rewrite(files: &[DataFile], marker: &str, max_rows: u64) -> Result<Runs, LogError> {
     let mut runs = Runs {
         rewrite: Vec::new(),
-        unchanged_days: 0,
+        days_rewritten: 0,
+        days_unchanged: 0,
     };
     for day in files.chunk_by(|a, b| a.day == b.day) {
-        let mut rows = Vec::with_capacity(day.len());
-        for file in day {
-            rows.push(footer(&file.path)?.0);
-        }
-        let mut changed = false;
+        let footers = day
+            .iter()
+            .map(|file| footer(&file.path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let before = runs.rewrite.len();
         let mut start = 0;
         while start < day.len() {
             let mut end = start + 1;
-            let mut held = rows[start];
-            while end < day.len() && held + rows[end] <= max_rows {
-                held += rows[end];
+            let mut held = footers[start].0;
+            while end < day.len() && held + footers[end].0 <= max_rows {
+                held += footers[end].0;
                 end += 1;
             }
-            let run = &day[start..end];
-            let sorted = run.len() == 1 && footer(&run[0].path)?.1.as_deref() == Some(marker);
+            let sorted = end == start + 1 && footers[start].1.as_deref() == Some(marker);
             if !sorted {
-                runs.rewrite.push(run.to_vec());
-                changed = true;
+                runs.rewrite.push(day[start..end].to_vec());
             }
             start = end;
         }
-        if !changed {
-            runs.unchanged_days += 1;
+        if runs.rewrite.len() > before {
+            runs.days_rewritten += 1;
+        } else {
+            runs.days_unchanged += 1;
         }
     }
     Ok(runs)

@@ -326,21 +326,7 @@ impl SourceLog {
     /// events roughly in event-time order (one commit's files come in no particular order of days),
     /// which is what the batch path's cheap check for canonical order relies on.
     pub fn files(&self) -> Result<Vec<PathBuf>, LogError> {
-        let uris: Vec<String> = self
-            .table
-            .get_file_uris()
-            .map_err(|e| self.delta(e))?
-            .collect();
-        let mut files = Vec::with_capacity(uris.len());
-        for uri in uris {
-            let path = url::Url::parse(&uri)
-                .ok()
-                .and_then(|u| u.to_file_path().ok())
-                .unwrap_or_else(|| PathBuf::from(&uri));
-            files.push(path);
-        }
-        files.sort_by_cached_key(|path| date_partition(path));
-        Ok(files)
+        Ok(self.data_files()?.into_iter().map(|f| f.path).collect())
     }
 
     /// The Arrow schema of the table (source columns, then the log's own).
@@ -352,12 +338,22 @@ impl SourceLog {
     /// order: what a compaction chooses from.
     pub fn data_files(&self) -> Result<Vec<DataFile>, LogError> {
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        // Absolute, as the table's own URL is (see `open`).
+        let root = std::path::absolute(&self.dir).map_err(|e| LogError::Io {
+            dir: self.dir.clone(),
+            source: e,
+        })?;
         let mut files: Vec<DataFile> = snapshot
             .log_data()
             .into_iter()
             .map(|view| {
                 let remove = view.remove_action(false);
-                let path = self.dir.join(view.path().as_ref());
+                // Paths are relative to the table, unless a writer recorded a whole URL.
+                let relative = view.path();
+                let path = url::Url::parse(&relative)
+                    .ok()
+                    .and_then(|u| u.to_file_path().ok())
+                    .unwrap_or_else(|| root.join(relative.as_ref()));
                 DataFile {
                     day: date_partition(&path),
                     path,

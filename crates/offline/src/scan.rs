@@ -54,8 +54,8 @@ pub fn scan_files(
     Ok(count)
 }
 
-/// Reads `files` on `threads` threads. Each thread starts from `init()` and folds its events into it
-/// with `each`; the states come back in thread order, with the number of events read. Only the
+/// Reads `files` on `threads` threads. Each thread starts from `init(rows)`, with the number of rows
+/// it will read (from the files' footers), and folds its events into it with `each`; the states come back in thread order, with the number of events read. Only the
 /// columns marked in `needed` (one flag per field) are decoded. Without `rows`, events carry their
 /// cells only: no value is built per cell.
 ///
@@ -70,17 +70,19 @@ pub fn scan_parallel<S: Send>(
     needed: &[bool],
     rows: bool,
     threads: usize,
-    init: impl Fn() -> S + Sync,
+    init: impl Fn(u64) -> S + Sync,
     each: impl Fn(&mut S, LoggedEvent<'_>) + Sync,
 ) -> Result<(Vec<S>, u64), LogError> {
-    let runs = split_by_rows(&file_rows(files)?, threads.max(1));
+    let rows_of = file_rows(files)?;
+    let runs = split_by_rows(&rows_of, threads.max(1));
     let results: Vec<Result<(S, u64), LogError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = runs
             .into_iter()
             .map(|run| {
                 let (init, each) = (&init, &each);
+                let run_rows = rows_of[run.clone()].iter().sum();
                 scope.spawn(move || {
-                    let mut state = init();
+                    let mut state = init(run_rows);
                     let mut count = 0;
                     for file in &files[run] {
                         count +=
@@ -131,12 +133,7 @@ fn split_by_rows(rows: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-/// The number of rows in `files`, from their footers (no data is read): to size buffers once.
-pub fn count_rows(files: &[PathBuf]) -> Result<u64, LogError> {
-    Ok(file_rows(files)?.iter().sum())
-}
-
-/// The number of rows in each of `files`, from their footers.
+/// The number of rows in each of `files`, from their footers (no data is read).
 fn file_rows(files: &[PathBuf]) -> Result<Vec<u64>, LogError> {
     files
         .iter()

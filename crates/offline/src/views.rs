@@ -2,7 +2,7 @@
 //! from each, and every logged event of each view prepared for the engine.
 
 use crate::log::{LogError, SourceLog};
-use crate::scan::{count_rows, scan_parallel};
+use crate::scan::scan_parallel;
 use crate::spine::SpineError;
 use freshet_engine::{
     DataType, EventBatch, FeatureStatus, FeatureType, Timestamp, ViewDef, ViewRow,
@@ -191,7 +191,8 @@ pub fn views_of_features(
     views
 }
 
-fn join_keys(project: &Project, view: &FeatureViewSpec) -> Vec<(String, DataType)> {
+/// The join keys of `view` (names and the source's types), in key order.
+pub(crate) fn join_keys(project: &Project, view: &FeatureViewSpec) -> Vec<(String, DataType)> {
     let source = project.spec.sources.iter().find(|s| s.name == view.source);
     view.entities
         .iter()
@@ -252,9 +253,6 @@ pub async fn load_events(
         let log =
             SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
         let files = log.files()?;
-        // Each thread's batch for a group gets room for the whole group, so growing it never copies
-        // events (untouched room costs no memory).
-        let group_rows = (count_rows(&files)? as usize / READ_THREADS) * 11 / 10 + 1024;
         let mine: Vec<usize> = (0..views.len())
             .filter(|&i| views[i].source == source_name)
             .collect();
@@ -273,12 +271,15 @@ pub async fn load_events(
             &needed,
             rows,
             READ_THREADS,
-            || {
+            |rows| {
+                // Each of the thread's batches gets room for its share of the rows it reads, and a
+                // tenth more, so growing it never copies events (untouched room costs no memory).
+                let room = (rows as usize / READ_THREADS) * 11 / 10 + 1024;
                 mine.iter()
                     .map(|&i| {
                         let def = &views[i].def;
                         let batches = (0..READ_THREADS)
-                            .map(|_| EventBatch::with_capacity(def, group_rows))
+                            .map(|_| EventBatch::with_capacity(def, room))
                             .collect::<Vec<_>>();
                         (def.preparer(), batches)
                     })

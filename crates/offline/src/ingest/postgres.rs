@@ -144,7 +144,7 @@ pub(super) async fn logged_positions(log: &SourceLog) -> Result<HashSet<u64>, Lo
             &vec![false; fields.len()],
             false,
             2,
-            HashSet::new,
+            |_| HashSet::new(),
             |set: &mut HashSet<u64>, event| {
                 set.insert(event.position);
             },
