@@ -10,8 +10,13 @@
 //! events spread over all of them. They are read where they are: an event is addressed by one index
 //! with its batch in the high bits ([`Parts`]), so no batch is ever copied into another. Joining them
 //! first would copy (and fault in) hundreds of megabytes for a training set.
+//!
+//! When the events come already grouped by entity (a reader merging log files sorted by key),
+//! [`EntityAnswerer`] skips the grouping: the caller fills one small batch per entity, reused from
+//! one entity to the next, and asks that entity's queries through the same canonical order and query.
 
 use crate::batch::{BatchKeys, EventBatch};
+use crate::entity::FeatureSpecs;
 use crate::entity::{QueryError, ViewRow};
 use crate::key::{EntityKey, KeyPart};
 use crate::query::{History, Indexed};
@@ -63,52 +68,63 @@ impl Parts {
     }
 
     fn order(&self, index: usize) -> EventOrder {
-        let (part, local) = Parts::locate(index);
-        self.batches[part].orders[local]
+        order_of(&self.batches, index)
     }
 
-    fn id(&self, index: usize) -> Option<&KeyPart> {
-        let (part, local) = Parts::locate(index);
-        self.batches[part].id(local)
-    }
-
-    /// The events of `group` (one entity's indexes, any order) that count, in canonical order, into
-    /// `kept`: exactly the events inserting them one by one would keep. Of copies sharing an id the
-    /// first ingested counts; a record delivered twice (same time, ingest time and position) counts
-    /// once.
+    /// The events of `group` that count, in canonical order ([`canonical`]).
     fn canonical(&self, group: &mut [usize], kept: &mut Vec<usize>) {
-        kept.clear();
-        // Events arrive mostly in time order; check before paying for a sort. The sort runs over
-        // the group's orders copied side by side: comparing through the indexes would reach into
-        // the whole batch at every comparison.
-        if !group.is_sorted_by_key(|&i| self.order(i)) {
-            let mut placed: Vec<(EventOrder, usize)> =
-                group.iter().map(|&i| (self.order(i), i)).collect();
-            placed.sort_unstable();
-            for (slot, (_, i)) in group.iter_mut().zip(placed) {
-                *slot = i;
+        canonical(&self.batches, group, kept);
+    }
+}
+
+/// The order of the event at `index` (see [`Parts`]) of `batches`.
+fn order_of(batches: &[EventBatch], index: usize) -> EventOrder {
+    let (part, local) = Parts::locate(index);
+    batches[part].orders[local]
+}
+
+/// The id of the event at `index` (see [`Parts`]) of `batches`.
+fn id_of(batches: &[EventBatch], index: usize) -> Option<&KeyPart> {
+    let (part, local) = Parts::locate(index);
+    batches[part].id(local)
+}
+
+/// The events of `group` (one entity's indexes into `batches`, any order) that count, in canonical
+/// order, into `kept`: exactly the events inserting them one by one would keep. Of copies sharing an
+/// id the first ingested counts; a record delivered twice (same time, ingest time and position)
+/// counts once.
+fn canonical(batches: &[EventBatch], group: &mut [usize], kept: &mut Vec<usize>) {
+    let order = |i: usize| order_of(batches, i);
+    kept.clear();
+    // Events arrive mostly in time order; check before paying for a sort. The sort runs over the
+    // group's orders copied side by side: comparing through the indexes would reach into the whole
+    // batch at every comparison.
+    if !group.is_sorted_by_key(|&i| order(i)) {
+        let mut placed: Vec<(EventOrder, usize)> = group.iter().map(|&i| (order(i), i)).collect();
+        placed.sort_unstable();
+        for (slot, (_, i)) in group.iter_mut().zip(placed) {
+            *slot = i;
+        }
+    }
+    let with_ids = group.iter().any(|&i| id_of(batches, i).is_some());
+    let mut keep = vec![true; if with_ids { group.len() } else { 0 }];
+    if with_ids {
+        // Keep the first-ingested copy of each id: visit in ingest order.
+        let mut by_ingest: Vec<usize> = (0..group.len()).collect();
+        by_ingest.sort_by_key(|&p| crate::entity::ingest_order(&order(group[p])));
+        let mut seen = std::collections::HashSet::new();
+        for p in by_ingest {
+            if let Some(id) = id_of(batches, group[p]) {
+                keep[p] = seen.insert(id);
             }
         }
-        let with_ids = group.iter().any(|&i| self.id(i).is_some());
-        let mut keep = vec![true; if with_ids { group.len() } else { 0 }];
-        if with_ids {
-            // Keep the first-ingested copy of each id: visit in ingest order.
-            let mut by_ingest: Vec<usize> = (0..group.len()).collect();
-            by_ingest.sort_by_key(|&p| crate::entity::ingest_order(&self.order(group[p])));
-            let mut seen = std::collections::HashSet::new();
-            for p in by_ingest {
-                if let Some(id) = self.id(group[p]) {
-                    keep[p] = seen.insert(id);
-                }
-            }
-        }
-        let mut last: Option<EventOrder> = None;
-        for (p, &i) in group.iter().enumerate() {
-            let order = self.order(i);
-            if keep.get(p).copied().unwrap_or(true) && last != Some(order) {
-                kept.push(i);
-                last = Some(order);
-            }
+    }
+    let mut last: Option<EventOrder> = None;
+    for (p, &i) in group.iter().enumerate() {
+        let o = order(i);
+        if keep.get(p).copied().unwrap_or(true) && last != Some(o) {
+            kept.push(i);
+            last = Some(o);
         }
     }
 }
@@ -191,6 +207,69 @@ pub fn answer_batch_each(
     for (q, entity) in query_entity.iter().enumerate() {
         if entity.is_none() {
             each(q, Ok(ViewRow::not_found(def.features.len())));
+        }
+    }
+}
+
+/// The batch entry point for events that arrive already grouped by entity, as from a reader merging
+/// files sorted by key: the caller hands over one entity's events at a time and asks that entity's
+/// queries, so no index over all events is ever built and a small batch is reused from one entity to
+/// the next. The answers are those of [`answer_batch_each`] (and so of [`crate::ViewState::read`]) for
+/// the same events and queries.
+#[derive(Debug)]
+pub struct EntityAnswerer {
+    specs: FeatureSpecs,
+    features: usize,
+    group: Vec<usize>,
+    kept: Vec<usize>,
+    orders: Vec<EventOrder>,
+}
+
+impl EntityAnswerer {
+    /// An answerer for `def`'s features.
+    pub fn new(def: &ViewDef) -> EntityAnswerer {
+        EntityAnswerer {
+            specs: feature_specs(def),
+            features: def.features.len(),
+            group: Vec::new(),
+            kept: Vec::new(),
+            orders: Vec::new(),
+        }
+    }
+
+    /// Answers each `(t, k)` of `queries`, in order, with `each(answer)`. `events` must hold every
+    /// event of one entity and nothing else (any order, duplicates allowed: the same events
+    /// [`answer_batch_each`] would group for it); when it is empty the entity is not found.
+    pub fn answer(
+        &mut self,
+        events: &EventBatch,
+        queries: impl IntoIterator<Item = (i64, i64)>,
+        mut each: impl FnMut(Result<ViewRow, QueryError>),
+    ) {
+        if events.is_empty() {
+            for _ in queries {
+                each(Ok(ViewRow::not_found(self.features)));
+            }
+            return;
+        }
+        let batches = std::slice::from_ref(events);
+        self.group.clear();
+        self.group
+            .extend((0..events.len()).map(|i| Parts::index(0, i)));
+        canonical(batches, &mut self.group, &mut self.kept);
+        self.orders.clear();
+        self.orders
+            .extend(self.kept.iter().map(|&i| order_of(batches, i)));
+        let history = History {
+            orders: &self.orders,
+            values: Indexed {
+                parts: batches,
+                index: &self.kept,
+            },
+            prefix: None,
+        };
+        for (t, k) in queries {
+            each(history.query(&self.specs, t, k));
         }
     }
 }

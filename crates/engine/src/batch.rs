@@ -188,6 +188,19 @@ impl EventBatch {
         }
     }
 
+    /// Removes every event, keeping the memory: a reader that fills a batch per entity reuses one.
+    pub fn clear(&mut self) {
+        match &mut self.keys {
+            BatchKeys::Ints(k) => k.clear(),
+            BatchKeys::Any(k) => k.clear(),
+        }
+        self.orders.clear();
+        self.ids.clear();
+        for column in &mut self.columns {
+            column.clear();
+        }
+    }
+
     /// The id of event `i`.
     pub(crate) fn id(&self, i: usize) -> Option<&KeyPart> {
         self.ids.get(i).and_then(Option::as_ref)

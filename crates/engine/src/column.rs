@@ -82,6 +82,24 @@ impl InputColumn {
         }
     }
 
+    /// Removes every value, keeping the type, the memory and (for words) the table of texts seen,
+    /// which the next values of a reused column are likely to share.
+    pub(crate) fn clear(&mut self) {
+        match &mut self.data {
+            Data::Untyped(n) => *n = 0,
+            Data::Int(v) | Data::Time(v) => v.clear(),
+            Data::Float(v) => v.clear(),
+            Data::Bool(v) => v.clear(),
+            Data::Words { codes, .. } => codes.clear(),
+            Data::Text { bytes, ends } => {
+                bytes.clear();
+                ends.clear();
+            }
+            Data::Mixed(v) => v.clear(),
+        }
+        self.nulls.clear();
+    }
+
     /// Room for `additional` more values (text: their ends; the bytes grow as they come).
     fn reserve(&mut self, additional: usize) {
         match &mut self.data {

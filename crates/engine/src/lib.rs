@@ -16,7 +16,8 @@
 //! - [`entity`]: one entity's events, the as-of query `f(e, t, k)`, TTL, statuses and eviction.
 //! - [`state`]: all entities of a view; the incremental entry point ([`ViewState::ingest`]).
 //! - `answer`: the batch entry point ([`answer_batch`], [`answer_batch_each`]): many as-of queries
-//!   over a whole set of prepared events, through the same query code.
+//!   over a whole set of prepared events, through the same query code; and [`EntityAnswerer`], the
+//!   same for events that arrive already grouped by entity, one entity at a time.
 //! - [`snapshot`]: deterministic, versioned, checksummed bytes of a [`ViewState`].
 //!
 //! Times are microseconds since the Unix epoch in UTC throughout.
@@ -41,7 +42,7 @@ pub mod view;
 
 pub use accumulate::FeatureValue;
 pub use aggregation::Aggregation;
-pub use answer::{answer_batch, answer_batch_each};
+pub use answer::{EntityAnswerer, answer_batch, answer_batch_each};
 pub use batch::EventBatch;
 pub use entity::{FeatureStatus, InsertOutcome, QueryError, ViewRow};
 pub use expr::Expr;
