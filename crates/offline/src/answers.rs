@@ -102,13 +102,50 @@ fn query_failed(view: &ServiceView, error: QueryError) -> TrainingError {
     TrainingError::Internal(format!("view `{}`: {error}", view.name))
 }
 
-/// One thread's columns: a builder per picked feature, a status per answer, and which of the thread's
-/// queries each answer was.
-struct ColumnSink {
+/// One thread's columns: a builder per picked feature, a status per answer, and which query (its
+/// index in the spine) each answer was.
+pub(crate) struct ColumnSink {
     features: Vec<FeatureBuilder>,
     statuses: Vec<ViewStatus>,
     answered: Vec<usize>,
     error: Option<QueryError>,
+}
+
+impl ColumnSink {
+    /// Room for `n` answers of `view`'s picked features.
+    pub(crate) fn new(view: &ServiceView, n: usize) -> ColumnSink {
+        ColumnSink {
+            features: view
+                .features
+                .iter()
+                .map(|&(_, output)| FeatureBuilder::new(output, n))
+                .collect(),
+            statuses: Vec::with_capacity(n),
+            answered: Vec::with_capacity(n),
+            error: None,
+        }
+    }
+
+    /// Writes the answer to query `q` (or keeps the first error, reported by [`assemble`]).
+    pub(crate) fn push(
+        &mut self,
+        view: &ServiceView,
+        q: usize,
+        answer: Result<ViewRow, QueryError>,
+    ) {
+        match answer {
+            Ok(row) => {
+                for (builder, &(feature, _)) in self.features.iter_mut().zip(&view.features) {
+                    builder.push(row.values[feature].clone());
+                }
+                self.statuses.push(ViewStatus::of(&row));
+                self.answered.push(q);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 /// A view's output columns for every query, in query order: per picked feature (in service order) its
@@ -125,40 +162,48 @@ pub(crate) fn answer_columns(
         &view.def,
         event_groups,
         queries,
-        |n| ColumnSink {
-            features: view
-                .features
-                .iter()
-                .map(|&(_, output)| FeatureBuilder::new(output, n))
-                .collect(),
-            statuses: Vec::with_capacity(n),
-            answered: Vec::with_capacity(n),
-            error: None,
-        },
-        |sink, q, answer| match answer {
-            Ok(row) => {
-                for (builder, &(feature, _)) in sink.features.iter_mut().zip(&view.features) {
-                    builder.push(row.values[feature].clone());
-                }
-                sink.statuses.push(ViewStatus::of(&row));
-                sink.answered.push(q);
-            }
-            Err(e) => {
-                sink.error.get_or_insert(e);
-            }
-        },
+        |n| ColumnSink::new(view, n),
+        |sink, q, answer| sink.push(view, q, answer),
     )?;
+    // Each thread numbered its queries within its group; name them by their spine index.
+    let sinks = parts
+        .into_iter()
+        .map(|(indexes, mut sink)| {
+            for q in &mut sink.answered {
+                *q = indexes[*q];
+            }
+            sink
+        })
+        .collect();
+    assemble(view, sinks, total, name)
+}
+
+/// The columns of [`answer_columns`] from the sinks of the threads that answered `total` queries
+/// between them, each query exactly once.
+pub(crate) fn assemble(
+    view: &ServiceView,
+    sinks: Vec<ColumnSink>,
+    total: usize,
+    name: impl Fn(usize) -> String,
+) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
     // Where each query's answer is: (thread, row within the thread's columns).
     let mut at: Vec<(usize, usize)> = vec![(usize::MAX, 0); total];
     let mut columns: Vec<Vec<ArrayRef>> =
-        vec![Vec::with_capacity(parts.len()); view.features.len()];
-    let mut statuses: Vec<Vec<ViewStatus>> = Vec::with_capacity(parts.len());
-    for (thread, (indexes, sink)) in parts.into_iter().enumerate() {
+        vec![Vec::with_capacity(sinks.len()); view.features.len()];
+    let mut statuses: Vec<Vec<ViewStatus>> = Vec::with_capacity(sinks.len());
+    for (thread, sink) in sinks.into_iter().enumerate() {
         if let Some(e) = sink.error {
             return Err(query_failed(view, e));
         }
         for (row, &q) in sink.answered.iter().enumerate() {
-            at[indexes[q]] = (thread, row);
+            match at.get_mut(q) {
+                Some(slot) if slot.0 == usize::MAX => *slot = (thread, row),
+                _ => {
+                    return Err(TrainingError::Internal(format!(
+                        "query {q} was answered twice or does not exist"
+                    )));
+                }
+            }
         }
         for (column, builder) in columns.iter_mut().zip(sink.features) {
             column.push(builder.finish());

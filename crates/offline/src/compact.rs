@@ -190,10 +190,7 @@ async fn compact_log(
         ..CompactReport::default()
     };
     let total = runs.rewrite.len();
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![KeyValue::new(SORTED_BY.to_owned(), marker)]))
-        .build();
+    let properties = writer_properties(log.schema(), marker);
     // Reading and sorting run i + 1 (one core) overlaps encoding and committing run i (the other):
     // two runs are in memory at a time.
     let schema = Arc::new(log.schema().clone());
@@ -223,6 +220,30 @@ async fn compact_log(
     report.days_rewritten = runs.days_rewritten;
     report.days_unchanged = runs.days_unchanged;
     Ok(report)
+}
+
+/// How compacted files are written, for the training sets that merge them by key
+/// ([`crate::merge`]): pages of at most 8,192 rows, because the merge splits the key space between
+/// its threads at page boundaries and each thread decodes at most a page of another's rows per file;
+/// and dictionaries for text only (each thread decodes every file's dictionaries, and a dictionary of
+/// numbers, up to a megabyte a column, cost more to decode and fault in than the plain values it
+/// replaced). A text column with many distinct values (an id) gives its dictionary up after 64 KiB.
+fn writer_properties(schema: &arrow_schema::Schema, marker: String) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_data_page_row_count_limit(8192)
+        .set_dictionary_enabled(false)
+        .set_dictionary_page_size_limit(64 * 1024)
+        .set_key_value_metadata(Some(vec![KeyValue::new(SORTED_BY.to_owned(), marker)]));
+    for field in schema.fields() {
+        if field.data_type() == &arrow_schema::DataType::Utf8 {
+            builder = builder.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(field.name().as_str()),
+                true,
+            );
+        }
+    }
+    builder.build()
 }
 
 /// The runs of files a compaction rewrites, and how many days it rewrites and leaves alone.

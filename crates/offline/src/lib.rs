@@ -4,7 +4,7 @@
 //! - [`ingest`]: `freshet ingest`, loading file sources into the log with dead letters.
 //! - [`scan`]: reading a table version's events back for the engine.
 //! - [`training`]: point-in-time training sets through the engine's batch entry point (split over
-//!   entity groups by `answers`).
+//!   entity groups by `answers`), or, over a compacted log, by merging its sorted files (`merge`).
 //! - [`labels`]: a model's labelled rows, the spine it is trained on.
 //! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
 //! - [`compact`]: rewriting each day of a log as one file sorted by entity (Delta's `OPTIMIZE`).
@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod labels;
 pub mod layout;
 pub mod log;
+mod merge;
 pub mod scan;
 pub mod spine;
 pub mod training;

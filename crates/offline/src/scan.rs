@@ -147,7 +147,7 @@ fn file_rows(files: &[PathBuf]) -> Result<Vec<u64>, LogError> {
         .collect()
 }
 
-fn corrupt(file: &Path, reason: impl ToString) -> LogError {
+pub(crate) fn corrupt(file: &Path, reason: impl ToString) -> LogError {
     LogError::Corrupt {
         file: file.to_path_buf(),
         reason: reason.to_string(),
@@ -165,20 +165,7 @@ fn scan_file(
 ) -> Result<u64, LogError> {
     let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(|e| corrupt(file, e))?;
-    let schema = builder.schema().clone();
-    let index = |name: &str| {
-        schema
-            .index_of(name)
-            .map_err(|_| corrupt(file, format!("the file has no column `{name}`")))
-    };
-    // Root columns to decode: the needed fields, then ingest time and position.
-    let mut roots = Vec::new();
-    for (field, _) in fields.iter().zip(needed).filter(|(_, n)| **n) {
-        roots.push(index(&field.name)?);
-    }
-    roots.push(index(INGEST_TIME)?);
-    roots.push(index(POSITION)?);
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mask = projection(file, &builder, fields, needed)?;
     let batches = builder
         .with_projection(mask)
         .with_batch_size(8192)
@@ -189,6 +176,71 @@ fn scan_file(
     let mut count = 0u64;
     for batch in batches {
         let batch: RecordBatch = batch.map_err(|e| corrupt(file, e))?;
+        let decoded = DecodedBatch::of(file, fields, needed, &batch)?;
+        for r in 0..decoded.rows {
+            if rows {
+                for (i, cells) in decoded.columns.iter().enumerate() {
+                    if let Some(cells) = cells {
+                        row[i] = cells.value(r, &mut interners[i]);
+                    }
+                }
+            }
+            count += 1;
+            each(LoggedEvent {
+                row: &row,
+                cells: decoded.cells(r),
+                ingest_time: decoded.ingest.value(r),
+                position: decoded.position.value(r) as u64,
+            });
+        }
+    }
+    Ok(count)
+}
+
+/// The columns a reader of `file` decodes: the fields marked in `needed`, then the log's ingest time
+/// and position.
+pub(crate) fn projection<T>(
+    file: &Path,
+    builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+    fields: &[Field],
+    needed: &[bool],
+) -> Result<ProjectionMask, LogError> {
+    let schema = builder.schema();
+    let index = |name: &str| {
+        schema
+            .index_of(name)
+            .map_err(|_| corrupt(file, format!("the file has no column `{name}`")))
+    };
+    let mut roots = Vec::new();
+    for (field, _) in fields.iter().zip(needed).filter(|(_, n)| **n) {
+        roots.push(index(&field.name)?);
+    }
+    roots.push(index(INGEST_TIME)?);
+    roots.push(index(POSITION)?);
+    Ok(ProjectionMask::roots(builder.parquet_schema(), roots))
+}
+
+/// One batch of a log file as the engine reads it: each needed field downcast once to its Arrow type,
+/// and the log's ingest time and position.
+pub(crate) struct DecodedBatch {
+    /// Per field, its cells (`None`: not decoded).
+    pub(crate) columns: Vec<Option<Cells>>,
+    /// When each event was accepted.
+    pub(crate) ingest: TimestampMicrosecondArray,
+    /// Each event's source position.
+    pub(crate) position: Int64Array,
+    /// Number of events.
+    pub(crate) rows: usize,
+}
+
+impl DecodedBatch {
+    /// `batch` (read from `file`, with the `needed` of `fields` and the log's columns) decoded.
+    pub(crate) fn of(
+        file: &Path,
+        fields: &[Field],
+        needed: &[bool],
+        batch: &RecordBatch,
+    ) -> Result<DecodedBatch, LogError> {
         let column = |name: &str| {
             batch
                 .column_by_name(name)
@@ -215,32 +267,28 @@ fn scan_file(
         let ingest = column(INGEST_TIME)?;
         let ingest = ingest
             .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| corrupt(file, "the ingest-time column is not a timestamp"))?;
+            .ok_or_else(|| corrupt(file, "the ingest-time column is not a timestamp"))?
+            .clone();
         let position = column(POSITION)?;
         let position = position
             .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| corrupt(file, "the position column is not int64"))?;
-        for r in 0..batch.num_rows() {
-            if rows {
-                for (i, cells) in columns.iter().enumerate() {
-                    if let Some(cells) = cells {
-                        row[i] = cells.value(r, &mut interners[i]);
-                    }
-                }
-            }
-            count += 1;
-            each(LoggedEvent {
-                row: &row,
-                cells: CellRow {
-                    columns: &columns,
-                    row: r,
-                },
-                ingest_time: ingest.value(r),
-                position: position.value(r) as u64,
-            });
+            .ok_or_else(|| corrupt(file, "the position column is not int64"))?
+            .clone();
+        Ok(DecodedBatch {
+            columns,
+            ingest,
+            position,
+            rows: batch.num_rows(),
+        })
+    }
+
+    /// Row `r`'s cells, read in place.
+    pub(crate) fn cells(&self, r: usize) -> CellRow<'_> {
+        CellRow {
+            columns: &self.columns,
+            row: r,
         }
     }
-    Ok(count)
 }
 
 /// One row of a decoded batch, read in place: [`CellRow::get`] borrows each cell where the reader
@@ -271,7 +319,7 @@ impl<'a> CellRow<'a> {
 
 /// One decoded column, downcast once per batch to its Arrow type, so reading a cell is a direct,
 /// inlined access rather than a dynamic type check per cell.
-enum Cells {
+pub(crate) enum Cells {
     Int(Int64Array),
     Float(Float64Array),
     Text(StringArray),

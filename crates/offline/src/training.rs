@@ -56,6 +56,8 @@ pub struct TrainingReport {
     pub events: u64,
     /// Per view, the rows that found the entity (status `PRESENT`).
     pub present: Vec<(String, usize)>,
+    /// Sources whose compacted log was merged by key rather than loaded into memory.
+    pub merged: Vec<String>,
 }
 
 /// Builds the training set of `service` for `input` into `out` (Parquet).
@@ -67,8 +69,8 @@ pub async fn build_training_set(
     options: &TrainingOptions,
 ) -> Result<TrainingReport, TrainingError> {
     let views = service_views(project, service)?;
-    let (events, read) = load_events(project, &views).await?;
-    let spine = match input {
+    // `--at` lists the entities from the events, so it loads them first; a spine file does not.
+    let (spine, time_column, loaded) = match input {
         SpineInput::File {
             path,
             timestamp_column,
@@ -77,25 +79,42 @@ pub async fn build_training_set(
                 .iter()
                 .flat_map(|v| v.join_keys.iter().map(|(k, _)| k.as_str()))
                 .collect();
-            Spine::read_timed(path, &keys, timestamp_column.as_deref())?
+            let (spine, column) = Spine::read_timed(path, &keys, timestamp_column.as_deref())?;
+            (spine, column, None)
         }
-        SpineInput::At(at) => (every_entity(&views, &events, *at)?, AT_COLUMN.to_owned()),
+        SpineInput::At(at) => {
+            let (events, read) = load_events(project, &views).await?;
+            let spine = every_entity(&views, &events, *at)?;
+            (spine, AT_COLUMN.to_owned(), Some((events, read)))
+        }
     };
-    let (spine, time_column) = spine;
     let times = spine.timestamps(&time_column)?;
+    let name = |view: &ServiceView, feature: usize| {
+        let bare = &view.def.features[feature].name;
+        if options.bare_names {
+            bare.clone()
+        } else {
+            format!("{}__{bare}", view.name)
+        }
+    };
+    let (answered, read, merged) = match loaded {
+        Some((events, read)) => {
+            let mut answered = Vec::with_capacity(views.len());
+            for (view, view_events) in views.iter().zip(events) {
+                let queries = spine_queries(&spine, view, &times, options.hindsight)?;
+                answered.push(answer_columns(view, view_events, queries, |f| {
+                    name(view, f)
+                })?);
+            }
+            (answered, read, Vec::new())
+        }
+        None => {
+            answer_spine_columns(project, &views, &spine, &times, options.hindsight, name).await?
+        }
+    };
     let mut columns = spine_columns(&spine, out)?;
     let mut present = Vec::new();
-    for (view, view_events) in views.iter().zip(events) {
-        let queries = spine_queries(&spine, view, &times, options.hindsight)?;
-        let name = |feature: usize| {
-            let bare = &view.def.features[feature].name;
-            if options.bare_names {
-                bare.clone()
-            } else {
-                format!("{}__{bare}", view.name)
-            }
-        };
-        let (view_columns, found) = answer_columns(view, view_events, queries, name)?;
+    for (view, (view_columns, found)) in views.iter().zip(answered) {
         present.push((view.name.clone(), found));
         columns.extend(view_columns);
     }
@@ -108,7 +127,90 @@ pub async fn build_training_set(
         columns: names,
         events: read,
         present,
+        merged,
     })
+}
+
+/// A view's output columns and how many rows found the entity.
+type ViewColumns = (Vec<(Field, ArrayRef)>, usize);
+
+/// Every view's output columns for a spine file, in view order, the number of events read and the
+/// sources merged. Views
+/// over a log compacted by their key are answered by merging its sorted files ([`crate::merge`]); the
+/// others from their events loaded in memory. Both give the same answers.
+async fn answer_spine_columns(
+    project: &Project,
+    views: &[ServiceView],
+    spine: &Spine,
+    times: &[i64],
+    hindsight: bool,
+    name: impl Fn(&ServiceView, usize) -> String,
+) -> Result<(Vec<ViewColumns>, u64, Vec<String>), TrainingError> {
+    let mut answered: Vec<Option<ViewColumns>> = views.iter().map(|_| None).collect();
+    let mut read = 0;
+    let mut merged = Vec::new();
+    let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    for source in sources {
+        let mine: Vec<usize> = (0..views.len())
+            .filter(|&i| views[i].source == source)
+            .collect();
+        let refs: Vec<&ServiceView> = mine.iter().map(|&i| &views[i]).collect();
+        let Some(log) = crate::merge::sorted_log(project, source, &refs).await? else {
+            continue;
+        };
+        let (key, _) = &refs[0].join_keys[0];
+        let keys: Vec<i64> = spine
+            .key_parts(key, freshet_engine::DataType::Int64)?
+            .into_iter()
+            .map(|part| match part {
+                KeyPart::Int(x) => Ok(x),
+                KeyPart::Str(_) => Err(TrainingError::Internal(
+                    "an integer join key was read as text".to_owned(),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        let queries = crate::merge::SortedQueries {
+            keys: &keys,
+            times,
+            hindsight,
+        };
+        let (sinks, events) = log.answer(&refs, &queries, crate::views::READ_THREADS)?;
+        read += events;
+        merged.push(source.to_owned());
+        for ((&i, view), view_sinks) in mine.iter().zip(&refs).zip(sinks) {
+            answered[i] = Some(crate::answers::assemble(
+                view,
+                view_sinks,
+                times.len(),
+                |f| name(view, f),
+            )?);
+        }
+    }
+    let rest: Vec<ServiceView> = (0..views.len())
+        .filter(|&i| answered[i].is_none())
+        .map(|i| views[i].clone())
+        .collect();
+    if !rest.is_empty() {
+        let (events, events_read) = load_events(project, &rest).await?;
+        read += events_read;
+        let mut loaded = rest.iter().zip(events);
+        for slot in answered.iter_mut().filter(|a| a.is_none()) {
+            let Some((view, view_events)) = loaded.next() else {
+                break;
+            };
+            let queries = spine_queries(spine, view, times, hindsight)?;
+            *slot = Some(answer_columns(view, view_events, queries, |f| {
+                name(view, f)
+            })?);
+        }
+    }
+    answered
+        .into_iter()
+        .map(|a| a.ok_or_else(|| TrainingError::Internal("a view was left unanswered".to_owned())))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|columns| (columns, read, merged))
 }
 
 /// The spine's own columns, each as one array, to pass through to an output file.

@@ -92,8 +92,16 @@ pub(crate) fn run(dir: &Path, args: &TrainingSetArgs, json: bool) -> Result<(), 
         print_json(&serde_json::json!({"ok": true, "training_set": report, "seconds": seconds}));
         return Ok(());
     }
+    let merged = if report.merged.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", merged by key from the compacted log of {}",
+            report.merged.join(", ")
+        )
+    };
     let mut text = format!(
-        "wrote {} rows x {} columns to {} in {seconds:.2} s ({} events read)\n",
+        "wrote {} rows x {} columns to {} in {seconds:.2} s ({} events read{merged})\n",
         HumanCount(report.rows as u64),
         report.columns.len(),
         report.path.display(),

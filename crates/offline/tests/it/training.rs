@@ -9,6 +9,7 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType as Arrow;
 use freshet_engine::{EntityKey, FeatureStatus, FeatureValue, Timestamp, Value, ViewState};
+use freshet_offline::compact::{CompactOptions, compact};
 use freshet_offline::ingest::IngestOptions;
 use freshet_offline::layout::file_position;
 use freshet_offline::training::{SpineInput, TrainingOptions, build_training_set};
@@ -270,19 +271,28 @@ fn check(g: &Generated) {
             path: spine_path,
             timestamp_column: None,
         };
-        build_training_set(&project, "all", &input, &out, &options)
+        let report = build_training_set(&project, "all", &input, &out, &options)
             .await
             .unwrap();
-    });
-    let batch: RecordBatch = {
-        let file = std::fs::File::open(&out).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
+        assert!(report.merged.is_empty(), "an uncompacted log was merged");
+        // Compacted, the log is merged by key instead of loaded: the same file comes out.
+        compact(&project, &[], &CompactOptions::default(), &mut |_| {})
+            .await
             .unwrap();
-        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-        arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
-    };
+        let merged_out = fixture.path().join("merged.parquet");
+        let report = build_training_set(&project, "all", &input, &merged_out, &options)
+            .await
+            .unwrap();
+        if !case.raw.is_empty() {
+            assert_eq!(report.merged, ["trips"]);
+        }
+        assert_eq!(
+            read_all(&merged_out),
+            read_all(&out),
+            "merged and loaded differ"
+        );
+    });
+    let batch = read_all(&out);
     assert_eq!(batch.num_rows(), case.spine.len());
     // The online path: the same rows ingested one by one, in file order.
     let mut online = ViewState::new(project.views[0].def.clone());
@@ -336,6 +346,17 @@ fn check(g: &Generated) {
         .unwrap()
         .as_primitive::<Int64Type>();
     assert!((0..labels.len()).all(|i| labels.value(i) == (i % 2) as i64));
+}
+
+/// A Parquet file's rows in one batch.
+fn read_all(path: &std::path::Path) -> RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 fn config() -> ProptestConfig {
@@ -396,8 +417,8 @@ feature_services:
     )
 }
 
-#[test]
-fn cells_and_rows_give_the_same_training_set() {
+/// The project of [`cells_and_rows_project`] over 30,000 trips of 40 drivers in two days.
+fn cells_and_rows_fixture() -> Fixture {
     let fixture = Fixture::new(&cells_and_rows_project());
     let mut csv = String::from("trip_code,driver_id,event_time,fare,status\n");
     // A fixed pseudo-random sequence: 30,000 trips of 40 drivers over two days, some fares missing;
@@ -431,6 +452,12 @@ fn cells_and_rows_give_the_same_training_set() {
         }
     }
     fixture.write("trips.csv", &csv);
+    fixture
+}
+
+#[test]
+fn cells_and_rows_give_the_same_training_set() {
+    let fixture = cells_and_rows_fixture();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         fixture.ingest("trips", &IngestOptions::default()).await;
@@ -480,5 +507,58 @@ fn cells_and_rows_give_the_same_training_set() {
                 );
             }
         }
+    });
+}
+
+/// Compacted, the log of [`cells_and_rows_fixture`] has several pages per day, so the merge splits
+/// the drivers between its threads; both views (one prepared from cells, one from rows) read in one
+/// pass give the file the in-memory path gives, for a spine with unknown drivers and duplicate rows.
+#[test]
+fn a_merge_split_between_threads_gives_the_in_memory_answers() {
+    let fixture = cells_and_rows_fixture();
+    let mut spine = String::from("driver_id,event_timestamp,label\n");
+    for i in 0..3_000i64 {
+        let driver = (i * 7) % 45 - 2;
+        let minute = (i * 13) % 2_880;
+        spine.push_str(&format!(
+            "{driver},2026-01-0{}T{:02}:{:02}:00Z,{i}\n",
+            1 + minute / 1_440,
+            (minute / 60) % 24,
+            minute % 60
+        ));
+    }
+    let spine_path = fixture.write("spine.csv", &spine);
+    let input = SpineInput::File {
+        path: spine_path,
+        timestamp_column: None,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        fixture.ingest("trips", &IngestOptions::default()).await;
+        let project = fixture.project();
+        let loaded = fixture.path().join("loaded.parquet");
+        let options = TrainingOptions::default();
+        build_training_set(&project, "both", &input, &loaded, &options)
+            .await
+            .unwrap();
+        compact(&project, &[], &CompactOptions::default(), &mut |_| {})
+            .await
+            .unwrap();
+        let merged = fixture.path().join("merged.parquet");
+        let report = build_training_set(&project, "both", &input, &merged, &options)
+            .await
+            .unwrap();
+        assert_eq!(report.merged, ["trips"]);
+        assert_eq!(report.events, 30_000);
+        let (merged, loaded) = (read_all(&merged), read_all(&loaded));
+        assert_eq!(merged, loaded);
+        let present = merged
+            .column_by_name("plain__status")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .filter(|s| *s == Some("PRESENT"))
+            .count();
+        assert!(present > 2_000 && present < 3_000, "{present} rows present");
     });
 }

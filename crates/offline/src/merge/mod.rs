@@ -1,0 +1,314 @@
+//! Training sets over a compacted log, read as a merge instead of loaded whole.
+//!
+//! `freshet compact` leaves each day in files sorted by the source's join key (then event time,
+//! ingest time and position), marked so in their footers. In such files one entity's events are a
+//! run in each file, so merging the files by key yields the entities one after another, each with
+//! all its events: they go into a small batch, reused from one entity to the next, and the entity's
+//! queries (the spine sorted by key, walked alongside) are answered at once by [`EntityAnswerer`].
+//! Nothing is held for all ten million events: no index grouping them by entity and no gigabyte of
+//! prepared values, whose memory the kernel had to fault in and zero (a third of the in-memory path's
+//! time).
+//!
+//! The key space is cut into one range per thread at page boundaries of the key column, read from
+//! the files' page index, so each thread decodes its own rows and at most a page of another's.
+//!
+//! The merge is used where every file of the source is marked sorted by the views' one integer join
+//! key; anything else (files appended since the last compaction, composite or text keys) is answered
+//! from events loaded in memory ([`crate::views::load_events`]). Both prepare events with the same
+//! preparer and answer through the same engine query, so they give the same answers.
+
+mod cursor;
+mod pages;
+
+use crate::answers::ColumnSink;
+use crate::compact::SORTED_BY;
+use crate::layout::{INGEST_TIME, POSITION};
+use crate::log::{LogError, SourceLog};
+use crate::scan::{DecodedBatch, corrupt};
+use crate::views::{ServiceView, TrainingError};
+use cursor::Cursor;
+use freshet_engine::{DataType, EntityAnswerer, EventBatch, Timestamp, ViewRow};
+use freshet_project::Project;
+use freshet_project::spec::Field;
+use pages::{KeyRange, cuts, key_pages, key_ranges};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A source whose log can be merged by key: its files with their footers, and the key field.
+pub(crate) struct SortedLog {
+    files: Vec<(PathBuf, Arc<ParquetMetaData>)>,
+    fields: Vec<Field>,
+    key_field: usize,
+}
+
+/// The source's log, ready to merge, if a merge answers every one of `views` (all of `source`):
+/// `None` when the in-memory path must.
+pub(crate) async fn sorted_log(
+    project: &Project,
+    source_name: &str,
+    views: &[&ServiceView],
+) -> Result<Option<SortedLog>, TrainingError> {
+    let Some(source) = project.spec.sources.iter().find(|s| s.name == source_name) else {
+        return Ok(None);
+    };
+    let Some(key) = single_int_key(views) else {
+        return Ok(None);
+    };
+    let root = crate::offline_root(project);
+    if !crate::layout::table_dir(&root, source_name)
+        .join("_delta_log")
+        .is_dir()
+    {
+        return Ok(None);
+    }
+    let log = SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
+    let marker = [key, &source.timestamp_field, INGEST_TIME, POSITION].join(",");
+    let mut files = Vec::new();
+    for path in log.files()? {
+        let metadata = footer(&path)?;
+        let marked = metadata
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|k| k.key == SORTED_BY))
+            .and_then(|k| k.value.as_deref())
+            == Some(marker.as_str());
+        if !marked {
+            return Ok(None);
+        }
+        files.push((path, metadata));
+    }
+    if files.is_empty() {
+        // Nothing to merge: the in-memory path answers every query as not found at no cost.
+        return Ok(None);
+    }
+    let fields = log.fields().to_vec();
+    let Some(key_field) = fields.iter().position(|f| f.name == key) else {
+        return Ok(None);
+    };
+    Ok(Some(SortedLog {
+        files,
+        fields,
+        key_field,
+    }))
+}
+
+/// The one join key all `views` share, if it is an integer.
+fn single_int_key<'v>(views: &[&'v ServiceView]) -> Option<&'v str> {
+    let first = views.first()?;
+    let [(key, DataType::Int64)] = first.join_keys.as_slice() else {
+        return None;
+    };
+    let shared = views.iter().all(|v| v.join_keys == first.join_keys);
+    shared.then_some(key.as_str())
+}
+
+/// A file's footer with its page index, when it has one.
+fn footer(path: &Path) -> Result<Arc<ParquetMetaData>, LogError> {
+    let file = std::fs::File::open(path).map_err(|e| corrupt(path, e))?;
+    ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .parse_and_finish(&file)
+        .map(Arc::new)
+        .map_err(|e| corrupt(path, e))
+}
+
+/// The spine's queries as a merge reads them: each row's key, time and knowledge cutoff.
+pub(crate) struct SortedQueries<'a> {
+    /// Each spine row's key.
+    pub(crate) keys: &'a [i64],
+    /// Each spine row's time.
+    pub(crate) times: &'a [i64],
+    /// Knowledge cutoff +infinity instead of each row's time.
+    pub(crate) hindsight: bool,
+}
+
+impl SortedLog {
+    /// Answers every query for each of `views` (in the same order) on `threads` threads: per view, the
+    /// threads' sinks; and the number of events read.
+    pub(crate) fn answer(
+        &self,
+        views: &[&ServiceView],
+        queries: &SortedQueries<'_>,
+        threads: usize,
+    ) -> Result<(Vec<Vec<ColumnSink>>, u64), TrainingError> {
+        let ranges = key_ranges(&self.split_keys(threads.max(1)));
+        let mut needed = vec![false; self.fields.len()];
+        for view in views {
+            for (n, r) in needed.iter_mut().zip(view.def.source_columns_read()) {
+                *n |= r;
+            }
+        }
+        needed[self.key_field] = true;
+        let results: Vec<Result<(Vec<ColumnSink>, u64), TrainingError>> =
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = ranges
+                    .iter()
+                    .map(|&range| {
+                        let needed = &needed;
+                        scope.spawn(move || self.answer_range(views, queries, range, needed))
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            Err(TrainingError::Internal(
+                                "a thread merging the event log stopped".to_owned(),
+                            ))
+                        })
+                    })
+                    .collect()
+            });
+        let mut sinks: Vec<Vec<ColumnSink>> = views.iter().map(|_| Vec::new()).collect();
+        let mut events = 0;
+        for result in results {
+            let (thread_sinks, read) = result?;
+            events += read;
+            for (of_view, sink) in sinks.iter_mut().zip(thread_sinks) {
+                of_view.push(sink);
+            }
+        }
+        Ok((sinks, events))
+    }
+
+    /// Keys cutting the files' rows into `parts` ranges about equal in rows, from the least key of
+    /// each page of the key column (no data is read). Fewer cuts when the files have no page index.
+    fn split_keys(&self, parts: usize) -> Vec<i64> {
+        let key = &self.fields[self.key_field].name;
+        let pages: Vec<(i64, u64)> = self
+            .files
+            .iter()
+            .flat_map(|(_, metadata)| key_pages(metadata, key))
+            .filter_map(|page| Some((page.min?, page.rows.end - page.rows.start)))
+            .collect();
+        cuts(pages, parts)
+    }
+
+    /// One thread's work: every entity with a key in `range`, merged from all files, and the queries
+    /// of those keys (and, for the first range, the queries of keys with no events anywhere below it).
+    fn answer_range(
+        &self,
+        views: &[&ServiceView],
+        queries: &SortedQueries<'_>,
+        range: KeyRange,
+        needed: &[bool],
+    ) -> Result<(Vec<ColumnSink>, u64), TrainingError> {
+        let mut mine: Vec<(i64, usize)> = queries
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| range.holds(**k))
+            .map(|(q, &k)| (k, q))
+            .collect();
+        mine.sort_unstable();
+        let mut cursors = self
+            .files
+            .iter()
+            .map(|(path, metadata)| {
+                Cursor::open(path, metadata, &self.fields, needed, self.key_field, range)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut merge = Merge::new(views, mine.len());
+        let mut next_query = 0;
+        let mut events = 0u64;
+        while let Some(key) = cursors.iter().filter_map(|c| c.key).min() {
+            for cursor in &mut cursors {
+                while cursor.key == Some(key) {
+                    // A cursor has a key only while its batch is loaded.
+                    if let Some(decoded) = &cursor.decoded {
+                        merge.prepare(decoded, cursor.row);
+                    }
+                    events += 1;
+                    cursor.advance()?;
+                }
+            }
+            // Queries of keys between the previous entity and this one have no event.
+            let start = next_query;
+            next_query += mine[next_query..].partition_point(|q| q.0 < key);
+            merge.not_found(&mine[start..next_query]);
+            let start = next_query;
+            next_query += mine[next_query..].partition_point(|q| q.0 == key);
+            merge.answer(&mine[start..next_query], queries);
+        }
+        merge.not_found(&mine[next_query..]);
+        Ok((merge.sinks, events))
+    }
+}
+
+/// One thread's merge state: per view, its preparer, the current entity's events, its answerer and
+/// its output columns.
+struct Merge<'v> {
+    views: &'v [&'v ServiceView],
+    preparers: Vec<freshet_engine::Preparer<'v>>,
+    batches: Vec<EventBatch>,
+    answerers: Vec<EntityAnswerer>,
+    sinks: Vec<ColumnSink>,
+}
+
+impl<'v> Merge<'v> {
+    fn new(views: &'v [&'v ServiceView], queries: usize) -> Merge<'v> {
+        Merge {
+            views,
+            preparers: views.iter().map(|v| v.def.preparer()).collect(),
+            batches: views
+                .iter()
+                .map(|v| EventBatch::with_capacity(&v.def, 1024))
+                .collect(),
+            answerers: views.iter().map(|v| EntityAnswerer::new(&v.def)).collect(),
+            sinks: views.iter().map(|v| ColumnSink::new(v, queries)).collect(),
+        }
+    }
+
+    /// Adds row `row` of `decoded` to the current entity of every view that accepts it.
+    fn prepare(&mut self, decoded: &DecodedBatch, row: usize) {
+        let cells = decoded.cells(row);
+        let (ingest, position) = (
+            Timestamp(decoded.ingest.value(row)),
+            decoded.position.value(row) as u64,
+        );
+        for (preparer, batch) in self.preparers.iter_mut().zip(&mut self.batches) {
+            // The log holds only rows every view accepted at ingest; a row refused now (the project
+            // changed since) does not count, as it would not when streaming.
+            let _ = preparer.prepare_cells_routed(
+                std::slice::from_mut(batch),
+                |_| 0,
+                |c| cells.get(c),
+                ingest,
+                position,
+            );
+        }
+    }
+
+    /// Answers `asked` (queries of the current entity: key and spine index) from its events, and
+    /// starts the next entity.
+    fn answer(&mut self, asked: &[(i64, usize)], queries: &SortedQueries<'_>) {
+        let cutoff = |t: i64| if queries.hindsight { i64::MAX } else { t };
+        for (v, view) in self.views.iter().enumerate() {
+            let sink = &mut self.sinks[v];
+            let mut answered = asked.iter();
+            self.answerers[v].answer(
+                &self.batches[v],
+                asked.iter().map(|&(_, q)| {
+                    let t = queries.times[q];
+                    (t, cutoff(t))
+                }),
+                |answer| {
+                    if let Some(&(_, q)) = answered.next() {
+                        sink.push(view, q, answer);
+                    }
+                },
+            );
+            self.batches[v].clear();
+        }
+    }
+
+    /// Answers `asked` as entities with no event.
+    fn not_found(&mut self, asked: &[(i64, usize)]) {
+        for (view, sink) in self.views.iter().zip(&mut self.sinks) {
+            for &(_, q) in asked {
+                sink.push(view, q, Ok(ViewRow::not_found(view.def.features.len())));
+            }
+        }
+    }
+}
