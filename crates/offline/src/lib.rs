@@ -5,6 +5,7 @@
 //! - [`scan`]: reading a table version's events back for the engine.
 //! - [`training`]: point-in-time training sets through the engine's batch entry point (split over
 //!   entity groups by `answers`), or, over a compacted log, by merging its sorted files (`merge`).
+//! - `output`: a training set's Parquet file, its columns encoded on several threads.
 //! - [`labels`]: a model's labelled rows, the spine it is trained on.
 //! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
 //! - [`compact`]: rewriting each day of a log as one file sorted by entity (Delta's `OPTIMIZE`).
@@ -22,6 +23,7 @@ pub mod labels;
 pub mod layout;
 pub mod log;
 mod merge;
+mod output;
 pub mod scan;
 pub mod spine;
 pub mod training;

@@ -18,6 +18,7 @@ use freshet_project::Project;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::output::write_parquet;
 pub use crate::views::TrainingError;
 
 /// Where the rows of a training set come from.
@@ -408,31 +409,5 @@ fn check_names(
             });
         }
     }
-    Ok(())
-}
-
-/// Writes `columns` as one Parquet file at `out`, staged beside it and renamed into place.
-pub fn write_parquet(out: &Path, columns: Vec<(Field, ArrayRef)>) -> Result<(), TrainingError> {
-    let fail = |reason: String| TrainingError::Write {
-        path: out.to_path_buf(),
-        reason,
-    };
-    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| fail(e.to_string()))?;
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let staged = freshet_project::files::stage_file(&dir).map_err(|e| fail(e.to_string()))?;
-    let file = staged.reopen().map_err(|e| fail(e.to_string()))?;
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .build();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
-        .map_err(|e| fail(e.to_string()))?;
-    writer.write(&batch).map_err(|e| fail(e.to_string()))?;
-    writer.close().map_err(|e| fail(e.to_string()))?;
-    staged.persist(out).map_err(|e| fail(e.error.to_string()))?;
     Ok(())
 }
