@@ -201,11 +201,42 @@ impl Preparer<'_> {
                 .collect();
             return self.prepare_routed(batches, route, &row, ingest_time, position);
         }
-        let def = self.def;
         // The checks of `ViewDef::header`, in its order.
-        for c in 0..def.columns.len() {
-            def.check_type(c, cell(c))?;
+        for c in 0..self.def.columns.len() {
+            self.def.check_type(c, cell(c))?;
         }
+        self.place_cells(batches, route, cell, ingest_time, position)
+    }
+
+    /// [`Preparer::prepare_cells_routed`] into one batch, for a caller that guarantees every cell is
+    /// null or of its column's declared type: a columnar reader that checked each column's type once
+    /// per batch. The per-cell type checks (which could not fail) are skipped; a missing key or time
+    /// is still refused, and the event is the one `prepare_cells_routed` would prepare.
+    pub fn prepare_typed_cells<'c>(
+        &mut self,
+        batch: &mut EventBatch,
+        cell: impl Fn(usize) -> Cell<'c>,
+        ingest_time: Timestamp,
+        position: u64,
+    ) -> Result<bool, EventError> {
+        let batches = std::slice::from_mut(batch);
+        if !self.takes_cells() {
+            return self.prepare_cells_routed(batches, |_| 0, cell, ingest_time, position);
+        }
+        self.place_cells(batches, |_| 0, cell, ingest_time, position)
+    }
+
+    /// The event of a row whose cells passed the type checks, into `batches[route(key)]`.
+    #[inline]
+    fn place_cells<'c>(
+        &self,
+        batches: &mut [EventBatch],
+        route: impl Fn(&EntityKey) -> usize,
+        cell: impl Fn(usize) -> Cell<'c>,
+        ingest_time: Timestamp,
+        position: u64,
+    ) -> Result<bool, EventError> {
+        let def = self.def;
         let event_time = def.time_of(def.timestamp_column, Some(cell(def.timestamp_column)))?;
         let key_column = def.key_columns.first().copied().unwrap_or(0);
         let key = EntityKey::Single(def.key_part_of(key_column, cell(key_column))?);

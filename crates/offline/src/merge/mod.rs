@@ -268,15 +268,11 @@ impl<'v> Merge<'v> {
             decoded.position.value(row) as u64,
         );
         for (preparer, batch) in self.preparers.iter_mut().zip(&mut self.batches) {
-            // The log holds only rows every view accepted at ingest; a row refused now (the project
-            // changed since) does not count, as it would not when streaming.
-            let _ = preparer.prepare_cells_routed(
-                std::slice::from_mut(batch),
-                |_| 0,
-                |c| cells.get(c),
-                ingest,
-                position,
-            );
+            // Every decoded column was checked to have its field's type ([`DecodedBatch::of`]), so
+            // the cells are typed as the preparer requires. The log holds only rows every view
+            // accepted at ingest; a row refused now (the project changed since) does not count, as
+            // it would not when streaming.
+            let _ = preparer.prepare_typed_cells(batch, |c| cells.get(c), ingest, position);
         }
     }
 
