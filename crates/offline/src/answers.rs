@@ -220,15 +220,42 @@ pub(crate) fn assemble(
         .flatten()
         .filter(|&&s| s == ViewStatus::Present)
         .count();
-    let status: StringArray = at
-        .iter()
-        .map(|&(thread, row)| Some(statuses[thread][row].name()))
-        .collect();
-    let mut out = Vec::with_capacity(view.features.len() + 1);
-    for (parts, &(feature, _)) in columns.iter().zip(&view.features) {
+    // Each column is put in spine order on its own; a second thread takes every other column while
+    // this one builds the statuses too.
+    let interleave = |parts: &Vec<ArrayRef>| {
         let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-        let array = arrow_select::interleave::interleave(&refs, &at).map_err(|e| {
+        arrow_select::interleave::interleave(&refs, &at).map_err(|e| {
             TrainingError::Internal(format!("ordering view `{}`'s answers: {e}", view.name))
+        })
+    };
+    let (odd, (even, status)) = std::thread::scope(|scope| {
+        let odd = scope.spawn(|| {
+            columns
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(interleave)
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let even = columns
+            .iter()
+            .step_by(2)
+            .map(interleave)
+            .collect::<Result<Vec<_>, _>>();
+        let status: StringArray = at
+            .iter()
+            .map(|&(thread, row)| Some(statuses[thread][row].name()))
+            .collect();
+        (odd.join(), (even, status))
+    });
+    let odd =
+        odd.map_err(|_| TrainingError::Internal("a thread ordering answers stopped".to_owned()))??;
+    let (mut odd, mut even) = (odd.into_iter(), even?.into_iter());
+    let mut out = Vec::with_capacity(view.features.len() + 1);
+    for (i, &(feature, _)) in view.features.iter().enumerate() {
+        let next = if i % 2 == 0 { even.next() } else { odd.next() };
+        let array = next.ok_or_else(|| {
+            TrainingError::Internal(format!("view `{}` lost an answer column", view.name))
         })?;
         out.push((
             Field::new(name(feature), array.data_type().clone(), true),
