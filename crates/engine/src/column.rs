@@ -82,6 +82,28 @@ impl InputColumn {
         }
     }
 
+    /// Appends a run of plain numbers in one copy, if the column already holds that type; `false`
+    /// (nothing appended) otherwise.
+    pub(crate) fn extend_slice(&mut self, run: crate::run::ColumnRun<'_>) -> bool {
+        use crate::run::ColumnRun;
+        let added = match (run, &mut self.data) {
+            (ColumnRun::Int64(v), Data::Int(values))
+            | (ColumnRun::Timestamp(v), Data::Time(values)) => {
+                values.extend_from_slice(v);
+                v.len()
+            }
+            (ColumnRun::Float64(v), Data::Float(values)) => {
+                values.extend_from_slice(v);
+                v.len()
+            }
+            _ => return false,
+        };
+        if !self.nulls.is_empty() {
+            self.nulls.resize(self.nulls.len() + added, false);
+        }
+        true
+    }
+
     /// Removes every value, keeping the type, the memory and (for words) the table of texts seen,
     /// which the next values of a reused column are likely to share.
     pub(crate) fn clear(&mut self) {

@@ -18,6 +18,7 @@
 //! - `answer`: the batch entry point ([`answer_batch`], [`answer_batch_each`]): many as-of queries
 //!   over a whole set of prepared events, through the same query code; and [`EntityAnswerer`], the
 //!   same for events that arrive already grouped by entity, one entity at a time.
+//! - [`run`]: preparing a run of rows at once from a columnar reader's typed columns.
 //! - [`snapshot`]: deterministic, versioned, checksummed bytes of a [`ViewState`].
 //!
 //! Times are microseconds since the Unix epoch in UTC throughout.
@@ -34,6 +35,7 @@ pub mod expr;
 pub mod key;
 mod query;
 pub mod record;
+pub mod run;
 pub mod snapshot;
 pub mod state;
 pub mod types;

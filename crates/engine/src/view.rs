@@ -85,8 +85,8 @@ pub struct PreparedEvent {
 /// Prepares many rows of one view, reusing what does not change between rows.
 #[derive(Debug)]
 pub struct Preparer<'v> {
-    def: &'v ViewDef,
-    inputs: Vec<usize>,
+    pub(crate) def: &'v ViewDef,
+    pub(crate) inputs: Vec<usize>,
     scratch: Vec<Value>,
     /// [`Preparer::takes_cells`], worked out once.
     takes_cells: bool,

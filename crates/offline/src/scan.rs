@@ -17,6 +17,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
+use freshet_engine::run::{CellColumn, ColumnRun};
 use freshet_engine::{Cell, DataType, Value};
 use freshet_project::spec::Field;
 use parquet::arrow::ProjectionMask;
@@ -354,11 +355,31 @@ impl Cells {
         }
     }
 
+    /// Rows `start..end` as a run for the engine: plain numbers with no null as a slice, anything
+    /// else cell by cell.
+    pub(crate) fn run(&self, start: usize, end: usize) -> ColumnRun<'_> {
+        match self {
+            Cells::Int(a) if a.null_count() == 0 => ColumnRun::Int64(&a.values()[start..end]),
+            Cells::Float(a) if a.null_count() == 0 => ColumnRun::Float64(&a.values()[start..end]),
+            Cells::Time(a) if a.null_count() == 0 => ColumnRun::Timestamp(&a.values()[start..end]),
+            other => ColumnRun::Cells {
+                column: other,
+                start,
+            },
+        }
+    }
+
     fn value(&self, row: usize, interner: &mut Interner) -> Value {
         match self.cell(row) {
             Cell::Str(text) => Value::String(interner.get(text)),
             other => other.to_value(),
         }
+    }
+}
+
+impl CellColumn for Cells {
+    fn cell(&self, row: usize) -> Cell<'_> {
+        Cells::cell(self, row)
     }
 }
 

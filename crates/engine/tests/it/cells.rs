@@ -4,7 +4,8 @@
 
 use crate::engine::feature;
 use crate::support::{columns, view};
-use freshet_engine::{Cell, EntityKey, EventBatch, Timestamp, Value, ViewDef};
+use freshet_engine::run::{CellColumn, ColumnRun};
+use freshet_engine::{Cell, DataType, EntityKey, EventBatch, Timestamp, Value, ViewDef};
 use proptest::prelude::*;
 
 /// A value for a column of the test schema: mostly of the column's type, sometimes null or of
@@ -101,5 +102,56 @@ proptest! {
             prop_assert_eq!(from_row, from_typed, "row {}: {:?}", i, r);
         }
         prop_assert_eq!(format!("{by_row:?}"), format!("{by_typed:?}"));
+    }
+
+    #[test]
+    fn runs_prepare_what_typed_rows_prepare(
+        features in prop::collection::vec(feature(), 1..5),
+        rows in prop::collection::vec(row(), 0..60),
+        is_plain in prop::bool::weighted(0.8),
+        cuts in prop::collection::vec(0usize..60, 0..6),
+    ) {
+        let def = view(&features, None, false);
+        let def = if is_plain { plain(def) } else { def };
+        let typed: Vec<&Vec<Value>> = rows.iter().filter(|r| r.iter().zip(&def.columns).all(|(v, (_, t))| v.as_cell().fits(*t))).collect();
+        let ingest: Vec<i64> = (0..typed.len() as i64).map(|i| 100 + i).collect();
+        let positions: Vec<i64> = (0..typed.len() as i64).collect();
+        let (mut by_row, mut by_run) = (EventBatch::with_capacity(&def, 8), EventBatch::with_capacity(&def, 8));
+        let (mut row_preparer, mut run_preparer) = (def.preparer(), def.preparer());
+        let mut accepted = 0;
+        for (i, r) in typed.iter().enumerate() {
+            let prepared = row_preparer.prepare_typed_cells(&mut by_row, |c| r.get(c).map_or(Cell::Null, Value::as_cell), Timestamp(ingest[i]), i as u64);
+            accepted += usize::from(prepared == Ok(true));
+        }
+        // The same rows in runs cut anywhere, each column a slice where it can be one.
+        let mut bounds: Vec<usize> = cuts.into_iter().filter(|&c| c < typed.len()).collect();
+        bounds.extend([0, typed.len()]);
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut run_accepted = 0;
+        for w in bounds.windows(2) {
+            let (start, end) = (w[0], w[1]);
+            let columns: Vec<Values> = (0..def.columns.len()).map(|c| Values(typed[start..end].iter().map(|r| r[c].clone()).collect())).collect();
+            let slices: Vec<Option<Vec<i64>>> = columns.iter().map(|c| c.0.iter().map(|v| match v { Value::Int64(x) => Some(*x), Value::Timestamp(t) => Some(t.0), _ => None }).collect()).collect();
+            let floats: Vec<Option<Vec<f64>>> = columns.iter().map(|c| c.0.iter().map(|v| match v { Value::Float64(x) => Some(*x), _ => None }).collect()).collect();
+            let column = |c: usize| match (def.columns[c].1, &slices[c], &floats[c]) {
+                (DataType::Int64, Some(v), _) => ColumnRun::Int64(v),
+                (DataType::Timestamp, Some(v), _) => ColumnRun::Timestamp(v),
+                (DataType::Float64, _, Some(v)) => ColumnRun::Float64(v),
+                _ => ColumnRun::Cells { column: &columns[c], start: 0 },
+            };
+            run_accepted += run_preparer.prepare_run(&mut by_run, end - start, column, &ingest[start..end], &positions[start..end]);
+        }
+        prop_assert_eq!(accepted, run_accepted);
+        prop_assert_eq!(format!("{by_row:?}"), format!("{by_run:?}"));
+    }
+}
+
+/// A column of values, read cell by cell.
+struct Values(Vec<Value>);
+
+impl CellColumn for Values {
+    fn cell(&self, row: usize) -> Cell<'_> {
+        self.0.get(row).map_or(Cell::Null, Value::as_cell)
     }
 }

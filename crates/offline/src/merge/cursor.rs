@@ -68,9 +68,20 @@ impl<'a> Cursor<'a> {
         Ok(cursor)
     }
 
-    /// Moves past the current row.
-    pub(super) fn advance(&mut self) -> Result<(), LogError> {
-        self.row += 1;
+    /// The rows of the current batch, from the current one, that share its key.
+    pub(super) fn run(&self) -> std::ops::Range<usize> {
+        let mut end = self.row + 1;
+        if let Some(key) = self.key {
+            while end < self.keys.len() && self.keys.is_valid(end) && self.keys.value(end) == key {
+                end += 1;
+            }
+        }
+        self.row..end
+    }
+
+    /// Moves to row `row` of the current batch (past the current one).
+    pub(super) fn skip_to(&mut self, row: usize) -> Result<(), LogError> {
+        self.row = row.max(self.row + 1);
         self.settle()
     }
 

@@ -27,7 +27,8 @@ use crate::log::{LogError, SourceLog};
 use crate::scan::{DecodedBatch, corrupt};
 use crate::views::{ServiceView, TrainingError};
 use cursor::Cursor;
-use freshet_engine::{DataType, EntityAnswerer, EventBatch, Timestamp, ViewRow};
+use freshet_engine::run::ColumnRun;
+use freshet_engine::{DataType, EntityAnswerer, EventBatch, ViewRow};
 use freshet_project::Project;
 use freshet_project::spec::Field;
 use pages::{KeyRange, cuts, key_pages, key_ranges};
@@ -215,12 +216,13 @@ impl SortedLog {
         while let Some(key) = cursors.iter().filter_map(|c| c.key).min() {
             for cursor in &mut cursors {
                 while cursor.key == Some(key) {
+                    let rows = cursor.run();
                     // A cursor has a key only while its batch is loaded.
                     if let Some(decoded) = &cursor.decoded {
-                        merge.prepare(decoded, cursor.row);
+                        merge.prepare(decoded, rows.clone());
                     }
-                    events += 1;
-                    cursor.advance()?;
+                    events += rows.len() as u64;
+                    cursor.skip_to(rows.end)?;
                 }
             }
             // Queries of keys between the previous entity and this one have no event.
@@ -260,19 +262,21 @@ impl<'v> Merge<'v> {
         }
     }
 
-    /// Adds row `row` of `decoded` to the current entity of every view that accepts it.
-    fn prepare(&mut self, decoded: &DecodedBatch, row: usize) {
-        let cells = decoded.cells(row);
-        let (ingest, position) = (
-            Timestamp(decoded.ingest.value(row)),
-            decoded.position.value(row) as u64,
-        );
+    /// Adds rows `rows` of `decoded` (all of the current entity) to its events in every view that
+    /// accepts them.
+    fn prepare(&mut self, decoded: &DecodedBatch, rows: std::ops::Range<usize>) {
+        let column = |c: usize| match decoded.columns.get(c) {
+            Some(Some(cells)) => cells.run(rows.start, rows.end),
+            _ => ColumnRun::Absent,
+        };
+        let ingest = &decoded.ingest.values()[rows.clone()];
+        let positions = &decoded.position.values()[rows.clone()];
         for (preparer, batch) in self.preparers.iter_mut().zip(&mut self.batches) {
             // Every decoded column was checked to have its field's type ([`DecodedBatch::of`]), so
             // the cells are typed as the preparer requires. The log holds only rows every view
             // accepted at ingest; a row refused now (the project changed since) does not count, as
             // it would not when streaming.
-            let _ = preparer.prepare_typed_cells(batch, |c| cells.get(c), ingest, position);
+            preparer.prepare_run(batch, rows.len(), column, ingest, positions);
         }
     }
 
