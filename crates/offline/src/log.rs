@@ -56,6 +56,21 @@ pub enum LogError {
         /// Why.
         reason: String,
     },
+    /// A data file's footer says it is sorted by a key, and its rows are not.
+    #[error(
+        "event log file {file} is marked sorted by `{key}`, but key {found} follows {after}; it was \
+         not written by `freshet compact` or is damaged, so training sets read this log into memory"
+    )]
+    MisSorted {
+        /// The file.
+        file: PathBuf,
+        /// The key column it claims to be sorted by.
+        key: String,
+        /// The key out of order.
+        found: i64,
+        /// The key before it.
+        after: i64,
+    },
     /// A data file of the log cannot be read back.
     #[error(
         "event log file {file} is unreadable: {reason}; restore it from a backup or re-ingest the source into a new log"

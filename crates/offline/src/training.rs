@@ -59,6 +59,8 @@ pub struct TrainingReport {
     pub present: Vec<(String, usize)>,
     /// Sources whose compacted log was merged by key rather than loaded into memory.
     pub merged: Vec<String>,
+    /// What the user should know: a log that could not be merged as its files claimed, say.
+    pub warnings: Vec<String>,
 }
 
 /// Builds the training set of `service` for `input` into `out` (Parquet).
@@ -98,7 +100,7 @@ pub async fn build_training_set(
             format!("{}__{bare}", view.name)
         }
     };
-    let (answered, read, merged) = match loaded {
+    let (answered, read, merged, warnings) = match loaded {
         Some((events, read)) => {
             let mut answered = Vec::with_capacity(views.len());
             for (view, view_events) in views.iter().zip(events) {
@@ -107,7 +109,7 @@ pub async fn build_training_set(
                     name(view, f)
                 })?);
             }
-            (answered, read, Vec::new())
+            (answered, read, Vec::new(), Vec::new())
         }
         None => {
             answer_spine_columns(project, &views, &spine, &times, options.hindsight, name).await?
@@ -129,14 +131,15 @@ pub async fn build_training_set(
         events: read,
         present,
         merged,
+        warnings,
     })
 }
 
 /// A view's output columns and how many rows found the entity.
 type ViewColumns = (Vec<(Field, ArrayRef)>, usize);
 
-/// Every view's output columns for a spine file, in view order, the number of events read and the
-/// sources merged. Views
+/// Every view's output columns for a spine file, in view order, the number of events read, the
+/// sources merged and warnings for the user. Views
 /// over a log compacted by their key are answered by merging its sorted files ([`crate::merge`]); the
 /// others from their events loaded in memory. Both give the same answers.
 async fn answer_spine_columns(
@@ -146,10 +149,11 @@ async fn answer_spine_columns(
     times: &[i64],
     hindsight: bool,
     name: impl Fn(&ServiceView, usize) -> String,
-) -> Result<(Vec<ViewColumns>, u64, Vec<String>), TrainingError> {
+) -> Result<(Vec<ViewColumns>, u64, Vec<String>, Vec<String>), TrainingError> {
     let mut answered: Vec<Option<ViewColumns>> = views.iter().map(|_| None).collect();
     let mut read = 0;
     let mut merged = Vec::new();
+    let mut warnings = Vec::new();
     let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
@@ -177,7 +181,15 @@ async fn answer_spine_columns(
             times,
             hindsight,
         };
-        let (sinks, events) = log.answer(&refs, &queries, crate::views::READ_THREADS)?;
+        let (sinks, events) = match log.answer(&refs, &queries, crate::views::READ_THREADS) {
+            Ok(answered) => answered,
+            // The merge relies on the files' order; without it the in-memory path still answers.
+            Err(TrainingError::Log(e @ crate::log::LogError::MisSorted { .. })) => {
+                warnings.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         read += events;
         merged.push(source.to_owned());
         for ((&i, view), view_sinks) in mine.iter().zip(&refs).zip(sinks) {
@@ -211,7 +223,7 @@ async fn answer_spine_columns(
         .into_iter()
         .map(|a| a.ok_or_else(|| TrainingError::Internal("a view was left unanswered".to_owned())))
         .collect::<Result<Vec<_>, _>>()
-        .map(|columns| (columns, read, merged))
+        .map(|columns| (columns, read, merged, warnings))
 }
 
 /// The spine's own columns, each as one array, to pass through to an output file.

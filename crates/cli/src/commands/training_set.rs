@@ -88,6 +88,9 @@ pub(crate) fn run(dir: &Path, args: &TrainingSetArgs, json: bool) -> Result<(), 
         other => refused(&other),
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     if json {
         print_json(&serde_json::json!({"ok": true, "training_set": report, "seconds": seconds}));
         return Ok(());

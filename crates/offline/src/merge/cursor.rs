@@ -102,16 +102,13 @@ impl<'a> Cursor<'a> {
                 continue;
             }
             let key = self.keys.value(self.row);
-            if self.last.is_some_and(|last| key < last) {
-                return Err(corrupt(
-                    self.path,
-                    format!(
-                        "its footer says it is sorted by `{}`, but key {key} follows {}; run \
-                         `freshet compact` again to rewrite it",
-                        self.fields[self.key_field].name,
-                        self.last.unwrap_or(key)
-                    ),
-                ));
+            if let Some(after) = self.last.filter(|&last| key < last) {
+                return Err(LogError::MisSorted {
+                    file: self.path.to_path_buf(),
+                    key: self.fields[self.key_field].name.clone(),
+                    found: key,
+                    after,
+                });
             }
             self.last = Some(key);
             if self.range.low.is_some_and(|low| key < low) {
@@ -144,5 +141,88 @@ impl<'a> Cursor<'a> {
         self.decoded = Some(decoded);
         self.row = 0;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{INGEST_TIME, POSITION};
+    use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+    use freshet_engine::DataType;
+
+    /// A log file whose join key column holds `keys`, in that order.
+    fn file_with_keys(dir: &Path, keys: &[i64]) -> std::path::PathBuf {
+        let n = keys.len() as i64;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("driver_id", Arc::new(Int64Array::from(keys.to_vec()))),
+            (
+                INGEST_TIME,
+                Arc::new(TimestampMicrosecondArray::from_iter_values(0..n).with_timezone("UTC")),
+            ),
+            (POSITION, Arc::new(Int64Array::from_iter_values(0..n))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let path = dir.join("day.parquet");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        path
+    }
+
+    fn fields() -> Vec<Field> {
+        vec![Field {
+            name: "driver_id".to_owned(),
+            data_type: DataType::Int64,
+        }]
+    }
+
+    /// Every (key, rows) run the cursor yields over `range`, or its error.
+    fn runs(path: &Path, range: KeyRange) -> Result<Vec<(i64, usize)>, LogError> {
+        let metadata = super::super::footer(path)?;
+        let fields = fields();
+        let needed = [true];
+        let mut cursor = Cursor::open(path, &metadata, &fields, &needed, 0, range)?;
+        let mut seen = Vec::new();
+        while let Some(key) = cursor.key {
+            let rows = cursor.run();
+            seen.push((key, rows.len()));
+            cursor.skip_to(rows.end)?;
+        }
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_cursor_yields_each_key_of_its_range_once_with_all_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file_with_keys(dir.path(), &[1, 1, 2, 3, 3, 3, 5, 8]);
+        let all = KeyRange {
+            low: None,
+            high: None,
+        };
+        assert_eq!(
+            runs(&path, all).unwrap(),
+            [(1, 2), (2, 1), (3, 3), (5, 1), (8, 1)]
+        );
+        let middle = KeyRange {
+            low: Some(2),
+            high: Some(5),
+        };
+        assert_eq!(runs(&path, middle).unwrap(), [(2, 1), (3, 3)]);
+    }
+
+    #[test]
+    fn a_file_not_sorted_as_its_footer_says_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file_with_keys(dir.path(), &[1, 3, 2, 4]);
+        let all = KeyRange {
+            low: None,
+            high: None,
+        };
+        let error = runs(&path, all).unwrap_err().to_string();
+        assert!(error.contains("day.parquet"), "{error}");
+        assert!(error.contains("marked sorted by `driver_id`"), "{error}");
+        assert!(error.contains("key 2 follows 3"), "{error}");
     }
 }

@@ -204,6 +204,100 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
 }
 
 #[tokio::test]
+async fn a_file_not_sorted_as_marked_is_read_into_memory_with_a_warning() {
+    let fixture = fixture();
+    fixture
+        .ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    let spine_path = fixture.path().join("spine.csv");
+    let mut spine = String::from("driver_id,event_timestamp\n");
+    for i in 0..30 {
+        spine.push_str(&format!("{},2026-01-0{}T12:00:00Z\n", i % 8, 1 + i % 3));
+    }
+    std::fs::write(&spine_path, spine).unwrap();
+    let build = |out: &str| {
+        let project = fixture.project();
+        let out = fixture.path().join(out);
+        let input = SpineInput::File {
+            path: spine_path.clone(),
+            timestamp_column: None,
+        };
+        async move {
+            let report = build_training_set(
+                &project,
+                "activity",
+                &input,
+                &out,
+                &TrainingOptions::default(),
+            )
+            .await
+            .unwrap();
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            (report, reader.map(Result::unwrap).collect::<Vec<_>>())
+        }
+    };
+    let (_, before) = build("before.parquet").await;
+    run(&fixture).await;
+    let (report, _) = build("merged.parquet").await;
+    assert_eq!(report.merged, ["trips"]);
+    // One day's file rewritten in reverse order, still marked sorted.
+    let log = fixture.open_log("trips").await;
+    let file = log
+        .data_files()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .find(|p| {
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
+                .unwrap()
+                .metadata()
+                .file_metadata()
+                .num_rows()
+                > 1
+        })
+        .unwrap();
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap()).unwrap();
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned();
+    let batches: Vec<_> = builder.build().unwrap().map(Result::unwrap).collect();
+    let schema = batches[0].schema();
+    let all = arrow_select::concat::concat_batches(&schema, &batches).unwrap();
+    let reversed: Vec<u32> = (0..all.num_rows() as u32).rev().collect();
+    let reversed =
+        arrow_select::take::take_record_batch(&all, &arrow_array::UInt32Array::from(reversed))
+            .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(metadata)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&file).unwrap(),
+        schema,
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&reversed).unwrap();
+    writer.close().unwrap();
+
+    let (report, after) = build("after.parquet").await;
+    assert!(report.merged.is_empty());
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("is marked sorted by `driver_id`"),
+        "{}",
+        report.warnings[0]
+    );
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
 async fn an_unknown_source_is_named_with_the_ones_that_exist() {
     let fixture = fixture();
     let error = compact(
