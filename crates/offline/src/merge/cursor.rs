@@ -153,6 +153,15 @@ mod tests {
 
     /// A log file whose join key column holds `keys`, in that order.
     fn file_with_keys(dir: &Path, keys: &[i64]) -> std::path::PathBuf {
+        file_with_keys_in(dir, keys, None)
+    }
+
+    /// The same, written with `props` (small row groups and pages, say).
+    fn file_with_keys_in(
+        dir: &Path,
+        keys: &[i64],
+        props: Option<parquet::file::properties::WriterProperties>,
+    ) -> std::path::PathBuf {
         let n = keys.len() as i64;
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("driver_id", Arc::new(Int64Array::from(keys.to_vec()))),
@@ -165,7 +174,7 @@ mod tests {
         let batch = RecordBatch::try_from_iter(columns).unwrap();
         let path = dir.join("day.parquet");
         let file = std::fs::File::create(&path).unwrap();
-        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), props).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
         path
@@ -224,5 +233,41 @@ mod tests {
         assert!(error.contains("day.parquet"), "{error}");
         assert!(error.contains("marked sorted by `driver_id`"), "{error}");
         assert!(error.contains("key 2 follows 3"), "{error}");
+    }
+
+    #[test]
+    fn ranges_read_through_the_page_index_across_row_groups_miss_no_row() {
+        let dir = tempfile::tempdir().unwrap();
+        // Keys 0..30, each two or three times, in row groups of 7 rows and pages of 2.
+        let keys: Vec<i64> = (0..30i64)
+            .flat_map(|k| std::iter::repeat_n(k, 2 + (k % 2) as usize))
+            .collect();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_size(7)
+            .set_data_page_row_count_limit(2)
+            .set_write_batch_size(1)
+            .build();
+        let path = file_with_keys_in(dir.path(), &keys, Some(props));
+        let metadata = super::super::footer(&path).unwrap();
+        assert!(metadata.num_row_groups() > 1);
+        let pages = super::super::pages::key_pages(&metadata, "driver_id");
+        assert!(pages.len() > metadata.num_row_groups(), "no page index");
+        for (low, high) in [
+            (None, Some(11)),
+            (Some(11), Some(12)),
+            (Some(12), None),
+            (Some(-5), Some(3)),
+            (Some(29), Some(40)),
+        ] {
+            let expected: Vec<(i64, usize)> = (0..30i64)
+                .filter(|k| low.is_none_or(|l| *k >= l) && high.is_none_or(|h| *k < h))
+                .map(|k| (k, 2 + (k % 2) as usize))
+                .collect();
+            assert_eq!(
+                runs(&path, KeyRange { low, high }).unwrap(),
+                expected,
+                "{low:?}..{high:?}"
+            );
+        }
     }
 }
