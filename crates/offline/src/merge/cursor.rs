@@ -243,7 +243,7 @@ mod tests {
             .flat_map(|k| std::iter::repeat_n(k, 2 + (k % 2) as usize))
             .collect();
         let props = parquet::file::properties::WriterProperties::builder()
-            .set_max_row_group_size(7)
+            .set_max_row_group_row_count(Some(7))
             .set_data_page_row_count_limit(2)
             .set_write_batch_size(1)
             .build();
