@@ -249,8 +249,13 @@ fn training_sets(
             &TrainingOptions::default(),
         ))?;
         let seconds = started.elapsed().as_secs_f64();
+        let read = if built.merged.is_empty() {
+            "loaded into memory"
+        } else {
+            "merged by driver"
+        };
         report(&format!(
-            "{service}{label}: {} spine rows x {} features over {} events in {seconds:.2} s (target <= {target} s); {} rows found the driver",
+            "{service}{label}: {} spine rows x {} features over {} events ({read}) in {seconds:.2} s (target <= {target} s); {} rows found the driver",
             built.rows,
             built.columns.len() - 4,
             built.events,
