@@ -6,7 +6,7 @@ use crate::{Fixture, TRIPS};
 use freshet_engine::Value;
 use freshet_offline::compact::{CompactOptions, CompactReport, SORTED_BY, compact};
 use freshet_offline::ingest::IngestOptions;
-use freshet_offline::training::{SpineInput, TrainingOptions, build_training_set};
+use freshet_offline::training::{SpineInput, TrainingOptions, TrainingReport, build_training_set};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
 
@@ -155,6 +155,34 @@ async fn events_appended_after_a_compaction_are_folded_into_their_day_by_the_nex
     );
 }
 
+/// The training set of service `activity` for the spine at `spine`, written to `out` in the fixture:
+/// the report and the file's batches.
+async fn training_set(
+    fixture: &Fixture,
+    spine: &std::path::Path,
+    out: &str,
+) -> (TrainingReport, Vec<arrow_array::RecordBatch>) {
+    let out = fixture.path().join(out);
+    let input = SpineInput::File {
+        path: spine.to_path_buf(),
+        timestamp_column: None,
+    };
+    let report = build_training_set(
+        &fixture.project(),
+        "activity",
+        &input,
+        &out,
+        &TrainingOptions::default(),
+    )
+    .await
+    .unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    (report, reader.map(Result::unwrap).collect())
+}
+
 #[tokio::test]
 async fn a_training_set_is_the_same_before_and_after_compaction() {
     let fixture = fixture();
@@ -172,34 +200,9 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
     }
     let spine_path = fixture.path().join("spine.csv");
     std::fs::write(&spine_path, spine).unwrap();
-    let build = |out: &str| {
-        let project = fixture.project();
-        let out = fixture.path().join(out);
-        let input = SpineInput::File {
-            path: spine_path.clone(),
-            timestamp_column: None,
-        };
-        async move {
-            build_training_set(
-                &project,
-                "activity",
-                &input,
-                &out,
-                &TrainingOptions::default(),
-            )
-            .await
-            .unwrap();
-            let reader =
-                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
-                    .unwrap()
-                    .build()
-                    .unwrap();
-            reader.map(Result::unwrap).collect::<Vec<_>>()
-        }
-    };
-    let before = build("before.parquet").await;
+    let (_, before) = training_set(&fixture, &spine_path, "before.parquet").await;
     run(&fixture).await;
-    let after = build("after.parquet").await;
+    let (_, after) = training_set(&fixture, &spine_path, "after.parquet").await;
     assert_eq!(before, after);
 }
 
@@ -215,34 +218,9 @@ async fn a_file_not_sorted_as_marked_is_read_into_memory_with_a_warning() {
         spine.push_str(&format!("{},2026-01-0{}T12:00:00Z\n", i % 8, 1 + i % 3));
     }
     std::fs::write(&spine_path, spine).unwrap();
-    let build = |out: &str| {
-        let project = fixture.project();
-        let out = fixture.path().join(out);
-        let input = SpineInput::File {
-            path: spine_path.clone(),
-            timestamp_column: None,
-        };
-        async move {
-            let report = build_training_set(
-                &project,
-                "activity",
-                &input,
-                &out,
-                &TrainingOptions::default(),
-            )
-            .await
-            .unwrap();
-            let reader =
-                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
-                    .unwrap()
-                    .build()
-                    .unwrap();
-            (report, reader.map(Result::unwrap).collect::<Vec<_>>())
-        }
-    };
-    let (_, before) = build("before.parquet").await;
+    let (_, before) = training_set(&fixture, &spine_path, "before.parquet").await;
     run(&fixture).await;
-    let (report, _) = build("merged.parquet").await;
+    let (report, _) = training_set(&fixture, &spine_path, "merged.parquet").await;
     assert_eq!(report.merged, ["trips"]);
     // One day's file rewritten in reverse order, still marked sorted.
     let log = fixture.open_log("trips").await;
@@ -286,7 +264,7 @@ async fn a_file_not_sorted_as_marked_is_read_into_memory_with_a_warning() {
     writer.write(&reversed).unwrap();
     writer.close().unwrap();
 
-    let (report, after) = build("after.parquet").await;
+    let (report, after) = training_set(&fixture, &spine_path, "after.parquet").await;
     assert!(report.merged.is_empty());
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
