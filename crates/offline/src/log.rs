@@ -67,9 +67,9 @@ pub enum LogError {
         /// The key column it claims to be sorted by.
         key: String,
         /// The key out of order.
-        found: i64,
+        found: String,
         /// The key before it.
-        after: i64,
+        after: String,
     },
     /// A data file of the log cannot be read back.
     #[error(

@@ -165,17 +165,15 @@ async fn answer_spine_columns(
         let Some(log) = crate::merge::sorted_log(project, source, &refs).await? else {
             continue;
         };
-        let (key, _) = &refs[0].join_keys[0];
-        let keys: Vec<i64> = spine
-            .key_parts(key, freshet_engine::DataType::Int64)?
+        let (key, data_type) = &refs[0].join_keys[0];
+        let keys: Vec<crate::merge::MergeKey> = spine
+            .key_parts(key, *data_type)?
             .into_iter()
             .map(|part| match part {
-                KeyPart::Int(x) => Ok(x),
-                KeyPart::Str(_) => Err(TrainingError::Internal(
-                    "an integer join key was read as text".to_owned(),
-                )),
+                KeyPart::Int(x) => crate::merge::MergeKey::Int(x),
+                KeyPart::Str(s) => crate::merge::MergeKey::Text(s.as_bytes().into()),
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         let queries = crate::merge::SortedQueries {
             keys: &keys,
             times,

@@ -1,10 +1,10 @@
 //! One file of a merge, read in key order: the rows of one thread's key range, a batch at a time,
 //! checked to be sorted as the file's footer says.
 
-use super::pages::{KeyRange, selection};
+use super::pages::{KeyRange, MergeKey, selection};
 use crate::log::LogError;
 use crate::scan::{Cells, DecodedBatch, corrupt, projection};
-use arrow_array::{Array, Int64Array};
+use arrow_array::{Array, Int64Array, StringArray};
 use freshet_project::spec::Field;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
@@ -23,12 +23,12 @@ pub(super) struct Cursor<'a> {
     key_field: usize,
     range: KeyRange,
     pub(super) decoded: Option<DecodedBatch>,
-    keys: Int64Array,
+    keys: KeyColumn,
     pub(super) row: usize,
     /// The current row's key; `None` once the file has no more rows in range.
-    pub(super) key: Option<i64>,
+    pub(super) key: Option<MergeKey>,
     /// The last key seen, to check the file is sorted as its footer says.
-    last: Option<i64>,
+    last: Option<MergeKey>,
 }
 
 impl<'a> Cursor<'a> {
@@ -47,7 +47,7 @@ impl<'a> Cursor<'a> {
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_metadata);
         let mask = projection(path, &builder, fields, needed)?;
         let mut builder = builder.with_projection(mask).with_batch_size(8192);
-        if let Some(rows) = selection(metadata, &fields[key_field].name, range) {
+        if let Some(rows) = selection(metadata, &fields[key_field].name, &range) {
             builder = builder.with_row_selection(rows);
         }
         let reader = builder.build().map_err(|e| corrupt(path, e))?;
@@ -59,7 +59,7 @@ impl<'a> Cursor<'a> {
             key_field,
             range,
             decoded: None,
-            keys: Int64Array::from(Vec::<i64>::new()),
+            keys: KeyColumn::Int(Int64Array::from(Vec::<i64>::new())),
             row: 0,
             key: None,
             last: None,
@@ -71,8 +71,8 @@ impl<'a> Cursor<'a> {
     /// The rows of the current batch, from the current one, that share its key.
     pub(super) fn run(&self) -> std::ops::Range<usize> {
         let mut end = self.row + 1;
-        if let Some(key) = self.key {
-            while end < self.keys.len() && self.keys.is_valid(end) && self.keys.value(end) == key {
+        if let Some(key) = &self.key {
+            while end < self.keys.len() && self.keys.is(end, key) {
                 end += 1;
             }
         }
@@ -96,26 +96,27 @@ impl<'a> Cursor<'a> {
                 }
                 continue;
             }
-            if self.keys.is_null(self.row) {
+            let Some(key) = self.keys.get(self.row) else {
                 // A row without a key is no entity's event.
                 self.row += 1;
                 continue;
-            }
-            let key = self.keys.value(self.row);
-            if let Some(after) = self.last.filter(|&last| key < last) {
+            };
+            if let Some(after) = self.last.as_ref().filter(|&last| &key < last) {
                 return Err(LogError::MisSorted {
                     file: self.path.to_path_buf(),
                     key: self.fields[self.key_field].name.clone(),
-                    found: key,
-                    after,
+                    found: key.to_string(),
+                    after: after.to_string(),
                 });
             }
-            self.last = Some(key);
-            if self.range.low.is_some_and(|low| key < low) {
+            if self.range.low.as_ref().is_some_and(|low| &key < low) {
+                self.last = Some(key);
                 self.row += 1;
                 continue;
             }
-            self.key = self.range.high.is_none_or(|high| key < high).then_some(key);
+            let in_range = self.range.high.as_ref().is_none_or(|high| &key < high);
+            self.last = Some(key.clone());
+            self.key = in_range.then_some(key);
             return Ok(());
         }
     }
@@ -128,19 +129,58 @@ impl<'a> Cursor<'a> {
         };
         let batch = batch.map_err(|e| corrupt(self.path, e))?;
         let decoded = DecodedBatch::of(self.path, self.fields, self.needed, &batch)?;
-        let Some(Some(Cells::Int(keys))) = decoded.columns.get(self.key_field) else {
-            return Err(corrupt(
-                self.path,
-                format!(
-                    "its join key column `{}` is not int64",
-                    self.fields[self.key_field].name
-                ),
-            ));
+        self.keys = match decoded.columns.get(self.key_field) {
+            Some(Some(Cells::Int(keys))) => KeyColumn::Int(keys.clone()),
+            Some(Some(Cells::Text(keys))) => KeyColumn::Text(keys.clone()),
+            _ => {
+                return Err(corrupt(
+                    self.path,
+                    format!(
+                        "its join key column `{}` is neither int64 nor string",
+                        self.fields[self.key_field].name
+                    ),
+                ));
+            }
         };
-        self.keys = keys.clone();
         self.decoded = Some(decoded);
         self.row = 0;
         Ok(true)
+    }
+}
+
+/// The join key column of the current batch.
+enum KeyColumn {
+    Int(Int64Array),
+    Text(StringArray),
+}
+
+impl KeyColumn {
+    fn len(&self) -> usize {
+        match self {
+            KeyColumn::Int(a) => a.len(),
+            KeyColumn::Text(a) => a.len(),
+        }
+    }
+
+    /// Row `row`'s key (`None`: null).
+    fn get(&self, row: usize) -> Option<MergeKey> {
+        match self {
+            KeyColumn::Int(a) => a.is_valid(row).then(|| MergeKey::Int(a.value(row))),
+            KeyColumn::Text(a) => a
+                .is_valid(row)
+                .then(|| MergeKey::Text(a.value(row).as_bytes().into())),
+        }
+    }
+
+    /// Whether row `row`'s key is `key`, without building it.
+    fn is(&self, row: usize, key: &MergeKey) -> bool {
+        match (self, key) {
+            (KeyColumn::Int(a), MergeKey::Int(k)) => a.is_valid(row) && a.value(row) == *k,
+            (KeyColumn::Text(a), MergeKey::Text(k)) => {
+                a.is_valid(row) && a.value(row).as_bytes() == &**k
+            }
+            _ => false,
+        }
     }
 }
 
@@ -189,14 +229,18 @@ mod tests {
 
     /// Every (key, rows) run the cursor yields over `range`, or its error.
     fn runs(path: &Path, range: KeyRange) -> Result<Vec<(i64, usize)>, LogError> {
+        let int = |k: &MergeKey| match k {
+            MergeKey::Int(x) => *x,
+            MergeKey::Text(_) => unreachable!("integer keys only"),
+        };
         let metadata = super::super::footer(path)?;
         let fields = fields();
         let needed = [true];
         let mut cursor = Cursor::open(path, &metadata, &fields, &needed, 0, range)?;
         let mut seen = Vec::new();
-        while let Some(key) = cursor.key {
+        while let Some(key) = cursor.key.clone() {
             let rows = cursor.run();
-            seen.push((key, rows.len()));
+            seen.push((int(&key), rows.len()));
             cursor.skip_to(rows.end)?;
         }
         Ok(seen)
@@ -215,8 +259,8 @@ mod tests {
             [(1, 2), (2, 1), (3, 3), (5, 1), (8, 1)]
         );
         let middle = KeyRange {
-            low: Some(2),
-            high: Some(5),
+            low: Some(MergeKey::Int(2)),
+            high: Some(MergeKey::Int(5)),
         };
         assert_eq!(runs(&path, middle).unwrap(), [(2, 1), (3, 3)]);
     }
@@ -263,11 +307,11 @@ mod tests {
                 .filter(|k| low.is_none_or(|l| *k >= l) && high.is_none_or(|h| *k < h))
                 .map(|k| (k, 2 + (k % 2) as usize))
                 .collect();
-            assert_eq!(
-                runs(&path, KeyRange { low, high }).unwrap(),
-                expected,
-                "{low:?}..{high:?}"
-            );
+            let range = KeyRange {
+                low: low.map(MergeKey::Int),
+                high: high.map(MergeKey::Int),
+            };
+            assert_eq!(runs(&path, range).unwrap(), expected, "{low:?}..{high:?}");
         }
     }
 }

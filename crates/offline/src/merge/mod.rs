@@ -12,8 +12,8 @@
 //! The key space is cut into one range per thread at page boundaries of the key column, read from
 //! the files' page index, so each thread decodes its own rows and at most a page of another's.
 //!
-//! The merge is used where every file of the source is marked sorted by the views' one integer join
-//! key; anything else (files appended since the last compaction, composite or text keys) is answered
+//! The merge is used where every file of the source is marked sorted by the views' one join key (an
+//! integer or text); anything else (files appended since the last compaction, composite keys) is answered
 //! from events loaded in memory ([`crate::views::load_events`]). Both prepare events with the same
 //! preparer and answer through the same engine query, so they give the same answers.
 
@@ -32,6 +32,8 @@ use freshet_engine::{DataType, EntityAnswerer, EventBatch, ViewRow};
 use freshet_project::Project;
 use freshet_project::spec::Field;
 use pages::{KeyRange, cuts, key_pages, key_ranges};
+
+pub(crate) use pages::MergeKey;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +55,7 @@ pub(crate) async fn sorted_log(
     let Some(source) = project.spec.sources.iter().find(|s| s.name == source_name) else {
         return Ok(None);
     };
-    let Some(key) = single_int_key(views) else {
+    let Some(key) = single_key(views) else {
         return Ok(None);
     };
     let root = crate::offline_root(project);
@@ -94,10 +96,10 @@ pub(crate) async fn sorted_log(
     }))
 }
 
-/// The one join key all `views` share, if it is an integer.
-fn single_int_key<'v>(views: &[&'v ServiceView]) -> Option<&'v str> {
+/// The one join key all `views` share, if it is an integer or text.
+fn single_key<'v>(views: &[&'v ServiceView]) -> Option<&'v str> {
     let first = views.first()?;
-    let [(key, DataType::Int64)] = first.join_keys.as_slice() else {
+    let [(key, DataType::Int64 | DataType::String)] = first.join_keys.as_slice() else {
         return None;
     };
     let shared = views.iter().all(|v| v.join_keys == first.join_keys);
@@ -117,7 +119,7 @@ fn footer(path: &Path) -> Result<Arc<ParquetMetaData>, LogError> {
 /// The spine's queries as a merge reads them: each row's key, time and knowledge cutoff.
 pub(crate) struct SortedQueries<'a> {
     /// Each spine row's key.
-    pub(crate) keys: &'a [i64],
+    pub(crate) keys: &'a [MergeKey],
     /// Each spine row's time.
     pub(crate) times: &'a [i64],
     /// Knowledge cutoff +infinity instead of each row's time.
@@ -145,7 +147,7 @@ impl SortedLog {
             std::thread::scope(|scope| {
                 let workers: Vec<_> = ranges
                     .iter()
-                    .map(|&range| {
+                    .map(|range| {
                         let needed = &needed;
                         scope.spawn(move || self.answer_range(views, queries, range, needed))
                     })
@@ -175,9 +177,9 @@ impl SortedLog {
 
     /// Keys cutting the files' rows into `parts` ranges about equal in rows, from the least key of
     /// each page of the key column (no data is read). Fewer cuts when the files have no page index.
-    fn split_keys(&self, parts: usize) -> Vec<i64> {
+    fn split_keys(&self, parts: usize) -> Vec<MergeKey> {
         let key = &self.fields[self.key_field].name;
-        let pages: Vec<(i64, u64)> = self
+        let pages: Vec<(MergeKey, u64)> = self
             .files
             .iter()
             .flat_map(|(_, metadata)| key_pages(metadata, key))
@@ -192,30 +194,39 @@ impl SortedLog {
         &self,
         views: &[&ServiceView],
         queries: &SortedQueries<'_>,
-        range: KeyRange,
+        range: &KeyRange,
         needed: &[bool],
     ) -> Result<(Vec<ColumnSink>, u64), TrainingError> {
-        let mut mine: Vec<(i64, usize)> = queries
+        // Keys copied beside their rows: sorting through references reached into the whole spine
+        // at every comparison.
+        let mut mine: Vec<(MergeKey, usize)> = queries
             .keys
             .iter()
             .enumerate()
-            .filter(|(_, k)| range.holds(**k))
-            .map(|(q, &k)| (k, q))
+            .filter(|(_, k)| range.holds(k))
+            .map(|(q, k)| (k.clone(), q))
             .collect();
         mine.sort_unstable();
         let mut cursors = self
             .files
             .iter()
             .map(|(path, metadata)| {
-                Cursor::open(path, metadata, &self.fields, needed, self.key_field, range)
+                Cursor::open(
+                    path,
+                    metadata,
+                    &self.fields,
+                    needed,
+                    self.key_field,
+                    range.clone(),
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut merge = Merge::new(views, mine.len());
         let mut next_query = 0;
         let mut events = 0u64;
-        while let Some(key) = cursors.iter().filter_map(|c| c.key).min() {
+        while let Some(key) = cursors.iter().filter_map(|c| c.key.as_ref()).min().cloned() {
             for cursor in &mut cursors {
-                while cursor.key == Some(key) {
+                while cursor.key.as_ref() == Some(&key) {
                     let rows = cursor.run();
                     // A cursor has a key only while its batch is loaded.
                     if let Some(decoded) = &cursor.decoded {
@@ -282,7 +293,7 @@ impl<'v> Merge<'v> {
 
     /// Answers `asked` (queries of the current entity: key and spine index) from its events, and
     /// starts the next entity.
-    fn answer(&mut self, asked: &[(i64, usize)], queries: &SortedQueries<'_>) {
+    fn answer(&mut self, asked: &[(MergeKey, usize)], queries: &SortedQueries<'_>) {
         let cutoff = |t: i64| if queries.hindsight { i64::MAX } else { t };
         for (v, view) in self.views.iter().enumerate() {
             let sink = &mut self.sinks[v];
@@ -304,7 +315,7 @@ impl<'v> Merge<'v> {
     }
 
     /// Answers `asked` as entities with no event.
-    fn not_found(&mut self, asked: &[(i64, usize)]) {
+    fn not_found(&mut self, asked: &[(MergeKey, usize)]) {
         for (view, sink) in self.views.iter().zip(&mut self.sinks) {
             for &(_, q) in asked {
                 sink.push(view, q, Ok(ViewRow::not_found(view.def.features.len())));

@@ -6,29 +6,50 @@ use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
+/// A join key in the order the merge and compaction share: integers by value, text by its bytes
+/// (which is how both Rust and Arrow order strings). Page bounds of text may be cut short and are not
+/// always valid UTF-8, hence bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum MergeKey {
+    /// An integer key.
+    Int(i64),
+    /// A text key's bytes.
+    Text(Box<[u8]>),
+}
+
+impl std::fmt::Display for MergeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MergeKey::Int(x) => write!(f, "{x}"),
+            MergeKey::Text(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
+        }
+    }
+}
+
 /// The keys one thread merges: from `low` (none: unbounded) up to but excluding `high`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct KeyRange {
-    pub(super) low: Option<i64>,
-    pub(super) high: Option<i64>,
+    pub(super) low: Option<MergeKey>,
+    pub(super) high: Option<MergeKey>,
 }
 
 impl KeyRange {
-    pub(super) fn holds(&self, key: i64) -> bool {
-        self.low.is_none_or(|low| key >= low) && self.high.is_none_or(|high| key < high)
+    pub(super) fn holds(&self, key: &MergeKey) -> bool {
+        self.low.as_ref().is_none_or(|low| key >= low)
+            && self.high.as_ref().is_none_or(|high| key < high)
     }
 }
 
 /// The ranges between consecutive `cuts` (ascending), covering every key.
-pub(super) fn key_ranges(cuts: &[i64]) -> Vec<KeyRange> {
-    let mut bounds: Vec<Option<i64>> = vec![None];
-    bounds.extend(cuts.iter().copied().map(Some));
+pub(super) fn key_ranges(cuts: &[MergeKey]) -> Vec<KeyRange> {
+    let mut bounds: Vec<Option<MergeKey>> = vec![None];
+    bounds.extend(cuts.iter().cloned().map(Some));
     bounds.push(None);
     bounds
         .windows(2)
         .map(|w| KeyRange {
-            low: w[0],
-            high: w[1],
+            low: w[0].clone(),
+            high: w[1].clone(),
         })
         .collect()
 }
@@ -37,8 +58,8 @@ pub(super) fn key_ranges(cuts: &[i64]) -> Vec<KeyRange> {
 /// (`None`: unknown, or a page of nulls).
 pub(super) struct KeyPage {
     pub(super) rows: std::ops::Range<u64>,
-    pub(super) min: Option<i64>,
-    pub(super) max: Option<i64>,
+    pub(super) min: Option<MergeKey>,
+    pub(super) max: Option<MergeKey>,
 }
 
 /// The pages of column `key` in `metadata`'s page index; empty when the file has none.
@@ -56,11 +77,36 @@ pub(super) fn key_pages(metadata: &ParquetMetaData, key: &str) -> Vec<KeyPage> {
     let mut base = 0u64;
     for (group, (columns, offsets)) in column_index.iter().zip(offset_index).enumerate() {
         let group_rows = metadata.row_group(group).num_rows().max(0) as u64;
-        let (Some(ColumnIndexMetaData::INT64(index)), Some(offsets)) =
-            (columns.get(leaf), offsets.get(leaf))
-        else {
+        let (Some(index), Some(offsets)) = (columns.get(leaf), offsets.get(leaf)) else {
             return Vec::new();
         };
+        // Text bounds may be truncated: a shortened least key is still no greater than the page's
+        // keys, and the writer rounds a shortened greatest key up.
+        let bound = |p: usize, least: bool| match index {
+            ColumnIndexMetaData::INT64(i) => {
+                let v = if least {
+                    i.min_value(p)
+                } else {
+                    i.max_value(p)
+                };
+                v.map(|&x| MergeKey::Int(x))
+            }
+            ColumnIndexMetaData::BYTE_ARRAY(i) => {
+                let v = if least {
+                    i.min_value(p)
+                } else {
+                    i.max_value(p)
+                };
+                v.map(|b| MergeKey::Text(b.into()))
+            }
+            _ => None,
+        };
+        if !matches!(
+            index,
+            ColumnIndexMetaData::INT64(_) | ColumnIndexMetaData::BYTE_ARRAY(_)
+        ) {
+            return Vec::new();
+        }
         let locations = offsets.page_locations();
         for (p, location) in locations.iter().enumerate() {
             let start = location.first_row_index.max(0) as u64;
@@ -69,8 +115,8 @@ pub(super) fn key_pages(metadata: &ParquetMetaData, key: &str) -> Vec<KeyPage> {
                 .map_or(group_rows, |next| next.first_row_index.max(0) as u64);
             pages.push(KeyPage {
                 rows: base + start..base + end,
-                min: index.min_value(p).copied(),
-                max: index.max_value(p).copied(),
+                min: bound(p, true),
+                max: bound(p, false),
             });
         }
         base += group_rows;
@@ -83,7 +129,7 @@ pub(super) fn key_pages(metadata: &ParquetMetaData, key: &str) -> Vec<KeyPage> {
 pub(super) fn selection(
     metadata: &ParquetMetaData,
     key: &str,
-    range: KeyRange,
+    range: &KeyRange,
 ) -> Option<RowSelection> {
     let pages = key_pages(metadata, key);
     if pages.is_empty() {
@@ -93,10 +139,11 @@ pub(super) fn selection(
 }
 
 /// Per page, whether a reader of `range` selects or skips its rows.
-fn selectors(pages: &[KeyPage], range: KeyRange) -> Vec<RowSelector> {
-    let wanted = |page: &KeyPage| match (page.min, page.max) {
+fn selectors(pages: &[KeyPage], range: &KeyRange) -> Vec<RowSelector> {
+    let wanted = |page: &KeyPage| match (&page.min, &page.max) {
         (Some(min), Some(max)) => {
-            range.high.is_none_or(|high| min < high) && range.low.is_none_or(|low| max >= low)
+            range.high.as_ref().is_none_or(|high| min < high)
+                && range.low.as_ref().is_none_or(|low| max >= low)
         }
         // Unknown bounds or nulls: read it, the cursor skips what is not in range.
         _ => true,
@@ -116,18 +163,21 @@ fn selectors(pages: &[KeyPage], range: KeyRange) -> Vec<RowSelector> {
 
 /// Keys cutting pages (each its least key and its rows) into at most `parts` ranges about equal in
 /// rows: ascending, distinct, at most `parts - 1` of them.
-pub(super) fn cuts(mut pages: Vec<(i64, u64)>, parts: usize) -> Vec<i64> {
+pub(super) fn cuts(mut pages: Vec<(MergeKey, u64)>, parts: usize) -> Vec<MergeKey> {
     pages.sort_unstable();
     let total: u64 = pages.iter().map(|p| p.1).sum();
-    let mut cuts = Vec::with_capacity(parts.saturating_sub(1));
+    let mut cuts: Vec<MergeKey> = Vec::with_capacity(parts.saturating_sub(1));
     let mut seen = 0u64;
     // A cut at the least key, or at the previous cut, would leave a range with no key.
-    let mut last = pages.first().map(|p| p.0);
+    let mut last = pages.first().map(|p| p.0.clone());
     for (min, rows) in pages {
         let share = total as u128 * (cuts.len() as u128 + 1) / parts.max(1) as u128;
-        if cuts.len() + 1 < parts && seen as u128 >= share && last.is_some_and(|l| min > l) {
+        if cuts.len() + 1 < parts
+            && seen as u128 >= share
+            && last.as_ref().is_some_and(|l| &min > l)
+        {
+            last = Some(min.clone());
             cuts.push(min);
-            last = Some(min);
         }
         seen += rows;
     }
@@ -138,6 +188,10 @@ pub(super) fn cuts(mut pages: Vec<(i64, u64)>, parts: usize) -> Vec<i64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn int(x: i64) -> MergeKey {
+        MergeKey::Int(x)
+    }
 
     /// Sorted `keys` cut into pages of `sizes` (cycled), as a page index describes them.
     fn pages_of(keys: &[i64], sizes: &[usize]) -> Vec<KeyPage> {
@@ -150,8 +204,8 @@ mod tests {
             let end = (start + size).min(keys.len());
             pages.push(KeyPage {
                 rows: start as u64..end as u64,
-                min: Some(keys[start]),
-                max: Some(keys[end - 1]),
+                min: Some(MergeKey::Int(keys[start])),
+                max: Some(MergeKey::Int(keys[end - 1])),
             });
             start = end;
         }
@@ -167,22 +221,39 @@ mod tests {
                 high: None
             }]
         );
-        let ranges = key_ranges(&[10, 20]);
+        let ranges = key_ranges(&[int(10), int(20)]);
         assert_eq!(ranges.len(), 3);
-        assert!(ranges[0].holds(i64::MIN) && ranges[0].holds(9) && !ranges[0].holds(10));
-        assert!(ranges[1].holds(10) && ranges[1].holds(19) && !ranges[1].holds(20));
-        assert!(ranges[2].holds(20) && ranges[2].holds(i64::MAX));
+        assert!(
+            ranges[0].holds(&int(i64::MIN))
+                && ranges[0].holds(&int(9))
+                && !ranges[0].holds(&int(10))
+        );
+        assert!(
+            ranges[1].holds(&int(10)) && ranges[1].holds(&int(19)) && !ranges[1].holds(&int(20))
+        );
+        assert!(ranges[2].holds(&int(20)) && ranges[2].holds(&int(i64::MAX)));
     }
 
     #[test]
     fn cuts_balance_rows_at_distinct_page_starts() {
-        let pages = vec![(0, 100), (50, 100), (100, 100), (150, 100)];
-        assert_eq!(cuts(pages.clone(), 2), [100]);
-        assert_eq!(cuts(pages.clone(), 1), Vec::<i64>::new());
-        assert_eq!(cuts(pages, 4), [50, 100, 150]);
+        let pages = vec![
+            (int(0), 100),
+            (int(50), 100),
+            (int(100), 100),
+            (int(150), 100),
+        ];
+        assert_eq!(cuts(pages.clone(), 2), [int(100)]);
+        assert_eq!(cuts(pages.clone(), 1), Vec::<MergeKey>::new());
+        assert_eq!(cuts(pages, 4), [int(50), int(100), int(150)]);
         // One key everywhere: no cut can split it.
-        assert!(cuts(vec![(7, 10), (7, 10), (7, 10)], 2).is_empty());
+        assert!(cuts(vec![(int(7), 10), (int(7), 10), (int(7), 10)], 2).is_empty());
         assert!(cuts(Vec::new(), 2).is_empty());
+        // Text orders by bytes: "d10" before "d2".
+        let text = |s: &str| MergeKey::Text(s.as_bytes().into());
+        assert_eq!(
+            cuts(vec![(text("d2"), 10), (text("d10"), 10)], 2),
+            [text("d2")]
+        );
     }
 
     proptest! {
@@ -194,17 +265,17 @@ mod tests {
         ) {
             keys.sort_unstable();
             let pages = pages_of(&keys, &sizes);
-            let found = cuts(pages.iter().map(|p| (p.min.unwrap_or(0), p.rows.end - p.rows.start)).collect(), parts);
+            let found = cuts(pages.iter().map(|p| (p.min.clone().unwrap_or(int(0)), p.rows.end - p.rows.start)).collect(), parts);
             prop_assert!(found.len() < parts);
             prop_assert!(found.windows(2).all(|w| w[0] < w[1]));
             let ranges = key_ranges(&found);
             for (row, &key) in keys.iter().enumerate() {
-                let holding: Vec<&KeyRange> = ranges.iter().filter(|r| r.holds(key)).collect();
+                let holding: Vec<&KeyRange> = ranges.iter().filter(|r| r.holds(&int(key))).collect();
                 prop_assert_eq!(holding.len(), 1);
                 // The reader of that range selects the row's page.
                 let mut at = 0usize;
                 let mut selected = false;
-                for selector in selectors(&pages, *holding[0]) {
+                for selector in selectors(&pages, holding[0]) {
                     if (at..at + selector.row_count).contains(&row) {
                         selected = !selector.skip;
                     }

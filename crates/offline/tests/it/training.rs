@@ -562,3 +562,87 @@ fn a_merge_split_between_threads_gives_the_in_memory_answers() {
         assert!(present > 2_000 && present < 3_000, "{present} rows present");
     });
 }
+
+/// A text join key merges in byte order ("d10" before "d2"), as compaction sorts it: the merged
+/// training set equals the one built in memory, for drivers known and unknown.
+#[test]
+fn a_text_key_merges_in_the_order_compaction_sorts() {
+    let fixture = Fixture::new(
+        r#"project: codes
+entities:
+  - {name: driver, join_keys: [driver_code]}
+sources:
+  - name: trips
+    type: file
+    path: data/trips.csv
+    timestamp_field: event_time
+    schema: {driver_code: string, event_time: timestamp, fare: float64, status: string}
+feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: trips
+    features:
+      - {name: n_1h, aggregation: count, window: 1h}
+      - {name: fare_sum_1d, aggregation: sum, column: fare, window: 1d}
+      - {name: last_status, aggregation: last, column: status}
+feature_services:
+  - {name: stats, features: ["driver_stats:*"]}
+"#,
+    );
+    let mut csv = String::from("driver_code,event_time,fare,status\n");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..24_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let minute = x % 2_880;
+        csv.push_str(&format!(
+            "d{},2026-01-0{}T{:02}:{:02}:00Z,{}.{},{}\n",
+            x % 37,
+            1 + minute / 1_440,
+            (minute / 60) % 24,
+            minute % 60,
+            x % 50,
+            x % 10,
+            ["completed", "cancelled"][(x % 2) as usize],
+        ));
+    }
+    fixture.write("trips.csv", &csv);
+    let mut spine = String::from("driver_code,event_timestamp\n");
+    for i in 0..2_000u64 {
+        let minute = (i * 17) % 2_880;
+        let code = match i % 41 {
+            40 => "x".to_owned(),
+            n => format!("d{n}"),
+        };
+        spine.push_str(&format!(
+            "{code},2026-01-0{}T{:02}:{:02}:00Z\n",
+            1 + minute / 1_440,
+            (minute / 60) % 24,
+            minute % 60
+        ));
+    }
+    let input = SpineInput::File {
+        path: fixture.write("spine.csv", &spine),
+        timestamp_column: None,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        fixture.ingest("trips", &IngestOptions::default()).await;
+        let project = fixture.project();
+        let options = TrainingOptions::default();
+        let loaded = fixture.path().join("loaded.parquet");
+        build_training_set(&project, "stats", &input, &loaded, &options)
+            .await
+            .unwrap();
+        compact(&project, &[], &CompactOptions::default(), &mut |_| {})
+            .await
+            .unwrap();
+        let merged = fixture.path().join("merged.parquet");
+        let report = build_training_set(&project, "stats", &input, &merged, &options)
+            .await
+            .unwrap();
+        assert_eq!(report.merged, ["trips"]);
+        assert_eq!(read_all(&merged), read_all(&loaded));
+    });
+}
