@@ -417,17 +417,23 @@ feature_services:
     )
 }
 
+/// The next number of a fixed pseudo-random sequence (xorshift64).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// The project of [`cells_and_rows_project`] over 30,000 trips of 40 drivers in two days.
 fn cells_and_rows_fixture() -> Fixture {
     let fixture = Fixture::new(&cells_and_rows_project());
     let mut csv = String::from("trip_code,driver_id,event_time,fare,status\n");
     // A fixed pseudo-random sequence: 30,000 trips of 40 drivers over two days, some fares missing;
     // each batch the reading threads fill gets more distinct trip codes than the engine shares.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..20_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = xorshift(&mut state);
         let minute = x % 2_880;
         let fare = if x.is_multiple_of(11) {
             String::new()
@@ -532,35 +538,16 @@ fn a_merge_split_between_threads_gives_the_in_memory_answers() {
         path: spine_path,
         timestamp_column: None,
     };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        fixture.ingest("trips", &IngestOptions::default()).await;
-        let project = fixture.project();
-        let loaded = fixture.path().join("loaded.parquet");
-        let options = TrainingOptions::default();
-        build_training_set(&project, "both", &input, &loaded, &options)
-            .await
-            .unwrap();
-        compact(&project, &[], &CompactOptions::default(), &mut |_| {})
-            .await
-            .unwrap();
-        let merged = fixture.path().join("merged.parquet");
-        let report = build_training_set(&project, "both", &input, &merged, &options)
-            .await
-            .unwrap();
-        assert_eq!(report.merged, ["trips"]);
-        assert_eq!(report.events, 30_000);
-        let (merged, loaded) = (read_all(&merged), read_all(&loaded));
-        assert_eq!(merged, loaded);
-        let present = merged
-            .column_by_name("plain__status")
-            .unwrap()
-            .as_string::<i32>()
-            .iter()
-            .filter(|s| *s == Some("PRESENT"))
-            .count();
-        assert!(present > 2_000 && present < 3_000, "{present} rows present");
-    });
+    let (report, merged) = loaded_then_merged(&fixture, "both", &input);
+    assert_eq!(report.events, 30_000);
+    let present = merged
+        .column_by_name("plain__status")
+        .unwrap()
+        .as_string::<i32>()
+        .iter()
+        .filter(|s| *s == Some("PRESENT"))
+        .count();
+    assert!(present > 2_000 && present < 3_000, "{present} rows present");
 }
 
 /// A text join key merges in byte order ("d10" before "d2"), as compaction sorts it: the merged
@@ -590,11 +577,9 @@ feature_services:
 "#,
     );
     let mut csv = String::from("driver_code,event_time,fare,status\n");
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     for _ in 0..24_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = xorshift(&mut state);
         let minute = x % 2_880;
         csv.push_str(&format!(
             "d{},2026-01-0{}T{:02}:{:02}:00Z,{}.{},{}\n",
@@ -626,23 +611,36 @@ feature_services:
         path: fixture.write("spine.csv", &spine),
         timestamp_column: None,
     };
+    loaded_then_merged(&fixture, "stats", &input);
+}
+
+/// Ingests the fixture's `trips`, builds `service`'s training set for `input` from the log loaded
+/// into memory, compacts the log and builds it again, merged: checks the merge was taken and both
+/// files are equal, and returns the merged build's report and rows.
+fn loaded_then_merged(
+    fixture: &Fixture,
+    service: &str,
+    input: &SpineInput,
+) -> (freshet_offline::training::TrainingReport, RecordBatch) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         fixture.ingest("trips", &IngestOptions::default()).await;
         let project = fixture.project();
         let options = TrainingOptions::default();
         let loaded = fixture.path().join("loaded.parquet");
-        build_training_set(&project, "stats", &input, &loaded, &options)
+        build_training_set(&project, service, input, &loaded, &options)
             .await
             .unwrap();
         compact(&project, &[], &CompactOptions::default(), &mut |_| {})
             .await
             .unwrap();
         let merged = fixture.path().join("merged.parquet");
-        let report = build_training_set(&project, "stats", &input, &merged, &options)
+        let report = build_training_set(&project, service, input, &merged, &options)
             .await
             .unwrap();
         assert_eq!(report.merged, ["trips"]);
-        assert_eq!(read_all(&merged), read_all(&loaded));
-    });
+        let merged = read_all(&merged);
+        assert_eq!(merged, read_all(&loaded));
+        (report, merged)
+    })
 }
