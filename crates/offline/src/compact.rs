@@ -18,6 +18,7 @@
 
 use crate::layout::{DATE, INGEST_TIME, POSITION, table_dir};
 use crate::log::{DataFile, LogError, SourceLog};
+use crate::scan::{corrupt, read_footer};
 use crate::views::join_keys;
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
@@ -25,9 +26,9 @@ use arrow_schema::SchemaRef;
 use freshet_project::Project;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
-use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
+use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::WriterProperties;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The Parquet footer key that records a compacted file's sort order (comma-separated columns).
@@ -292,16 +293,20 @@ fn runs_to_rewrite(files: &[DataFile], marker: &str, max_rows: u64) -> Result<Ru
 
 /// A file's row count and its [`SORTED_BY`] mark, from its footer.
 fn footer(path: &Path) -> Result<(u64, Option<String>), LogError> {
-    let file = std::fs::File::open(path).map_err(|e| corrupt(path, e))?;
-    let metadata = ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| corrupt(path, e))?;
-    let meta = metadata.file_metadata();
-    let mark = meta
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == SORTED_BY))
-        .and_then(|k| k.value.clone());
-    Ok((meta.num_rows().max(0) as u64, mark))
+    let metadata = read_footer(path, false)?;
+    let rows = metadata.file_metadata().num_rows().max(0) as u64;
+    Ok((rows, sort_mark(&metadata).map(str::to_owned)))
+}
+
+/// The sort order a compacted file's footer records ([`SORTED_BY`]), if any.
+pub(crate) fn sort_mark(metadata: &ParquetMetaData) -> Option<&str> {
+    metadata
+        .file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|k| k.key == SORTED_BY)?
+        .value
+        .as_deref()
 }
 
 /// Every event of `run` (one day's files) in one batch of the table's `schema`, sorted by `order`.
@@ -364,11 +369,4 @@ fn sorted_day(
     columns.push(Arc::new(day));
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| corrupt(first, e))?;
     Ok((batch, events as u64))
-}
-
-fn corrupt(file: &Path, reason: impl ToString) -> LogError {
-    LogError::Corrupt {
-        file: PathBuf::from(file),
-        reason: reason.to_string(),
-    }
 }

@@ -22,6 +22,7 @@ use freshet_engine::{Cell, DataType, Value};
 use freshet_project::spec::Field;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,13 +140,24 @@ fn file_rows(files: &[PathBuf]) -> Result<Vec<u64>, LogError> {
     files
         .iter()
         .map(|file| {
-            let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
-            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
-                .parse_and_finish(&reader)
-                .map_err(|e| corrupt(file, e))?;
+            let metadata = read_footer(file, false)?;
             Ok(metadata.file_metadata().num_rows().max(0) as u64)
         })
         .collect()
+}
+
+/// A log file's footer (no data is read), with its page index if `page_index` and the file has one.
+pub(crate) fn read_footer(file: &Path, page_index: bool) -> Result<ParquetMetaData, LogError> {
+    let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
+    let policy = if page_index {
+        PageIndexPolicy::Optional
+    } else {
+        PageIndexPolicy::Skip
+    };
+    ParquetMetaDataReader::new()
+        .with_page_index_policy(policy)
+        .parse_and_finish(&reader)
+        .map_err(|e| corrupt(file, e))
 }
 
 pub(crate) fn corrupt(file: &Path, reason: impl ToString) -> LogError {

@@ -100,24 +100,27 @@ pub async fn build_training_set(
             format!("{}__{bare}", view.name)
         }
     };
-    let (answered, read, merged, warnings) = match loaded {
-        Some((events, read)) => {
-            let mut answered = Vec::with_capacity(views.len());
-            for (view, view_events) in views.iter().zip(events) {
-                let queries = spine_queries(&spine, view, &times, options.hindsight)?;
-                answered.push(answer_columns(view, view_events, queries, |f| {
-                    name(view, f)
-                })?);
-            }
-            (answered, read, Vec::new(), Vec::new())
-        }
+    let answered = match loaded {
+        Some((events, read)) => SpineColumns {
+            views: loaded_columns(
+                views.iter(),
+                events,
+                &spine,
+                &times,
+                options.hindsight,
+                &name,
+            )?,
+            events: read,
+            merged: Vec::new(),
+            warnings: Vec::new(),
+        },
         None => {
-            answer_spine_columns(project, &views, &spine, &times, options.hindsight, name).await?
+            answer_spine_columns(project, &views, &spine, &times, options.hindsight, &name).await?
         }
     };
     let mut columns = spine_columns(&spine, out)?;
     let mut present = Vec::new();
-    for (view, (view_columns, found)) in views.iter().zip(answered) {
+    for (view, (view_columns, found)) in views.iter().zip(answered.views) {
         present.push((view.name.clone(), found));
         columns.extend(view_columns);
     }
@@ -128,28 +131,57 @@ pub async fn build_training_set(
         path: out.to_path_buf(),
         rows: times.len(),
         columns: names,
-        events: read,
+        events: answered.events,
         present,
-        merged,
-        warnings,
+        merged: answered.merged,
+        warnings: answered.warnings,
     })
 }
 
 /// A view's output columns and how many rows found the entity.
 type ViewColumns = (Vec<(Field, ArrayRef)>, usize);
 
-/// Every view's output columns for a spine file, in view order, the number of events read, the
-/// sources merged and warnings for the user. Views
-/// over a log compacted by their key are answered by merging its sorted files ([`crate::merge`]); the
-/// others from their events loaded in memory. Both give the same answers.
+/// Every view's answers to a spine, and how they were read.
+struct SpineColumns {
+    /// Per view, in view order, its output columns.
+    views: Vec<ViewColumns>,
+    /// Events read from the log.
+    events: u64,
+    /// Sources merged by key.
+    merged: Vec<String>,
+    /// What the user should know.
+    warnings: Vec<String>,
+}
+
+/// The output columns of `views`, each answered from its events loaded in memory.
+fn loaded_columns<'v>(
+    views: impl Iterator<Item = &'v ServiceView>,
+    events: Vec<ViewEvents>,
+    spine: &Spine,
+    times: &[i64],
+    hindsight: bool,
+    name: &impl Fn(&ServiceView, usize) -> String,
+) -> Result<Vec<ViewColumns>, TrainingError> {
+    views
+        .zip(events)
+        .map(|(view, view_events)| {
+            let queries = spine_queries(spine, view, times, hindsight)?;
+            answer_columns(view, view_events, queries, |f| name(view, f))
+        })
+        .collect()
+}
+
+/// Every view's output columns for a spine file. Views over a log compacted by their key are
+/// answered by merging its sorted files ([`crate::merge`]); the others from their events loaded in
+/// memory. Both give the same answers.
 async fn answer_spine_columns(
     project: &Project,
     views: &[ServiceView],
     spine: &Spine,
     times: &[i64],
     hindsight: bool,
-    name: impl Fn(&ServiceView, usize) -> String,
-) -> Result<(Vec<ViewColumns>, u64, Vec<String>, Vec<String>), TrainingError> {
+    name: &impl Fn(&ServiceView, usize) -> String,
+) -> Result<SpineColumns, TrainingError> {
     let mut answered: Vec<Option<ViewColumns>> = views.iter().map(|_| None).collect();
     let mut read = 0;
     let mut merged = Vec::new();
@@ -206,22 +238,21 @@ async fn answer_spine_columns(
     if !rest.is_empty() {
         let (events, events_read) = load_events(project, &rest).await?;
         read += events_read;
-        let mut loaded = rest.iter().zip(events);
-        for slot in answered.iter_mut().filter(|a| a.is_none()) {
-            let Some((view, view_events)) = loaded.next() else {
-                break;
-            };
-            let queries = spine_queries(spine, view, times, hindsight)?;
-            *slot = Some(answer_columns(view, view_events, queries, |f| {
-                name(view, f)
-            })?);
+        let loaded = loaded_columns(rest.iter(), events, spine, times, hindsight, name)?;
+        for (slot, columns) in answered.iter_mut().filter(|a| a.is_none()).zip(loaded) {
+            *slot = Some(columns);
         }
     }
-    answered
+    let views = answered
         .into_iter()
         .map(|a| a.ok_or_else(|| TrainingError::Internal("a view was left unanswered".to_owned())))
-        .collect::<Result<Vec<_>, _>>()
-        .map(|columns| (columns, read, merged, warnings))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SpineColumns {
+        views,
+        events: read,
+        merged,
+        warnings,
+    })
 }
 
 /// The spine's own columns, each as one array, to pass through to an output file.

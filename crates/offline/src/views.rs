@@ -256,12 +256,7 @@ pub async fn load_events(
         let mine: Vec<usize> = (0..views.len())
             .filter(|&i| views[i].source == source_name)
             .collect();
-        let mut needed = vec![false; source.schema.len()];
-        for &i in &mine {
-            for (n, r) in needed.iter_mut().zip(views[i].def.source_columns_read()) {
-                *n |= r;
-            }
-        }
+        let needed = columns_read(mine.iter().map(|&i| &views[i]), source.schema.len());
         // Views that read their inputs straight from source columns take them where the reader
         // decoded them; a row of values is built per event only if some view needs one.
         let rows = mine.iter().any(|&i| !views[i].def.preparer().takes_cells());
@@ -315,6 +310,20 @@ pub async fn load_events(
         }
     }
     Ok((events, read))
+}
+
+/// Per source column (of `columns`), whether any of `views` reads it.
+pub(crate) fn columns_read<'v>(
+    views: impl Iterator<Item = &'v ServiceView>,
+    columns: usize,
+) -> Vec<bool> {
+    let mut read = vec![false; columns];
+    for view in views {
+        for (r, reads) in read.iter_mut().zip(view.def.source_columns_read()) {
+            *r |= reads;
+        }
+    }
+    read
 }
 
 /// Threads that read the log: one per core of the machines freshet is sized for.

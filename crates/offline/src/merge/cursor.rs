@@ -233,7 +233,7 @@ mod tests {
             MergeKey::Int(x) => *x,
             MergeKey::Text(_) => unreachable!("integer keys only"),
         };
-        let metadata = super::super::footer(path)?;
+        let metadata = Arc::new(crate::scan::read_footer(path, true)?);
         let fields = fields();
         let needed = [true];
         let mut cursor = Cursor::open(path, &metadata, &fields, &needed, 0, range)?;
@@ -292,7 +292,7 @@ mod tests {
             .set_write_batch_size(1)
             .build();
         let path = file_with_keys_in(dir.path(), &keys, Some(props));
-        let metadata = super::super::footer(&path).unwrap();
+        let metadata = crate::scan::read_footer(&path, true).unwrap();
         assert!(metadata.num_row_groups() > 1);
         let pages = super::super::pages::key_pages(&metadata, "driver_id");
         assert!(pages.len() > metadata.num_row_groups(), "no page index");

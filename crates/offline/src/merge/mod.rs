@@ -21,10 +21,9 @@ mod cursor;
 mod pages;
 
 use crate::answers::ColumnSink;
-use crate::compact::SORTED_BY;
-use crate::layout::{INGEST_TIME, POSITION};
-use crate::log::{LogError, SourceLog};
-use crate::scan::{DecodedBatch, corrupt};
+use crate::compact::sort_mark;
+use crate::log::SourceLog;
+use crate::scan::{DecodedBatch, read_footer};
 use crate::views::{ServiceView, TrainingError};
 use cursor::Cursor;
 use freshet_engine::run::ColumnRun;
@@ -34,8 +33,8 @@ use freshet_project::spec::Field;
 use pages::{KeyRange, cuts, key_pages, key_ranges};
 
 pub(crate) use pages::MergeKey;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
-use std::path::{Path, PathBuf};
+use parquet::file::metadata::ParquetMetaData;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A source whose log can be merged by key: its files with their footers, and the key field.
@@ -66,20 +65,19 @@ pub(crate) async fn sorted_log(
         return Ok(None);
     }
     let log = SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
-    let marker = [key, &source.timestamp_field, INGEST_TIME, POSITION].join(",");
+    // Files compaction sorted by this key, and by nothing else before the canonical order.
+    let order = crate::compact::sort_order(project, source);
+    if order.len() != 4 || order[0] != key {
+        return Ok(None);
+    }
+    let marker = order.join(",");
     let mut files = Vec::new();
     for path in log.files()? {
-        let metadata = footer(&path)?;
-        let marked = metadata
-            .file_metadata()
-            .key_value_metadata()
-            .and_then(|kv| kv.iter().find(|k| k.key == SORTED_BY))
-            .and_then(|k| k.value.as_deref())
-            == Some(marker.as_str());
-        if !marked {
+        let metadata = read_footer(&path, true)?;
+        if sort_mark(&metadata) != Some(marker.as_str()) {
             return Ok(None);
         }
-        files.push((path, metadata));
+        files.push((path, Arc::new(metadata)));
     }
     if files.is_empty() {
         // Nothing to merge: the in-memory path answers every query as not found at no cost.
@@ -106,16 +104,6 @@ fn single_key<'v>(views: &[&'v ServiceView]) -> Option<&'v str> {
     shared.then_some(key.as_str())
 }
 
-/// A file's footer with its page index, when it has one.
-fn footer(path: &Path) -> Result<Arc<ParquetMetaData>, LogError> {
-    let file = std::fs::File::open(path).map_err(|e| corrupt(path, e))?;
-    ParquetMetaDataReader::new()
-        .with_page_index_policy(PageIndexPolicy::Optional)
-        .parse_and_finish(&file)
-        .map(Arc::new)
-        .map_err(|e| corrupt(path, e))
-}
-
 /// The spine's queries as a merge reads them: each row's key, time and knowledge cutoff.
 pub(crate) struct SortedQueries<'a> {
     /// Each spine row's key.
@@ -136,12 +124,7 @@ impl SortedLog {
         threads: usize,
     ) -> Result<(Vec<Vec<ColumnSink>>, u64), TrainingError> {
         let ranges = key_ranges(&self.split_keys(threads.max(1)));
-        let mut needed = vec![false; self.fields.len()];
-        for view in views {
-            for (n, r) in needed.iter_mut().zip(view.def.source_columns_read()) {
-                *n |= r;
-            }
-        }
+        let mut needed = crate::views::columns_read(views.iter().copied(), self.fields.len());
         needed[self.key_field] = true;
         let results: Vec<Result<(Vec<ColumnSink>, u64), TrainingError>> =
             std::thread::scope(|scope| {
