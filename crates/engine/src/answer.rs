@@ -193,10 +193,7 @@ pub fn answer_batch_each(
         // The entity's events stay where they were prepared; the query reads them through `kept`.
         let history = History {
             orders: &orders,
-            values: Indexed {
-                parts: &parts.batches,
-                index: &kept,
-            },
+            values: Indexed::new(&parts.batches, &kept),
             prefix: None,
         };
         for &q in queries_of_entity {
@@ -262,10 +259,7 @@ impl EntityAnswerer {
             .extend(self.kept.iter().map(|&i| order_of(batches, i)));
         let history = History {
             orders: &self.orders,
-            values: Indexed {
-                parts: batches,
-                index: &self.kept,
-            },
+            values: Indexed::new(batches, &self.kept),
             prefix: None,
         };
         for (t, k) in queries {

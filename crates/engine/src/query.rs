@@ -4,6 +4,9 @@
 //! leaves them where they were prepared, in one large batch, and reaches them through the entity's
 //! sorted event indexes ([`Indexed`]), so answering a training set never copies an event's values.
 //! Both run this one generic query: the same binary searches, the same folds in the same order.
+//! Where an entity's events lie side by side in one batch (a merge by key prepares them so), a
+//! window's float inputs are folded straight from their slice instead of looked up event by event:
+//! the same values in the same order, without a dynamic lookup per event.
 
 use crate::accumulate::FeatureValue;
 use crate::aggregation::Aggregation;
@@ -14,6 +17,7 @@ use crate::entity::{FeatureSpecs, FeatureStatus, Prefix, QueryError, ViewRow};
 use crate::value::Value;
 use crate::view::EventOrder;
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// Where the values of an entity's events are: `get(event, slot)` is the `slot`-th input of its
 /// `event`-th retained event (in canonical order), borrowed where it is stored as a [`Value`] and
@@ -36,6 +40,12 @@ pub(crate) trait EventValues {
             _ => None,
         }
     }
+
+    /// Input `slot` of events `events` as floats and their null flags, where they lie side by side
+    /// as floats; `None` otherwise, and the caller reads them one by one.
+    fn float_run(&self, _slot: usize, _events: Range<usize>) -> Option<(&[f64], Option<&[bool]>)> {
+        None
+    }
 }
 
 /// Values in one flat vector, `stride` per event: incremental state.
@@ -55,8 +65,25 @@ impl EventValues for Flat<'_> {
 /// Values left in the typed columns of the batches they were prepared in: event `e` of the entity is
 /// the batch event `index[e]` addresses ([`Parts::locate`]).
 pub(crate) struct Indexed<'a> {
-    pub(crate) parts: &'a [EventBatch],
-    pub(crate) index: &'a [usize],
+    parts: &'a [EventBatch],
+    index: &'a [usize],
+    /// `index` is consecutive events of one batch, as a merge by key prepares an entity: a window's
+    /// values can then be read as one slice.
+    contiguous: bool,
+}
+
+impl<'a> Indexed<'a> {
+    pub(crate) fn new(parts: &'a [EventBatch], index: &'a [usize]) -> Indexed<'a> {
+        // Consecutive packed indexes never cross batches: an event's local part is below 2^48.
+        let contiguous = index
+            .first()
+            .is_some_and(|&first| index.iter().zip(first..).all(|(&i, next)| i == next));
+        Indexed {
+            parts,
+            index,
+            contiguous,
+        }
+    }
 }
 
 impl Indexed<'_> {
@@ -84,6 +111,14 @@ impl EventValues for Indexed<'_> {
             Some((column, i)) => column.float(i),
             None => Some(None),
         }
+    }
+
+    fn float_run(&self, slot: usize, events: Range<usize>) -> Option<(&[f64], Option<&[bool]>)> {
+        if events.is_empty() || !self.contiguous {
+            return None;
+        }
+        let (column, first) = self.column(events.start, slot)?;
+        column.float_slice(first..first + events.len())
     }
 }
 
@@ -144,14 +179,15 @@ impl<V: EventValues> History<'_, V> {
             ));
         }
         let mut values = Vec::with_capacity(features);
+        let mut starts = WindowStarts::default();
         for (i, f) in specs.features.iter().enumerate() {
             let (start, mut acc) = match f.window {
                 Some(w) => {
-                    let from = t.saturating_sub(w);
-                    (
-                        self.orders[..end].partition_point(|o| o.event_time <= from),
-                        specs.accumulator(i),
-                    )
+                    let start = starts.of(w, || {
+                        let from = t.saturating_sub(w);
+                        self.orders[..end].partition_point(|o| o.event_time <= from)
+                    });
+                    (start, specs.accumulator(i))
                 }
                 None => {
                     let prefix = self
@@ -176,19 +212,14 @@ impl<V: EventValues> History<'_, V> {
                     // Sums, means, counts and variances read a float input as a number: fold it
                     // without building a value per event (other inputs take the general path).
                     let floats = acc.takes_floats();
-                    for e in start..end {
-                        if self.orders[e].ingest_time > k {
-                            continue;
-                        }
-                        let float = match specs.slots[i] {
-                            _ if !floats => None,
-                            Some(s) => self.values.float(e, s),
-                            None => Some(None),
-                        };
-                        match float {
-                            Some(x) => acc.update_float(x),
-                            None => acc.update(&self.input(specs, i, e)),
-                        }
+                    let run = match specs.slots[i] {
+                        Some(s) if floats => self.values.float_run(s, start..end),
+                        _ => None,
+                    };
+                    if let Some((xs, nulls)) = run {
+                        self.fold_floats(&mut acc, start, xs, nulls, k);
+                    } else {
+                        self.fold(specs, i, &mut acc, start..end, k);
                     }
                     acc.finish()
                 }
@@ -212,6 +243,61 @@ impl<V: EventValues> History<'_, V> {
         })
     }
 
+    /// Folds feature `i`'s inputs of `events` known by `k` into `acc`, one event at a time.
+    fn fold(
+        &self,
+        specs: &FeatureSpecs,
+        i: usize,
+        acc: &mut crate::accumulate::Accumulator,
+        events: Range<usize>,
+        k: i64,
+    ) {
+        let floats = acc.takes_floats();
+        for e in events {
+            if self.orders[e].ingest_time > k {
+                continue;
+            }
+            let float = match specs.slots[i] {
+                _ if !floats => None,
+                Some(s) => self.values.float(e, s),
+                None => Some(None),
+            };
+            match float {
+                Some(x) => acc.update_float(x),
+                None => acc.update(&self.input(specs, i, e)),
+            }
+        }
+    }
+
+    /// Folds the float inputs `xs` (events `start..`, null where `nulls` says) known by `k` into
+    /// `acc`: the loop of [`History::query`] over values already in one slice.
+    fn fold_floats(
+        &self,
+        acc: &mut crate::accumulate::Accumulator,
+        start: usize,
+        xs: &[f64],
+        nulls: Option<&[bool]>,
+        k: i64,
+    ) {
+        let orders = &self.orders[start..start + xs.len()];
+        match nulls {
+            None => {
+                for (o, &x) in orders.iter().zip(xs) {
+                    if o.ingest_time <= k {
+                        acc.update_float(Some(x));
+                    }
+                }
+            }
+            Some(nulls) => {
+                for ((o, &x), &null) in orders.iter().zip(xs).zip(nulls) {
+                    if o.ingest_time <= k {
+                        acc.update_float((!null).then_some(x));
+                    }
+                }
+            }
+        }
+    }
+
     /// The first counted (known by `k`, non-null, not NaN) input of feature `i` among `events`.
     fn pick(
         &self,
@@ -226,5 +312,28 @@ impl<V: EventValues> History<'_, V> {
                     && specs.slots[i].is_some_and(|s| self.values.is_counted(e, s))
             })
             .map(|e| FeatureValue::Scalar(self.input(specs, i, e).into_owned()))
+    }
+}
+
+/// The first event of each window a query has placed so far: features of one view often share a
+/// window (a count and a sum over 24h), and each placement is a binary search.
+#[derive(Default)]
+struct WindowStarts {
+    placed: [(i64, usize); 8],
+    len: usize,
+}
+
+impl WindowStarts {
+    /// The start of window `w`, placed by `place` the first time it is asked for.
+    fn of(&mut self, w: i64, place: impl FnOnce() -> usize) -> usize {
+        if let Some(&(_, start)) = self.placed[..self.len].iter().find(|(x, _)| *x == w) {
+            return start;
+        }
+        let start = place();
+        if let Some(slot) = self.placed.get_mut(self.len) {
+            *slot = (w, start);
+            self.len += 1;
+        }
+        start
     }
 }

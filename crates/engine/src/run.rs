@@ -126,7 +126,7 @@ impl EventBatch {
             column.extend_run(run, keys.len());
         }
         match &mut self.keys {
-            BatchKeys::Ints(k) => k.extend_from_slice(keys),
+            BatchKeys::Ints(k) => crate::column::push_slice(k, keys),
             BatchKeys::Any(k) => k.extend(keys.iter().map(|&x| EntityKey::int(x))),
         }
         if !self.ids.is_empty() {
