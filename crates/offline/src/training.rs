@@ -72,6 +72,7 @@ pub async fn build_training_set(
     options: &TrainingOptions,
 ) -> Result<TrainingReport, TrainingError> {
     let views = service_views(project, service)?;
+    let started = std::time::Instant::now();
     // `--at` lists the entities from the events, so it loads them first; a spine file does not.
     let (spine, time_column, loaded) = match input {
         SpineInput::File {
@@ -92,6 +93,7 @@ pub async fn build_training_set(
         }
     };
     let times = spine.timestamps(&time_column)?;
+    tracing::debug!(rows = times.len(), elapsed = ?started.elapsed(), "training set: spine read");
     let name = |view: &ServiceView, feature: usize| {
         let bare = &view.def.features[feature].name;
         if options.bare_names {
@@ -118,6 +120,7 @@ pub async fn build_training_set(
             answer_spine_columns(project, &views, &spine, &times, options.hindsight, &name).await?
         }
     };
+    tracing::debug!(elapsed = ?started.elapsed(), "training set: features answered");
     let mut columns = spine_columns(&spine, out)?;
     let mut present = Vec::new();
     for (view, (view_columns, found)) in views.iter().zip(answered.views) {
@@ -127,6 +130,7 @@ pub async fn build_training_set(
     check_names(&columns, options)?;
     let names = columns.iter().map(|(f, _)| f.name().clone()).collect();
     write_parquet(out, columns)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "training set: written");
     Ok(TrainingReport {
         path: out.to_path_buf(),
         rows: times.len(),
@@ -221,6 +225,7 @@ async fn answer_spine_columns(
             Err(e) => return Err(e),
         };
         read += events;
+        tracing::debug!(source, events, "training set: log merged by key");
         merged.push(source.to_owned());
         for ((&i, view), view_sinks) in mine.iter().zip(&refs).zip(sinks) {
             answered[i] = Some(crate::answers::assemble(

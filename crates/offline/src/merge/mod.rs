@@ -180,6 +180,7 @@ impl SortedLog {
         range: &KeyRange,
         needed: &[bool],
     ) -> Result<(Vec<ColumnSink>, u64), TrainingError> {
+        let started = std::time::Instant::now();
         // Keys copied beside their rows: sorting through references reached into the whole spine
         // at every comparison.
         let mut mine: Vec<(MergeKey, usize)> = queries
@@ -228,6 +229,7 @@ impl SortedLog {
             merge.answer(&mine[start..next_query], queries);
         }
         merge.not_found(&mine[next_query..]);
+        tracing::debug!(events, queries = mine.len(), elapsed = ?started.elapsed(), "training set: one thread's key range merged");
         Ok((merge.sinks, events))
     }
 }
