@@ -220,6 +220,8 @@ pub struct EntityAnswerer {
     group: Vec<usize>,
     kept: Vec<usize>,
     orders: Vec<EventOrder>,
+    /// `0, 1, 2, ...`: the index of events that all count, in the order they came.
+    identity: Vec<usize>,
 }
 
 impl EntityAnswerer {
@@ -231,6 +233,7 @@ impl EntityAnswerer {
             group: Vec::new(),
             kept: Vec::new(),
             orders: Vec::new(),
+            identity: Vec::new(),
         }
     }
 
@@ -250,16 +253,29 @@ impl EntityAnswerer {
             return;
         }
         let batches = std::slice::from_ref(events);
-        self.group.clear();
-        self.group
-            .extend((0..events.len()).map(|i| Parts::index(0, i)));
-        canonical(batches, &mut self.group, &mut self.kept);
-        self.orders.clear();
-        self.orders
-            .extend(self.kept.iter().map(|&i| order_of(batches, i)));
+        // A merge by key hands over an entity's events in canonical order, each once, and without
+        // ids to deduplicate: then every event counts where it is, and no order is copied.
+        let in_order = events.ids.iter().all(Option::is_none)
+            && events.orders.windows(2).all(|pair| pair[0] < pair[1]);
+        let (orders, index): (&[EventOrder], &[usize]) = if in_order {
+            // Batch 0's event `i` is index `i` ([`Parts::index`]).
+            if self.identity.len() < events.len() {
+                self.identity.extend(self.identity.len()..events.len());
+            }
+            (&events.orders, &self.identity[..events.len()])
+        } else {
+            self.group.clear();
+            self.group
+                .extend((0..events.len()).map(|i| Parts::index(0, i)));
+            canonical(batches, &mut self.group, &mut self.kept);
+            self.orders.clear();
+            self.orders
+                .extend(self.kept.iter().map(|&i| order_of(batches, i)));
+            (&self.orders, &self.kept)
+        };
         let history = History {
-            orders: &self.orders,
-            values: Indexed::new(batches, &self.kept),
+            orders,
+            values: Indexed::new(batches, index),
             prefix: None,
         };
         for (t, k) in queries {
