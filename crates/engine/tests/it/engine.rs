@@ -530,6 +530,23 @@ fn duplicates_by_id_and_by_position_count_once() {
             .values[0],
         FeatureValue::Scalar(Value::Int64(1))
     );
+
+    // Entity by entity, the copy arriving after the first in time order (as a merge hands them):
+    // still counted once.
+    let def = simple_view();
+    let mut preparer = def.preparer();
+    let mut events = EventBatch::with_capacity(&def, 2);
+    for e in [&first, &copy] {
+        preparer
+            .prepare_into(&mut events, &row(e, Some(true)), Timestamp(0), e.position)
+            .unwrap();
+    }
+    let mut answers = Vec::new();
+    EntityAnswerer::new(&def).answer(&events, [(105, i64::MAX)], |a| answers.push(a));
+    assert_eq!(
+        answers[0].as_ref().unwrap().values[0],
+        FeatureValue::Scalar(Value::Int64(1))
+    );
 }
 
 #[test]
