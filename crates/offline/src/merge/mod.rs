@@ -30,7 +30,7 @@ use freshet_engine::run::ColumnRun;
 use freshet_engine::{DataType, EntityAnswerer, EventBatch, ViewRow};
 use freshet_project::Project;
 use freshet_project::spec::Field;
-use pages::{KeyRange, cuts, key_pages, key_ranges};
+use pages::{KeyPage, KeyRange, cuts, int_cuts, key_pages, key_ranges};
 
 pub(crate) use pages::MergeKey;
 use parquet::file::metadata::ParquetMetaData;
@@ -162,13 +162,36 @@ impl SortedLog {
     /// each page of the key column (no data is read). Fewer cuts when the files have no page index.
     fn split_keys(&self, parts: usize) -> Vec<MergeKey> {
         let key = &self.fields[self.key_field].name;
-        let pages: Vec<(MergeKey, u64)> = self
+        let pages: Vec<KeyPage> = self
             .files
             .iter()
             .flat_map(|(_, metadata)| key_pages(metadata, key))
-            .filter_map(|page| Some((page.min?, page.rows.end - page.rows.start)))
             .collect();
-        cuts(pages, parts)
+        let rows = |page: &KeyPage| page.rows.end - page.rows.start;
+        let ints: Option<Vec<(i64, i64, u64)>> = pages
+            .iter()
+            .filter(|page| page.min.is_some() || page.max.is_some())
+            .map(|page| match (&page.min, &page.max) {
+                (Some(MergeKey::Int(min)), Some(MergeKey::Int(max))) => {
+                    Some((*min, *max, rows(page)))
+                }
+                _ => None,
+            })
+            .collect();
+        if let Some(ints) = ints {
+            return int_cuts(&ints, parts)
+                .into_iter()
+                .map(MergeKey::Int)
+                .collect();
+        }
+        let starts = pages
+            .into_iter()
+            .filter_map(|page| {
+                let rows = rows(&page);
+                Some((page.min?, rows))
+            })
+            .collect();
+        cuts(starts, parts)
     }
 
     /// One thread's work: every entity with a key in `range`, merged from all files, and the queries

@@ -184,6 +184,54 @@ pub(super) fn cuts(mut pages: Vec<(MergeKey, u64)>, parts: usize) -> Vec<MergeKe
     cuts
 }
 
+/// Integer keys cutting pages (each its least and greatest key and its rows) into at most `parts`
+/// ranges equal in rows to within a few: each page's rows are taken as spread evenly over its keys,
+/// so a cut can fall inside pages. [`cuts`] balances only to within a page per file, and the merge
+/// threads finished up to a tenth of a second apart. Ascending, distinct, at most `parts - 1`.
+pub(super) fn int_cuts(pages: &[(i64, i64, u64)], parts: usize) -> Vec<i64> {
+    let total: u64 = pages.iter().map(|p| p.2).sum();
+    let (Some(least), Some(greatest)) = (
+        pages.iter().map(|p| p.0).min(),
+        pages.iter().map(|p| p.1).max(),
+    ) else {
+        return Vec::new();
+    };
+    // Rows estimated to have a key below `k`.
+    let below = |k: i64| -> f64 {
+        pages
+            .iter()
+            .map(|&(min, max, rows)| {
+                let spread = (i128::from(k) - i128::from(min)) as f64
+                    / (i128::from(max) - i128::from(min) + 1) as f64;
+                rows as f64 * spread.clamp(0.0, 1.0)
+            })
+            .sum()
+    };
+    let mut cuts: Vec<i64> = Vec::new();
+    for part in 1..parts.max(1) {
+        let target = total as f64 * part as f64 / parts as f64;
+        // The least key above the least of all (so no range is empty) with enough rows below it.
+        let (mut low, mut high) = (i128::from(least) + 1, i128::from(greatest));
+        if low > high {
+            break;
+        }
+        while low < high {
+            let middle = (low + high).div_euclid(2);
+            // `middle` lies between two i64 keys, so it is one.
+            if below(middle as i64) >= target {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        let cut = low as i64;
+        if cuts.last().is_none_or(|&last| cut > last) {
+            cuts.push(cut);
+        }
+    }
+    cuts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +304,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn integer_cuts_fall_inside_pages_to_balance_rows() {
+        // Two files over the same keys, pages of 100 rows each spanning 100 keys: the page-start cut
+        // would count the second file's first page wholly on the left.
+        let pages = [(0, 99, 100), (100, 199, 100), (0, 99, 100), (100, 199, 100)];
+        assert_eq!(int_cuts(&pages, 2), [100]);
+        let pages = [(0, 199, 200), (50, 149, 100)];
+        // Half of 300 rows: 100 keys of the first page (100 rows) and 50 of the second (50 rows).
+        assert_eq!(int_cuts(&pages, 2), [100]);
+        assert_eq!(int_cuts(&[(7, 7, 10), (7, 7, 10)], 2), Vec::<i64>::new());
+        assert!(int_cuts(&[], 3).is_empty());
+        assert_eq!(int_cuts(&[(i64::MIN, i64::MAX, 10)], 2).len(), 1);
+    }
+
     proptest! {
+        #[test]
+        fn integer_cuts_land_every_key_in_one_range_with_its_page_selected(
+            mut keys in proptest::collection::vec(-50i64..50, 1..300),
+            sizes in proptest::collection::vec(1usize..40, 1..5),
+            parts in 1usize..5,
+        ) {
+            keys.sort_unstable();
+            let pages = pages_of(&keys, &sizes);
+            let bounds: Vec<(i64, i64, u64)> = pages.iter().map(|p| match (&p.min, &p.max) {
+                (Some(MergeKey::Int(min)), Some(MergeKey::Int(max))) => (*min, *max, p.rows.end - p.rows.start),
+                _ => unreachable!("integer pages"),
+            }).collect();
+            let found: Vec<MergeKey> = int_cuts(&bounds, parts).into_iter().map(int).collect();
+            prop_assert!(found.len() < parts);
+            prop_assert!(found.windows(2).all(|w| w[0] < w[1]));
+            let ranges = key_ranges(&found);
+            for (row, &key) in keys.iter().enumerate() {
+                let holding: Vec<&KeyRange> = ranges.iter().filter(|r| r.holds(&int(key))).collect();
+                prop_assert_eq!(holding.len(), 1);
+                let mut at = 0usize;
+                let mut selected = false;
+                for selector in selectors(&pages, holding[0]) {
+                    if (at..at + selector.row_count).contains(&row) {
+                        selected = !selector.skip;
+                    }
+                    at += selector.row_count;
+                }
+                prop_assert!(selected, "row {} (key {}) skipped", row, key);
+            }
+        }
+
         #[test]
         fn every_key_lands_in_one_range_and_its_page_is_selected(
             mut keys in proptest::collection::vec(-50i64..50, 1..300),
