@@ -227,6 +227,7 @@ async fn answer_spine_columns(
         read += events;
         tracing::debug!(source, events, "training set: log merged by key");
         merged.push(source.to_owned());
+        let started = std::time::Instant::now();
         for ((&i, view), view_sinks) in mine.iter().zip(&refs).zip(sinks) {
             answered[i] = Some(crate::answers::assemble(
                 view,
@@ -235,6 +236,7 @@ async fn answer_spine_columns(
                 |f| name(view, f),
             )?);
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "training set: answers put in spine order");
     }
     let rest: Vec<ServiceView> = (0..views.len())
         .filter(|&i| answered[i].is_none())
