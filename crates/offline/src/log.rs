@@ -396,6 +396,7 @@ impl SourceLog {
         let written = writer.write(rewritten).await;
         written.map_err(|e| self.delta(e))?;
         let added = writer.flush().await.map_err(|e| self.delta(e))?;
+        self.sync_files(added.iter().map(|a| a.path.as_str()))?;
         let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
         actions.extend(old.iter().map(|f| Action::Remove(f.remove.clone())));
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
@@ -411,6 +412,43 @@ impl SourceLog {
         let version = committed.version();
         self.refresh().await?;
         Ok(version)
+    }
+}
+
+impl SourceLog {
+    /// Flushes the data files at `paths` (relative to the table, as Delta records them) and their
+    /// directories to disk. A compaction's commit takes the files it replaces out of the table, so
+    /// once it is committed the new files must survive a crash of the machine, not only of freshet:
+    /// the object store's local writes leave them in the page cache. As a side effect, a training set
+    /// built right after `freshet compact` no longer competes with the kernel writing them back.
+    fn sync_files<'p>(&self, paths: impl Iterator<Item = &'p str>) -> Result<(), LogError> {
+        let io = |dir: &Path, source: std::io::Error| LogError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let root = std::path::absolute(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let base = url::Url::from_directory_path(&root).ok();
+        let mut dirs = std::collections::BTreeSet::new();
+        for relative in paths {
+            // Delta paths are percent-encoded: a URL join decodes them.
+            let path = base
+                .as_ref()
+                .and_then(|b| b.join(relative).ok())
+                .and_then(|u| u.to_file_path().ok())
+                .unwrap_or_else(|| root.join(relative));
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io(&path, e))?;
+            if let Some(dir) = path.parent() {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        for dir in dirs {
+            std::fs::File::open(&dir)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io(&dir, e))?;
+        }
+        Ok(())
     }
 }
 
