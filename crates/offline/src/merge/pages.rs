@@ -318,6 +318,34 @@ mod tests {
         assert_eq!(int_cuts(&[(i64::MIN, i64::MAX, 10)], 2).len(), 1);
     }
 
+    /// Checks `found` cuts `parts` ways, ascending, and that every row of `keys` (sorted, in `pages`)
+    /// lands in exactly one range whose reader selects the row's page.
+    fn check_cuts(
+        keys: &[i64],
+        pages: &[KeyPage],
+        found: &[MergeKey],
+        parts: usize,
+    ) -> Result<(), TestCaseError> {
+        prop_assert!(found.len() < parts);
+        prop_assert!(found.windows(2).all(|w| w[0] < w[1]));
+        let ranges = key_ranges(found);
+        for (row, &key) in keys.iter().enumerate() {
+            let holding: Vec<&KeyRange> = ranges.iter().filter(|r| r.holds(&int(key))).collect();
+            prop_assert_eq!(holding.len(), 1);
+            // The reader of that range selects the row's page.
+            let mut at = 0usize;
+            let mut selected = false;
+            for selector in selectors(pages, holding[0]) {
+                if (at..at + selector.row_count).contains(&row) {
+                    selected = !selector.skip;
+                }
+                at += selector.row_count;
+            }
+            prop_assert!(selected, "row {} (key {}) skipped", row, key);
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn integer_cuts_land_every_key_in_one_range_with_its_page_selected(
@@ -332,22 +360,7 @@ mod tests {
                 _ => unreachable!("integer pages"),
             }).collect();
             let found: Vec<MergeKey> = int_cuts(&bounds, parts).into_iter().map(int).collect();
-            prop_assert!(found.len() < parts);
-            prop_assert!(found.windows(2).all(|w| w[0] < w[1]));
-            let ranges = key_ranges(&found);
-            for (row, &key) in keys.iter().enumerate() {
-                let holding: Vec<&KeyRange> = ranges.iter().filter(|r| r.holds(&int(key))).collect();
-                prop_assert_eq!(holding.len(), 1);
-                let mut at = 0usize;
-                let mut selected = false;
-                for selector in selectors(&pages, holding[0]) {
-                    if (at..at + selector.row_count).contains(&row) {
-                        selected = !selector.skip;
-                    }
-                    at += selector.row_count;
-                }
-                prop_assert!(selected, "row {} (key {}) skipped", row, key);
-            }
+            check_cuts(&keys, &pages, &found, parts)?;
         }
 
         #[test]
@@ -359,23 +372,7 @@ mod tests {
             keys.sort_unstable();
             let pages = pages_of(&keys, &sizes);
             let found = cuts(pages.iter().map(|p| (p.min.clone().unwrap_or(int(0)), p.rows.end - p.rows.start)).collect(), parts);
-            prop_assert!(found.len() < parts);
-            prop_assert!(found.windows(2).all(|w| w[0] < w[1]));
-            let ranges = key_ranges(&found);
-            for (row, &key) in keys.iter().enumerate() {
-                let holding: Vec<&KeyRange> = ranges.iter().filter(|r| r.holds(&int(key))).collect();
-                prop_assert_eq!(holding.len(), 1);
-                // The reader of that range selects the row's page.
-                let mut at = 0usize;
-                let mut selected = false;
-                for selector in selectors(&pages, holding[0]) {
-                    if (at..at + selector.row_count).contains(&row) {
-                        selected = !selector.skip;
-                    }
-                    at += selector.row_count;
-                }
-                prop_assert!(selected, "row {} (key {}) skipped", row, key);
-            }
+            check_cuts(&keys, &pages, &found, parts)?;
         }
     }
 }
