@@ -168,12 +168,15 @@ pub fn answer_batch_each(
         event_indexes(&parts.batches).zip(event_entity.iter().copied()),
     );
     drop(event_entity);
+    // Each query's time and cutoff travel with it: read from `queries` in entity order, they were a
+    // cache miss per query.
     let (query_order, query_starts) = group_by(
         entities,
         query_entity
             .iter()
+            .zip(queries)
             .enumerate()
-            .filter_map(|(q, e)| e.map(|e| (q, e))),
+            .filter_map(|(q, (e, query))| e.map(|e| ((q, query.t, query.k), e))),
     );
     // Keys are no longer needed: free them before the answers are built.
     for batch in &mut parts.batches {
@@ -196,8 +199,8 @@ pub fn answer_batch_each(
             values: Indexed::new(&parts.batches, &kept),
             prefix: None,
         };
-        for &q in queries_of_entity {
-            each(q, history.query(&specs, queries[q].t, queries[q].k));
+        for &(q, t, k) in queries_of_entity {
+            each(q, history.query(&specs, t, k));
         }
     }
     // An entity with no event is not found.
@@ -343,10 +346,10 @@ fn event_indexes(batches: &[EventBatch]) -> impl Iterator<Item = usize> + Clone 
 
 /// A counting sort: the items (each an index and its group number) grouped by group, stable within a
 /// group, with `starts[g]..starts[g + 1]` the range of group `g`.
-fn group_by(
+fn group_by<T: Copy + Default>(
     groups: usize,
-    items: impl IntoIterator<Item = (usize, usize), IntoIter: Clone>,
-) -> (Vec<usize>, Vec<usize>) {
+    items: impl IntoIterator<Item = (T, usize), IntoIter: Clone>,
+) -> (Vec<T>, Vec<usize>) {
     let items = items.into_iter();
     let mut starts = vec![0usize; groups + 1];
     for (_, g) in items.clone() {
@@ -356,7 +359,7 @@ fn group_by(
         starts[g + 1] += starts[g];
     }
     let mut cursor = starts.clone();
-    let mut order = vec![0usize; starts[groups]];
+    let mut order = vec![T::default(); starts[groups]];
     for (index, g) in items {
         order[cursor[g]] = index;
         cursor[g] += 1;
