@@ -249,12 +249,20 @@ impl SortedLog {
                     cursor.skip_to(rows.end)?;
                 }
             }
-            // Queries of keys between the previous entity and this one have no event.
+            // Queries of keys between the previous entity and this one have no event. The queries are
+            // walked, not searched: a binary search over all that remain missed the cache at every
+            // step, once per entity (6 % of B3w), where the walk reads each query once, in order.
             let start = next_query;
-            next_query += mine[next_query..].partition_point(|a| a.key < key);
+            next_query += mine[next_query..]
+                .iter()
+                .take_while(|a| a.key < key)
+                .count();
             merge.not_found(&mine[start..next_query]);
             let start = next_query;
-            next_query += mine[next_query..].partition_point(|a| a.key == key);
+            next_query += mine[next_query..]
+                .iter()
+                .take_while(|a| a.key == key)
+                .count();
             merge.answer(&mine[start..next_query], queries.hindsight);
         }
         merge.not_found(&mine[next_query..]);
