@@ -349,15 +349,20 @@ impl SourceLog {
         &self.schema
     }
 
+    /// The table's directory, absolute as the table's own URL is (see `open`): what its files'
+    /// relative paths are relative to.
+    fn root(&self) -> Result<PathBuf, LogError> {
+        std::path::absolute(&self.dir).map_err(|e| LogError::Io {
+            dir: self.dir.clone(),
+            source: e,
+        })
+    }
+
     /// The data files of the current version with their date partitions, in [`SourceLog::files`]'
     /// order: what a compaction chooses from.
     pub fn data_files(&self) -> Result<Vec<DataFile>, LogError> {
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
-        // Absolute, as the table's own URL is (see `open`).
-        let root = std::path::absolute(&self.dir).map_err(|e| LogError::Io {
-            dir: self.dir.clone(),
-            source: e,
-        })?;
+        let root = self.root()?;
         let mut files: Vec<DataFile> = snapshot
             .log_data()
             .into_iter()
@@ -396,7 +401,13 @@ impl SourceLog {
         let written = writer.write(rewritten).await;
         written.map_err(|e| self.delta(e))?;
         let added = writer.flush().await.map_err(|e| self.delta(e))?;
-        self.sync_files(added.iter().map(|a| a.path.as_str()))?;
+        let (root, paths) = (self.root()?, added.iter().map(|a| a.path.clone()).collect());
+        tokio::task::spawn_blocking(move || sync_files(&root, paths))
+            .await
+            .map_err(|e| LogError::Io {
+                dir: self.dir.clone(),
+                source: std::io::Error::other(e),
+            })??;
         let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
         actions.extend(old.iter().map(|f| Action::Remove(f.remove.clone())));
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
@@ -415,41 +426,38 @@ impl SourceLog {
     }
 }
 
-impl SourceLog {
-    /// Flushes the data files at `paths` (relative to the table, as Delta records them) and their
-    /// directories to disk. A compaction's commit takes the files it replaces out of the table, so
-    /// once it is committed the new files must survive a crash of the machine, not only of freshet:
-    /// the object store's local writes leave them in the page cache. As a side effect, a training set
-    /// built right after `freshet compact` no longer competes with the kernel writing them back.
-    fn sync_files<'p>(&self, paths: impl Iterator<Item = &'p str>) -> Result<(), LogError> {
-        let io = |dir: &Path, source: std::io::Error| LogError::Io {
-            dir: dir.to_path_buf(),
-            source,
-        };
-        let root = std::path::absolute(&self.dir).map_err(|e| io(&self.dir, e))?;
-        let base = url::Url::from_directory_path(&root).ok();
-        let mut dirs = std::collections::BTreeSet::new();
-        for relative in paths {
-            // Delta paths are percent-encoded: a URL join decodes them.
-            let path = base
-                .as_ref()
-                .and_then(|b| b.join(relative).ok())
-                .and_then(|u| u.to_file_path().ok())
-                .unwrap_or_else(|| root.join(relative));
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| io(&path, e))?;
-            if let Some(dir) = path.parent() {
-                dirs.insert(dir.to_path_buf());
-            }
+/// Flushes the data files at `paths` (relative to the table at `root`, as Delta records them) and
+/// their directories to disk. A compaction's commit takes the files it replaces out of the table, so
+/// once it is committed the new files must survive a crash of the machine, not only of freshet: the
+/// object store's local writes leave them in the page cache. As a side effect, a training set built
+/// right after `freshet compact` no longer competes with the kernel writing them back.
+fn sync_files(root: &Path, paths: Vec<String>) -> Result<(), LogError> {
+    let io = |dir: &Path, source: std::io::Error| LogError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let base = url::Url::from_directory_path(root).ok();
+    let mut dirs = std::collections::BTreeSet::new();
+    for relative in &paths {
+        // Delta paths are percent-encoded: a URL join decodes them.
+        let path = base
+            .as_ref()
+            .and_then(|b| b.join(relative).ok())
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| root.join(relative));
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io(&path, e))?;
+        if let Some(dir) = path.parent() {
+            dirs.insert(dir.to_path_buf());
         }
-        for dir in dirs {
-            std::fs::File::open(&dir)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| io(&dir, e))?;
-        }
-        Ok(())
     }
+    for dir in dirs {
+        std::fs::File::open(&dir)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io(&dir, e))?;
+    }
+    Ok(())
 }
 
 /// One data file of a table version, as [`SourceLog::replace_files`] takes it.

@@ -9,8 +9,10 @@
 //! prepared values, whose memory the kernel had to fault in and zero (a third of the in-memory path's
 //! time).
 //!
-//! The key space is cut into one range per thread at page boundaries of the key column, read from
-//! the files' page index, so each thread decodes its own rows and at most a page of another's.
+//! The key space is cut into one range per thread from the key column's page index, so each thread
+//! decodes its own rows and at most a page per file of another's. An integer key is cut inside pages
+//! (each page's rows taken as spread over its key range), so the threads get the same number of
+//! events to within a few; text keys are cut at page starts.
 //!
 //! The merge is used where every file of the source is marked sorted by the views' one join key (an
 //! integer or text); anything else (files appended since the last compaction, composite keys) is answered
@@ -158,8 +160,8 @@ impl SortedLog {
         Ok((sinks, events))
     }
 
-    /// Keys cutting the files' rows into `parts` ranges about equal in rows, from the least key of
-    /// each page of the key column (no data is read). Fewer cuts when the files have no page index.
+    /// Keys cutting the files' rows into `parts` ranges about equal in rows, from the bounds of each
+    /// page of the key column (no data is read). Fewer cuts when the files have no page index.
     fn split_keys(&self, parts: usize) -> Vec<MergeKey> {
         let key = &self.fields[self.key_field].name;
         let pages: Vec<KeyPage> = self
