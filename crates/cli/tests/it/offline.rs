@@ -225,7 +225,10 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
         .for_each(|w| assert!(w[0] != w[1], "trip {} twice", w[0]));
     assert_eq!(ids.len(), events as usize);
 
-    // Compaction rewrites the days of the log; the independent reader still finds every event once.
+    let (_, _, drivers) = read_with_python(&dir.join(".freshet/offline/events/trips"), "driver_id");
+
+    // Compaction rewrites the days of the log; the independent reader still finds every event once,
+    // through the compacted files' encodings (LZ4 text, delta-encoded key and position).
     let out = freshet(root.path(), &["compact", "-p", "proj", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -237,6 +240,9 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
     assert_eq!((rows, positions), (events, events));
     let after: Vec<&str> = after.iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(after, ids);
+    let (_, _, drivers_after) =
+        read_with_python(&dir.join(".freshet/offline/events/trips"), "driver_id");
+    assert_eq!(drivers_after, drivers);
     let out = freshet(root.path(), &["compact", "-p", "proj"]);
     assert!(
         stdout(&out).contains("already compacted"),

@@ -8,6 +8,8 @@ use freshet_offline::compact::{CompactOptions, CompactReport, SORTED_BY, compact
 use freshet_offline::ingest::IngestOptions;
 use freshet_offline::training::{SpineInput, TrainingOptions, TrainingReport, build_training_set};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::ParquetMetaData;
 use std::collections::BTreeMap;
 
 /// Trips of 7 drivers over three days, out of order, in two files: with chunks of 5 records every
@@ -30,6 +32,22 @@ fn fixture() -> Fixture {
         fixture.write(file, &text);
     }
     fixture
+}
+
+/// Each column of a file's first row group: its name, its compression, and whether its values are
+/// stored other than plain (a dictionary for text, delta encoding for the sorted key and position).
+fn column_layouts(metadata: &ParquetMetaData) -> Vec<(String, Compression, bool)> {
+    metadata
+        .row_group(0)
+        .columns()
+        .iter()
+        .map(|c| {
+            let encoded = c
+                .encodings()
+                .any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::DELTA_BINARY_PACKED));
+            (c.column_path().string(), c.compression(), encoded)
+        })
+        .collect()
 }
 
 async fn run(fixture: &Fixture) -> CompactReport {
@@ -116,6 +134,25 @@ async fn compaction_keeps_every_event_once_and_sorts_each_day_by_entity() {
             .unwrap_or_default();
         assert!(
             marks.iter().any(|k| k.key == SORTED_BY),
+            "{}",
+            file.path.display()
+        );
+        assert_eq!(
+            column_layouts(reader.metadata()),
+            [
+                ("trip_id", Compression::UNCOMPRESSED, false),
+                ("driver_id", Compression::UNCOMPRESSED, true),
+                ("event_time", Compression::UNCOMPRESSED, false),
+                ("fare", Compression::UNCOMPRESSED, false),
+                ("status", Compression::LZ4_RAW, true),
+                ("_freshet_ingest_time", Compression::UNCOMPRESSED, false),
+                ("_freshet_position", Compression::UNCOMPRESSED, true),
+            ]
+            .map(|(name, compression, encoded)| (
+                name.to_owned(),
+                compression,
+                encoded
+            )),
             "{}",
             file.path.display()
         );
