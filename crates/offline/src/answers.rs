@@ -136,7 +136,7 @@ impl ColumnSink {
         match answer {
             Ok(row) => {
                 for (builder, &(feature, _)) in self.features.iter_mut().zip(&view.features) {
-                    builder.push(row.values[feature].clone());
+                    builder.push(&row.values[feature]);
                 }
                 self.statuses.push(ViewStatus::of(&row));
                 self.answered.push(q);

@@ -97,21 +97,22 @@ impl FeatureBuilder {
         }
     }
 
-    /// Appends one answer.
-    pub fn push(&mut self, value: FeatureValue) {
+    /// Appends one answer. Taken by reference: a builder copies what it keeps, so the answer's
+    /// values (text behind reference counts) are neither cloned nor dropped here.
+    pub fn push(&mut self, value: &FeatureValue) {
         let scalar = match (&mut *self, value) {
             (FeatureBuilder::List(_, values), value) => {
-                values.push(value);
+                values.push(value.clone());
                 return;
             }
             (_, FeatureValue::Scalar(x)) => x,
-            (_, FeatureValue::List(_)) => Value::Null,
+            (_, FeatureValue::List(_)) => &NULL,
         };
         match (self, scalar) {
-            (FeatureBuilder::Bool(b), Value::Bool(x)) => b.append_value(x),
-            (FeatureBuilder::Int(b), Value::Int64(x)) => b.append_value(x),
-            (FeatureBuilder::Float(b), Value::Float64(x)) => b.append_value(x),
-            (FeatureBuilder::Text(b), Value::String(x)) => b.append_value(&*x),
+            (FeatureBuilder::Bool(b), Value::Bool(x)) => b.append_value(*x),
+            (FeatureBuilder::Int(b), Value::Int64(x)) => b.append_value(*x),
+            (FeatureBuilder::Float(b), Value::Float64(x)) => b.append_value(*x),
+            (FeatureBuilder::Text(b), Value::String(x)) => b.append_value(&**x),
             (FeatureBuilder::Time(b), Value::Timestamp(x)) => b.append_value(x.micros()),
             (FeatureBuilder::Bool(b), _) => b.append_null(),
             (FeatureBuilder::Int(b), _) => b.append_null(),
@@ -230,7 +231,7 @@ mod tests {
         ) {
             let mut builder = FeatureBuilder::new(feature, values.len() / 2);
             for v in &values {
-                builder.push(v.clone());
+                builder.push(v);
             }
             let built = builder.finish();
             let expected = feature_array(feature, &values.iter().collect::<Vec<_>>());
