@@ -279,22 +279,72 @@ impl SourceLog {
 
     /// Appends `rows` and records `transactions` in the same atomic commit; returns the new table
     /// version. An empty `rows` still commits the transactions (so "nothing more to add" is recorded).
+    ///
+    /// Once this returns, the append survives a crash of the machine, not only of freshet: its data
+    /// files are flushed to disk before the commit names them, and the commit after it is written.
+    /// What a caller records on the strength of an append (a stream's checkpoint, an ingest's report)
+    /// can therefore never cover events the log could still lose.
     pub async fn append(
         &mut self,
         rows: &LogRows,
         transactions: Vec<Transaction>,
     ) -> Result<u64, LogError> {
-        let properties = CommitProperties::default().with_application_transactions(transactions);
-        let mut writer = RecordBatchWriter::for_table(&self.table)
-            .map_err(|e| self.delta(e))?
-            .with_commit_properties(properties);
+        let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta(e))?;
         if !rows.is_empty() {
             let batch = self.batch(rows)?;
             let written = writer.write(batch).await;
             written.map_err(|e| self.delta(e))?;
         }
-        let committed = writer.flush_and_commit(&mut self.table).await;
-        committed.map_err(|e| self.delta(e))
+        let added = writer.flush().await.map_err(|e| self.delta(e))?;
+        self.sync(added.iter().map(|a| a.path.clone()).collect())
+            .await?;
+        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        let partition_by = Some(snapshot.metadata().partition_columns().to_vec());
+        let operation = DeltaOperation::Write {
+            mode: deltalake::protocol::SaveMode::Append,
+            partition_by,
+            predicate: None,
+        };
+        let properties = CommitProperties::default().with_application_transactions(transactions);
+        let committed = CommitBuilder::from(properties)
+            .with_actions(added.into_iter().map(Action::Add).collect())
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await
+            .map_err(|e| self.delta(e))?;
+        let version = committed.version();
+        self.table.state = Some(committed.snapshot());
+        self.sync_commit(version).await?;
+        Ok(version)
+    }
+
+    /// Flushes the data files at `paths` (as the table's actions record them) and their directories
+    /// to disk, off the runtime's workers.
+    async fn sync(&self, paths: Vec<String>) -> Result<(), LogError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let root = self.root()?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || sync_files(&root, paths))
+            .await
+            .map_err(|e| LogError::Io {
+                dir,
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    /// Flushes commit `version`'s file and the log directory to disk: a commit the kernel still
+    /// holds in its page cache is lost with the machine, and the application transactions with it.
+    async fn sync_commit(&self, version: u64) -> Result<(), LogError> {
+        let root = self.root()?;
+        let commit = format!("_delta_log/{version:020}.json");
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || sync_files(&root, vec![commit]))
+            .await
+            .map_err(|e| LogError::Io {
+                dir,
+                source: std::io::Error::other(e),
+            })?
     }
 
     fn batch(&self, rows: &LogRows) -> Result<RecordBatch, LogError> {
@@ -401,13 +451,8 @@ impl SourceLog {
         let written = writer.write(rewritten).await;
         written.map_err(|e| self.delta(e))?;
         let added = writer.flush().await.map_err(|e| self.delta(e))?;
-        let (root, paths) = (self.root()?, added.iter().map(|a| a.path.clone()).collect());
-        tokio::task::spawn_blocking(move || sync_files(&root, paths))
-            .await
-            .map_err(|e| LogError::Io {
-                dir: self.dir.clone(),
-                source: std::io::Error::other(e),
-            })??;
+        self.sync(added.iter().map(|a| a.path.clone()).collect())
+            .await?;
         let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
         actions.extend(old.iter().map(|f| Action::Remove(f.remove.clone())));
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
@@ -422,15 +467,17 @@ impl SourceLog {
             .map_err(|e| self.delta(e))?;
         let version = committed.version();
         self.refresh().await?;
+        self.sync_commit(version).await?;
         Ok(version)
     }
 }
 
-/// Flushes the data files at `paths` (relative to the table at `root`, as Delta records them) and
-/// their directories to disk. A compaction's commit takes the files it replaces out of the table, so
-/// once it is committed the new files must survive a crash of the machine, not only of freshet: the
-/// object store's local writes leave them in the page cache. As a side effect, a training set built
-/// right after `freshet compact` no longer competes with the kernel writing them back.
+/// Flushes the files at `paths` (relative to the table at `root`, as Delta records them) and their
+/// directories to disk. The object store's local writes leave files in the page cache, where a crash
+/// of the machine (not only of freshet) loses them: a commit must never name a data file that is not
+/// on disk yet, and a commit must be on disk before anything is recorded on its strength. As a side
+/// effect, a training set built right after `freshet compact` no longer competes with the kernel
+/// writing the new files back.
 fn sync_files(root: &Path, paths: Vec<String>) -> Result<(), LogError> {
     let io = |dir: &Path, source: std::io::Error| LogError::Io {
         dir: dir.to_path_buf(),
