@@ -125,7 +125,13 @@ impl DeadLetters {
             }
             out.flush().map_err(fail)?;
         }
+        // On disk before the log's commit can record the file as ingested: a re-run skips a file
+        // the log holds, so a dead-letter file lost with the machine would never be rebuilt.
+        staged.as_file().sync_all().map_err(fail)?;
         staged.persist(&self.path).map_err(|e| fail(e.error))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(fail)?;
         Ok(Some(self.path.clone()))
     }
 }

@@ -319,7 +319,10 @@ async fn ingest_file(
             },
         )
     });
+    // The last chunk marks the file done, after which a re-run skips it: it is committed only once
+    // the dead-letter file is on disk, so no crash can leave a file logged without its dead letters.
     let mut failure = None;
+    let mut last_chunk = None;
     loop {
         tokio::select! {
             Some(n) = progress_receiver.recv() => progress(Progress::Records(n)),
@@ -329,13 +332,11 @@ async fn ingest_file(
                     report.resumed_after += chunk.records;
                     continue;
                 }
-                let last = chunk.records < options.chunk_records.max(1);
-                let done = if last { DONE } else { 0 };
-                let version = ((file_number as i64) << 32) | done | (chunk.index as i64 + 1);
-                let transactions = vec![
-                    Transaction::new(&app_id, version),
-                    Transaction::new(FILES_APP_ID, file_number as i64),
-                ];
+                if chunk.records < options.chunk_records.max(1) {
+                    last_chunk = Some(chunk);
+                    break;
+                }
+                let transactions = chunk_transactions(&app_id, file_number, chunk.index, false);
                 match log.append(&chunk.rows, transactions).await {
                     Ok(_) => report.added += chunk.rows.len() as u64,
                     Err(e) => {
@@ -361,5 +362,21 @@ async fn ingest_file(
     report.records = records;
     report.rejected = dead.len() as u64;
     report.dead_letter = dead_letters.write(&dead)?;
+    if let Some(chunk) = last_chunk {
+        let transactions = chunk_transactions(&app_id, file_number, chunk.index, true);
+        log.append(&chunk.rows, transactions).await?;
+        report.added += chunk.rows.len() as u64;
+    }
     Ok(report)
+}
+
+/// The application transactions of chunk `index` of file `file_number`: the file's progress (chunks
+/// done, with [`DONE`] on the last) and the highest file number handed out.
+fn chunk_transactions(app_id: &str, file_number: u64, index: u64, last: bool) -> Vec<Transaction> {
+    let done = if last { DONE } else { 0 };
+    let version = ((file_number as i64) << 32) | done | (index as i64 + 1);
+    vec![
+        Transaction::new(app_id, version),
+        Transaction::new(FILES_APP_ID, file_number as i64),
+    ]
 }

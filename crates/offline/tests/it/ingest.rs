@@ -64,6 +64,43 @@ async fn a_new_file_gets_the_next_file_number() {
     assert_eq!(events.last().unwrap().2, file_position(2, 2));
 }
 
+/// A file with good records and bad ones, read in chunks of `chunk_records`.
+const MIXED: &str = "trip_id,driver_id,event_time,fare,status
+1,7,2026-01-01T10:00:00Z,12.5,completed
+2,7,2026-01-01T11:00:00Z,twelve,completed
+3,8,2026-01-01T12:00:00Z,3.0,completed
+4,8,2026-01-01T13:00:00Z,4.0,completed
+5,9,2026-01-01T14:00:00Z,5.0,completed
+";
+
+#[tokio::test]
+async fn a_file_is_not_marked_logged_before_its_dead_letters_are_written() {
+    let fixture = Fixture::new(TRIPS);
+    fixture.write("mixed.csv", MIXED);
+    // A plain file where the source's dead-letter directory goes: the dead letters cannot be written.
+    let blocked = fixture.offline().join("dead-letter");
+    std::fs::create_dir_all(fixture.offline()).unwrap();
+    std::fs::write(&blocked, "in the way").unwrap();
+    let options = IngestOptions { chunk_records: 2 };
+    let error = fixture.try_ingest("trips", &options).await.unwrap_err();
+    assert!(error.to_string().contains("dead-letter"), "{error}");
+
+    // The full chunks landed; the last one, which marks the file done, waited for the dead letters.
+    // So the next run does not skip the file: it finishes it and writes them.
+    let landed = fixture.logged("trips").await.len();
+    assert!(landed < 4, "{landed} events landed");
+    std::fs::remove_file(&blocked).unwrap();
+    let reports = fixture.ingest("trips", &options).await;
+    assert!(!reports[0].already_logged);
+    assert_eq!(reports[0].rejected, 1);
+    let letters = std::fs::read_to_string(reports[0].dead_letter.as_ref().unwrap()).unwrap();
+    assert!(letters.contains("twelve"), "{letters}");
+    assert_eq!(fixture.logged("trips").await.len(), 4);
+    let again = fixture.ingest("trips", &options).await;
+    assert!(again[0].already_logged);
+    assert_eq!(again[0].dead_letter, reports[0].dead_letter);
+}
+
 #[tokio::test]
 async fn bad_records_go_to_the_dead_letter_file_and_good_ones_are_kept() {
     let fixture = Fixture::new(TRIPS);

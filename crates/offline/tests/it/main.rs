@@ -90,6 +90,15 @@ impl Fixture {
 
     /// Ingests `source` with `options`.
     pub(crate) async fn ingest(&self, source: &str, options: &IngestOptions) -> Vec<FileReport> {
+        self.try_ingest(source, options).await.unwrap()
+    }
+
+    /// Ingests `source` with `options`, or says why it could not.
+    pub(crate) async fn try_ingest(
+        &self,
+        source: &str,
+        options: &IngestOptions,
+    ) -> Result<Vec<FileReport>, freshet_offline::ingest::IngestError> {
         let project = self.project();
         let spec = project
             .spec
@@ -116,7 +125,6 @@ impl Fixture {
             &mut |_| {},
         )
         .await
-        .unwrap()
     }
 
     /// Every event in the log: (source row, ingest time, position), sorted by position.
