@@ -181,6 +181,21 @@ impl<V: EventValues> History<'_, V> {
         let mut values = Vec::with_capacity(features);
         let mut starts = WindowStarts::default();
         for (i, f) in specs.features.iter().enumerate() {
+            if let (Aggregation::Last, Some(w)) = (f.aggregation, f.window) {
+                // The newest counted event of the window is the newest counted one at or before
+                // `t`, if it falls inside: scanning back from `t` and stopping at the window's edge
+                // reads the same events in the same order as scanning the placed window, and saves
+                // placing it (a binary search per window per query, most of a last-value query).
+                let from = t.saturating_sub(w);
+                let newest_first = (0..end)
+                    .rev()
+                    .take_while(|&e| self.orders[e].event_time > from);
+                values.push(
+                    self.pick(specs, i, newest_first, k)
+                        .unwrap_or_else(|| specs.accumulator(i).finish()),
+                );
+                continue;
+            }
             let (start, mut acc) = match f.window {
                 Some(w) => {
                     let start = starts.of(w, || {
