@@ -14,6 +14,8 @@
 //! values are borrowed, typed ones are rebuilt (a string is allocated only when it is read, and the
 //! as-of query reads few).
 
+mod dictionary;
+
 use crate::types::Timestamp;
 use crate::value::{Cell, Value};
 use std::borrow::Cow;
@@ -43,6 +45,8 @@ pub(crate) struct InputColumn {
     nulls: Vec<bool>,
     /// Values to make room for once the type is known.
     capacity: usize,
+    /// How the dictionaries of runs taken in so far map to words' codes.
+    translations: dictionary::Translations,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +85,7 @@ impl InputColumn {
             data: Data::Untyped(0),
             nulls: Vec::new(),
             capacity,
+            translations: dictionary::Translations::default(),
         }
     }
 

@@ -31,6 +31,17 @@ pub enum ColumnRun<'a> {
     Float64(&'a [f64]),
     /// Timestamps (microseconds), none null.
     Timestamp(&'a [i64]),
+    /// Text as keys into a dictionary of values, no key null: row `i` is `values.cell(keys[i])`.
+    /// `id` names the dictionary's content: the same id must always come with the same values (a
+    /// reader numbers each dictionary it decodes), so a column translates each one once.
+    Dictionary {
+        /// Each row's key.
+        keys: &'a [i32],
+        /// The dictionary's values.
+        values: &'a dyn CellColumn,
+        /// The dictionary's id.
+        id: u64,
+    },
     /// Any column, read cell by cell from row `start` of `column`.
     Cells {
         /// The decoded column.
@@ -47,6 +58,11 @@ impl std::fmt::Debug for ColumnRun<'_> {
             ColumnRun::Int64(v) => f.debug_tuple("Int64").field(v).finish(),
             ColumnRun::Float64(v) => f.debug_tuple("Float64").field(v).finish(),
             ColumnRun::Timestamp(v) => f.debug_tuple("Timestamp").field(v).finish(),
+            ColumnRun::Dictionary { keys, id, .. } => f
+                .debug_struct("Dictionary")
+                .field("keys", keys)
+                .field("id", id)
+                .finish(),
             ColumnRun::Cells { start, .. } => {
                 f.debug_struct("Cells").field("start", start).finish()
             }
@@ -63,6 +79,10 @@ impl<'a> ColumnRun<'a> {
             ColumnRun::Int64(v) => v.get(i).map_or(Cell::Null, |&x| Cell::Int64(x)),
             ColumnRun::Float64(v) => v.get(i).map_or(Cell::Null, |&x| Cell::Float64(x)),
             ColumnRun::Timestamp(v) => v.get(i).map_or(Cell::Null, |&x| Cell::Timestamp(x)),
+            ColumnRun::Dictionary { keys, values, .. } => keys
+                .get(i)
+                .and_then(|&k| usize::try_from(k).ok())
+                .map_or(Cell::Null, |k| values.cell(k)),
             ColumnRun::Cells { column, start } => column.cell(start + i),
         }
     }
@@ -145,9 +165,15 @@ impl EventBatch {
 
 impl InputColumn {
     /// Appends the `rows` values of `run`: copied as a slice where the column already holds that type
-    /// and the run has no null, cell by cell otherwise.
+    /// and the run has no null, translated as codes for a dictionary of words, cell by cell otherwise.
     fn extend_run(&mut self, run: ColumnRun<'_>, rows: usize) {
-        if !self.extend_slice(run) {
+        let whole = match run {
+            ColumnRun::Dictionary { keys, values, id } => {
+                keys.len() == rows && self.extend_dictionary(keys, values, id)
+            }
+            _ => self.extend_slice(run),
+        };
+        if !whole {
             for i in 0..rows {
                 self.push_cell(run.cell(i));
             }

@@ -12,10 +12,10 @@
 use crate::layout::{INGEST_TIME, POSITION};
 use crate::log::LogError;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use freshet_engine::run::{CellColumn, ColumnRun};
 use freshet_engine::{Cell, DataType, Value};
@@ -336,6 +336,13 @@ pub(crate) enum Cells {
     Int(Int64Array),
     Float(Float64Array),
     Text(StringArray),
+    /// Text read as keys into a file's dictionary (asked for by [`crate::merge`] where every page of
+    /// a column is dictionary-encoded), with the id the merge gave that dictionary, if any.
+    Words {
+        keys: Int32Array,
+        values: Box<Cells>,
+        id: Option<u64>,
+    },
     Bool(BooleanArray),
     Time(TimestampMicrosecondArray),
 }
@@ -347,7 +354,18 @@ impl Cells {
         Some(match data_type {
             DataType::Int64 => Cells::Int(any.downcast_ref::<Int64Array>()?.clone()),
             DataType::Float64 => Cells::Float(any.downcast_ref::<Float64Array>()?.clone()),
-            DataType::String => Cells::Text(any.downcast_ref::<StringArray>()?.clone()),
+            DataType::String => match any.downcast_ref::<StringArray>() {
+                Some(text) => Cells::Text(text.clone()),
+                None => {
+                    let words = any.downcast_ref::<DictionaryArray<Int32Type>>()?;
+                    let values = words.values().as_any().downcast_ref::<StringArray>()?;
+                    Cells::Words {
+                        keys: words.keys().clone(),
+                        values: Box::new(Cells::Text(values.clone())),
+                        id: None,
+                    }
+                }
+            },
             DataType::Bool => Cells::Bool(any.downcast_ref::<BooleanArray>()?.clone()),
             DataType::Timestamp => {
                 Cells::Time(any.downcast_ref::<TimestampMicrosecondArray>()?.clone())
@@ -360,7 +378,11 @@ impl Cells {
         match self {
             Cells::Int(a) if a.is_valid(row) => Cell::Int64(a.value(row)),
             Cells::Float(a) if a.is_valid(row) => Cell::Float64(a.value(row)),
-            Cells::Text(a) if a.is_valid(row) => Cell::Str(a.value(row)),
+            // Bounded: a dictionary's keys index its values.
+            Cells::Text(a) if row < a.len() && a.is_valid(row) => Cell::Str(a.value(row)),
+            Cells::Words { keys, values, .. } if keys.is_valid(row) => {
+                usize::try_from(keys.value(row)).map_or(Cell::Null, |k| values.cell(k))
+            }
             Cells::Bool(a) if a.is_valid(row) => Cell::Bool(a.value(row)),
             Cells::Time(a) if a.is_valid(row) => Cell::Timestamp(a.value(row)),
             _ => Cell::Null,
@@ -374,6 +396,15 @@ impl Cells {
             Cells::Int(a) if a.null_count() == 0 => ColumnRun::Int64(&a.values()[start..end]),
             Cells::Float(a) if a.null_count() == 0 => ColumnRun::Float64(&a.values()[start..end]),
             Cells::Time(a) if a.null_count() == 0 => ColumnRun::Timestamp(&a.values()[start..end]),
+            Cells::Words {
+                keys,
+                values,
+                id: Some(id),
+            } if keys.null_count() == 0 => ColumnRun::Dictionary {
+                keys: &keys.values()[start..end],
+                values: &**values,
+                id: *id,
+            },
             other => ColumnRun::Cells {
                 column: other,
                 start,

@@ -110,6 +110,7 @@ proptest! {
         rows in prop::collection::vec(row(), 0..60),
         is_plain in prop::bool::weighted(0.8),
         cuts in prop::collection::vec(0usize..60, 0..6),
+        dictionaries in any::<bool>(),
     ) {
         let def = view(&features, None, false);
         let def = if is_plain { plain(def) } else { def };
@@ -123,6 +124,20 @@ proptest! {
             let prepared = row_preparer.prepare_typed_cells(&mut by_row, |c| r.get(c).map_or(Cell::Null, Value::as_cell), Timestamp(ingest[i]), i as u64);
             accepted += usize::from(prepared == Ok(true));
         }
+        // Each text column also as a dictionary of its distinct texts (one per column, its id the
+        // column's number, the same in every run) and each row's key into it.
+        let mut dictionary: Vec<(Values, Vec<Option<i32>>)> = Vec::new();
+        for c in 0..def.columns.len() {
+            let mut distinct: Vec<Value> = Vec::new();
+            let keys = typed.iter().map(|r| match &r[c] {
+                Value::String(text) => {
+                    let at = distinct.iter().position(|d| matches!(d, Value::String(x) if x == text));
+                    Some(at.unwrap_or_else(|| { distinct.push(r[c].clone()); distinct.len() - 1 }) as i32)
+                }
+                _ => None,
+            }).collect();
+            dictionary.push((Values(distinct), keys));
+        }
         // The same rows in runs cut anywhere, each column a slice where it can be one.
         let mut bounds: Vec<usize> = cuts.into_iter().filter(|&c| c < typed.len()).collect();
         bounds.extend([0, typed.len()]);
@@ -134,7 +149,13 @@ proptest! {
             let columns: Vec<Values> = (0..def.columns.len()).map(|c| Values(typed[start..end].iter().map(|r| r[c].clone()).collect())).collect();
             let slices: Vec<Option<Vec<i64>>> = columns.iter().map(|c| c.0.iter().map(|v| match v { Value::Int64(x) => Some(*x), Value::Timestamp(t) => Some(t.0), _ => None }).collect()).collect();
             let floats: Vec<Option<Vec<f64>>> = columns.iter().map(|c| c.0.iter().map(|v| match v { Value::Float64(x) => Some(*x), _ => None }).collect()).collect();
+            let keys: Vec<Option<Vec<i32>>> = dictionary.iter().map(|(_, k)| k[start..end].iter().copied().collect()).collect();
             let column = |c: usize| match (def.columns[c].1, &slices[c], &floats[c]) {
+                (DataType::String, _, _) if dictionaries && keys[c].is_some() => ColumnRun::Dictionary {
+                    keys: keys[c].as_deref().unwrap_or_default(),
+                    values: &dictionary[c].0,
+                    id: c as u64,
+                },
                 (DataType::Int64, Some(v), _) => ColumnRun::Int64(v),
                 (DataType::Timestamp, Some(v), _) => ColumnRun::Timestamp(v),
                 (DataType::Float64, _, Some(v)) => ColumnRun::Float64(v),

@@ -5,14 +5,17 @@ use super::pages::{KeyRange, MergeKey, selection};
 use crate::log::LogError;
 use crate::scan::{Cells, DecodedBatch, corrupt, projection};
 use arrow_array::{Array, Int64Array, StringArray};
+use arrow_schema::{DataType, Schema, SchemaRef};
 use freshet_project::spec::Field;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
+use parquet::basic::Encoding;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A file read in key order, positioned at its next row with a key in the thread's range.
 pub(super) struct Cursor<'a> {
@@ -24,6 +27,8 @@ pub(super) struct Cursor<'a> {
     range: KeyRange,
     pub(super) decoded: Option<DecodedBatch>,
     keys: KeyColumn,
+    /// Per field read as words, the dictionary of its current batch and the id it was given.
+    dictionaries: Vec<Option<(StringArray, u64)>>,
     pub(super) row: usize,
     /// The current row's key; `None` once the file has no more rows in range.
     pub(super) key: Option<MergeKey>,
@@ -42,8 +47,15 @@ impl<'a> Cursor<'a> {
     ) -> Result<Cursor<'a>, LogError> {
         let file = std::fs::File::open(path).map_err(|e| corrupt(path, e))?;
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-        let reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), options)
+        let mut reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), options.clone())
             .map_err(|e| corrupt(path, e))?;
+        let words = word_columns(metadata, fields, needed, key_field);
+        if words.iter().any(|&w| w) {
+            let schema = with_dictionaries(reader_metadata.schema(), fields, &words);
+            reader_metadata =
+                ArrowReaderMetadata::try_new(metadata.clone(), options.with_schema(schema))
+                    .map_err(|e| corrupt(path, e))?;
+        }
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_metadata);
         let mask = projection(path, &builder, fields, needed)?;
         let mut builder = builder.with_projection(mask).with_batch_size(8192);
@@ -60,6 +72,7 @@ impl<'a> Cursor<'a> {
             range,
             decoded: None,
             keys: KeyColumn::Int(Int64Array::from(Vec::<i64>::new())),
+            dictionaries: fields.iter().map(|_| None).collect(),
             row: 0,
             key: None,
             last: None,
@@ -128,7 +141,14 @@ impl<'a> Cursor<'a> {
             return Ok(false);
         };
         let batch = batch.map_err(|e| corrupt(self.path, e))?;
-        let decoded = DecodedBatch::of(self.path, self.fields, self.needed, &batch)?;
+        let mut decoded = DecodedBatch::of(self.path, self.fields, self.needed, &batch)?;
+        for (column, known) in decoded.columns.iter_mut().zip(&mut self.dictionaries) {
+            if let Some(Cells::Words { values, id, .. }) = column
+                && let Cells::Text(values) = &**values
+            {
+                *id = Some(dictionary_id(known, values));
+            }
+        }
         self.keys = match decoded.columns.get(self.key_field) {
             Some(Some(Cells::Int(keys))) => KeyColumn::Int(keys.clone()),
             Some(Some(Cells::Text(keys))) => KeyColumn::Text(keys.clone()),
@@ -146,6 +166,79 @@ impl<'a> Cursor<'a> {
         self.row = 0;
         Ok(true)
     }
+}
+
+/// The text fields (other than the key) every page of which, in every row group, is
+/// dictionary-encoded: read as keys into the dictionary, they reach the engine as a dictionary run
+/// ([`ColumnRun::Dictionary`](freshet_engine::run::ColumnRun)) instead of a text per row. A column
+/// whose dictionary overflowed (an id) falls back to plain pages and is read as text.
+fn word_columns(
+    metadata: &ParquetMetaData,
+    fields: &[Field],
+    needed: &[bool],
+    key_field: usize,
+) -> Vec<bool> {
+    let schema = metadata.file_metadata().schema_descr();
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let column = (0..schema.num_columns()).find(|&c| schema.column(c).name() == field.name);
+            let all_dictionary = |c: usize| {
+                metadata.row_groups().iter().all(|group| {
+                    let chunk = group.column(c);
+                    chunk.dictionary_page_offset().is_some()
+                        && chunk.page_encoding_stats_mask().is_some_and(|mask| {
+                            mask.is_only(Encoding::RLE_DICTIONARY)
+                                || mask.is_only(Encoding::PLAIN_DICTIONARY)
+                        })
+                })
+            };
+            needed.get(i).copied().unwrap_or(false)
+                && i != key_field
+                && field.data_type == freshet_engine::DataType::String
+                && column.is_some_and(all_dictionary)
+        })
+        .collect()
+}
+
+/// `schema` with the fields marked in `words` read as dictionaries of text.
+fn with_dictionaries(schema: &SchemaRef, fields: &[Field], words: &[bool]) -> SchemaRef {
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let read: Vec<arrow_schema::FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let is_words = fields
+                .iter()
+                .zip(words)
+                .any(|(field, &w)| w && &field.name == f.name());
+            if is_words {
+                Arc::new(f.as_ref().clone().with_data_type(dictionary.clone()))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(read, schema.metadata().clone()))
+}
+
+/// The id of dictionary `values`: `known`'s if it is the same dictionary (the reader hands the same
+/// one to every batch of a column chunk), else a new one, never given before in this process, so
+/// that no two dictionaries share an id (the engine caches its translation of each by id).
+fn dictionary_id(known: &mut Option<(StringArray, u64)>, values: &StringArray) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    if let Some((previous, id)) = known.as_ref()
+        && previous.len() == values.len()
+        && previous.values().as_ptr() == values.values().as_ptr()
+        && previous.offsets().as_ptr() == values.offsets().as_ptr()
+    {
+        // Held in `known`, the previous dictionary's buffers cannot have been freed and reused.
+        return *id;
+    }
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    *known = Some((values.clone(), id));
+    id
 }
 
 /// The join key column of the current batch.
