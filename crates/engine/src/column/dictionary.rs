@@ -15,7 +15,7 @@ use std::collections::HashMap;
 /// The translation of each dictionary a column took runs from, by the id its reader gave it: entry
 /// `j` is the column's code for the dictionary's value `j`, or [`UNSEEN`] until a row uses it.
 #[derive(Default)]
-pub(super) struct Translations(HashMap<u64, Vec<u32>>);
+pub(super) struct Translations(HashMap<u64, Vec<u32>, foldhash::fast::RandomState>);
 
 /// A dictionary value no row has used yet. Values are numbered only when first used, so a column's
 /// words come in the order its rows first hold them, exactly as when taken cell by cell.
