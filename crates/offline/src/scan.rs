@@ -15,7 +15,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array,
-    RecordBatch, StringArray, TimestampMicrosecondArray,
+    RecordBatch, StringArray, StringViewArray, TimestampMicrosecondArray,
 };
 use freshet_engine::run::{CellColumn, ColumnRun};
 use freshet_engine::{Cell, DataType, Value};
@@ -336,6 +336,8 @@ pub(crate) enum Cells {
     Int(Int64Array),
     Float(Float64Array),
     Text(StringArray),
+    /// Text read as views (short values inline), as the merge reads text without a dictionary.
+    TextView(StringViewArray),
     /// Text read as keys into a file's dictionary (asked for by [`crate::merge`] where every page of
     /// a column is dictionary-encoded), with the id the merge gave that dictionary, if any.
     Words {
@@ -356,6 +358,9 @@ impl Cells {
             DataType::Float64 => Cells::Float(any.downcast_ref::<Float64Array>()?.clone()),
             DataType::String => match any.downcast_ref::<StringArray>() {
                 Some(text) => Cells::Text(text.clone()),
+                None if any.is::<StringViewArray>() => {
+                    Cells::TextView(any.downcast_ref::<StringViewArray>()?.clone())
+                }
                 None => {
                     let words = any.downcast_ref::<DictionaryArray<Int32Type>>()?;
                     let values = words.values().as_any().downcast_ref::<StringArray>()?;
@@ -380,6 +385,7 @@ impl Cells {
             Cells::Float(a) if a.is_valid(row) => Cell::Float64(a.value(row)),
             // Bounded: a dictionary's keys index its values.
             Cells::Text(a) if row < a.len() && a.is_valid(row) => Cell::Str(a.value(row)),
+            Cells::TextView(a) if a.is_valid(row) => Cell::Str(a.value(row)),
             Cells::Words { keys, values, .. } if keys.is_valid(row) => {
                 usize::try_from(keys.value(row)).map_or(Cell::Null, |k| values.cell(k))
             }
