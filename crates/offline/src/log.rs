@@ -317,8 +317,8 @@ impl SourceLog {
         Ok(version)
     }
 
-    /// Flushes the data files at `paths` (as the table's actions record them) and their directories
-    /// to disk, off the runtime's workers.
+    /// Flushes the files at `paths` (relative to the table, as its actions record them) and their
+    /// directories to disk, off the runtime's workers.
     async fn sync(&self, paths: Vec<String>) -> Result<(), LogError> {
         if paths.is_empty() {
             return Ok(());
@@ -336,15 +336,8 @@ impl SourceLog {
     /// Flushes commit `version`'s file and the log directory to disk: a commit the kernel still
     /// holds in its page cache is lost with the machine, and the application transactions with it.
     async fn sync_commit(&self, version: u64) -> Result<(), LogError> {
-        let root = self.root()?;
-        let commit = format!("_delta_log/{version:020}.json");
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || sync_files(&root, vec![commit]))
+        self.sync(vec![format!("_delta_log/{version:020}.json")])
             .await
-            .map_err(|e| LogError::Io {
-                dir,
-                source: std::io::Error::other(e),
-            })?
     }
 
     fn batch(&self, rows: &LogRows) -> Result<RecordBatch, LogError> {

@@ -356,12 +356,12 @@ impl Cells {
         Some(match data_type {
             DataType::Int64 => Cells::Int(any.downcast_ref::<Int64Array>()?.clone()),
             DataType::Float64 => Cells::Float(any.downcast_ref::<Float64Array>()?.clone()),
-            DataType::String => match any.downcast_ref::<StringArray>() {
-                Some(text) => Cells::Text(text.clone()),
-                None if any.is::<StringViewArray>() => {
-                    Cells::TextView(any.downcast_ref::<StringViewArray>()?.clone())
-                }
-                None => {
+            DataType::String => {
+                if let Some(text) = any.downcast_ref::<StringArray>() {
+                    Cells::Text(text.clone())
+                } else if let Some(views) = any.downcast_ref::<StringViewArray>() {
+                    Cells::TextView(views.clone())
+                } else {
                     let words = any.downcast_ref::<DictionaryArray<Int32Type>>()?;
                     let values = words.values().as_any().downcast_ref::<StringArray>()?;
                     Cells::Words {
@@ -370,7 +370,7 @@ impl Cells {
                         id: None,
                     }
                 }
-            },
+            }
             DataType::Bool => Cells::Bool(any.downcast_ref::<BooleanArray>()?.clone()),
             DataType::Timestamp => {
                 Cells::Time(any.downcast_ref::<TimestampMicrosecondArray>()?.clone())

@@ -49,19 +49,9 @@ impl<'a> Cursor<'a> {
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
         let mut reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), options.clone())
             .map_err(|e| corrupt(path, e))?;
-        let words = word_columns(metadata, fields, needed, key_field);
-        let views: Vec<bool> = fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                needed.get(i).copied().unwrap_or(false)
-                    && i != key_field
-                    && f.data_type == freshet_engine::DataType::String
-                    && !words[i]
-            })
-            .collect();
-        if words.iter().chain(&views).any(|&w| w) {
-            let schema = read_schema(reader_metadata.schema(), fields, &words, &views);
+        let text_types = text_read_types(metadata, fields, needed, key_field);
+        if text_types.iter().any(Option::is_some) {
+            let schema = read_schema(reader_metadata.schema(), fields, &text_types);
             reader_metadata =
                 ArrowReaderMetadata::try_new(metadata.clone(), options.with_schema(schema))
                     .map_err(|e| corrupt(path, e))?;
@@ -178,61 +168,64 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The text fields (other than the key) every page of which, in every row group, is
-/// dictionary-encoded: read as keys into the dictionary, they reach the engine as a dictionary run
-/// ([`ColumnRun::Dictionary`](freshet_engine::run::ColumnRun)) instead of a text per row. A column
-/// whose dictionary overflowed (an id) falls back to plain pages and is read as text views.
-fn word_columns(
+/// The Arrow type each field's text is read as (`None`: as the file says), for the text fields the
+/// merge reads other than the key:
+/// - a dictionary of text where every page of the column, in every row group, is dictionary-encoded:
+///   the keys reach the engine as a dictionary run
+///   ([`ColumnRun::Dictionary`](freshet_engine::run::ColumnRun)) instead of a text per row;
+/// - text views otherwise (a column whose dictionary overflowed, an id): the reader keeps a short
+///   value inside its 16-byte view instead of copying each into one buffer (B3, with a trip id per
+///   event: 2 to 3 % of its time).
+fn text_read_types(
     metadata: &ParquetMetaData,
     fields: &[Field],
     needed: &[bool],
     key_field: usize,
-) -> Vec<bool> {
+) -> Vec<Option<DataType>> {
     let schema = metadata.file_metadata().schema_descr();
+    let all_dictionary = |c: usize| {
+        metadata.row_groups().iter().all(|group| {
+            let chunk = group.column(c);
+            chunk.dictionary_page_offset().is_some()
+                && chunk.page_encoding_stats_mask().is_some_and(|mask| {
+                    mask.is_only(Encoding::RLE_DICTIONARY)
+                        || mask.is_only(Encoding::PLAIN_DICTIONARY)
+                })
+        })
+    };
     fields
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let column = (0..schema.num_columns()).find(|&c| schema.column(c).name() == field.name);
-            let all_dictionary = |c: usize| {
-                metadata.row_groups().iter().all(|group| {
-                    let chunk = group.column(c);
-                    chunk.dictionary_page_offset().is_some()
-                        && chunk.page_encoding_stats_mask().is_some_and(|mask| {
-                            mask.is_only(Encoding::RLE_DICTIONARY)
-                                || mask.is_only(Encoding::PLAIN_DICTIONARY)
-                        })
-                })
-            };
-            needed.get(i).copied().unwrap_or(false)
+            let read_text = needed.get(i).copied().unwrap_or(false)
                 && i != key_field
-                && field.data_type == freshet_engine::DataType::String
-                && column.is_some_and(all_dictionary)
+                && field.data_type == freshet_engine::DataType::String;
+            if !read_text {
+                return None;
+            }
+            let column = (0..schema.num_columns()).find(|&c| schema.column(c).name() == field.name);
+            Some(if column.is_some_and(all_dictionary) {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            } else {
+                DataType::Utf8View
+            })
         })
         .collect()
 }
 
-/// `schema` with the fields marked in `words` read as dictionaries of text, and those marked in `views`
-/// as text views: the reader then keeps a short value (an id) inside its 16-byte view instead of
-/// copying each into one buffer (B3, with a trip id per event: 2 to 3 % of its time).
-fn read_schema(schema: &SchemaRef, fields: &[Field], words: &[bool], views: &[bool]) -> SchemaRef {
-    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let marked = |marks: &[bool], name: &str| {
-        fields
-            .iter()
-            .zip(marks)
-            .any(|(field, &m)| m && field.name == name)
-    };
+/// `schema` with each field of `fields` that `types` gives a type read as that type.
+fn read_schema(schema: &SchemaRef, fields: &[Field], types: &[Option<DataType>]) -> SchemaRef {
     let read: Vec<arrow_schema::FieldRef> = schema
         .fields()
         .iter()
         .map(|f| {
-            if marked(words, f.name()) {
-                Arc::new(f.as_ref().clone().with_data_type(dictionary.clone()))
-            } else if marked(views, f.name()) {
-                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
-            } else {
-                f.clone()
+            let read_as = fields
+                .iter()
+                .zip(types)
+                .find_map(|(field, t)| t.as_ref().filter(|_| &field.name == f.name()));
+            match read_as {
+                Some(t) => Arc::new(f.as_ref().clone().with_data_type(t.clone())),
+                None => f.clone(),
             }
         })
         .collect();
