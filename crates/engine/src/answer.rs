@@ -17,7 +17,7 @@
 
 use crate::batch::{BatchKeys, EventBatch};
 use crate::entity::FeatureSpecs;
-use crate::entity::{QueryError, ViewRow};
+use crate::entity::{FeatureStatus, QueryError, ViewRow};
 use crate::key::{EntityKey, KeyPart};
 use crate::query::{History, Indexed};
 use crate::state::{Query, feature_specs};
@@ -225,6 +225,8 @@ pub struct EntityAnswerer {
     orders: Vec<EventOrder>,
     /// `0, 1, 2, ...`: the index of events that all count, in the order they came.
     identity: Vec<usize>,
+    /// The answer handed to the caller, refilled by each query.
+    row: ViewRow,
 }
 
 impl EntityAnswerer {
@@ -237,21 +239,27 @@ impl EntityAnswerer {
             kept: Vec::new(),
             orders: Vec::new(),
             identity: Vec::new(),
+            row: ViewRow::not_found(0),
         }
     }
 
     /// Answers each `(t, k)` of `queries`, in order, with `each(answer)`. `events` must hold every
     /// event of one entity and nothing else (any order, duplicates allowed: the same events
     /// [`answer_batch_each`] would group for it); when it is empty the entity is not found.
+    ///
+    /// The answer is lent, not given: one row is refilled by every query, so that a million queries
+    /// allocate nothing for their answers. Copy out what must outlive the call.
     pub fn answer(
         &mut self,
         events: &EventBatch,
         queries: impl IntoIterator<Item = (i64, i64)>,
-        mut each: impl FnMut(Result<ViewRow, QueryError>),
+        mut each: impl FnMut(Result<&ViewRow, QueryError>),
     ) {
         if events.is_empty() {
+            self.row
+                .set_all_null(self.features, FeatureStatus::NotFound, None);
             for _ in queries {
-                each(Ok(ViewRow::not_found(self.features)));
+                each(Ok(&self.row));
             }
             return;
         }
@@ -282,7 +290,10 @@ impl EntityAnswerer {
             prefix: None,
         };
         for (t, k) in queries {
-            each(history.query(&self.specs, t, k));
+            match history.query_into(&self.specs, t, k, &mut self.row) {
+                Ok(()) => each(Ok(&self.row)),
+                Err(e) => each(Err(e)),
+            }
         }
     }
 }

@@ -56,6 +56,21 @@ impl ViewRow {
             newest_event_time: newest,
         }
     }
+
+    /// Makes this row [`ViewRow::all_null`]'s, keeping its vectors' memory.
+    pub(crate) fn set_all_null(
+        &mut self,
+        features: usize,
+        status: FeatureStatus,
+        newest: Option<i64>,
+    ) {
+        self.values.clear();
+        self.values
+            .resize(features, FeatureValue::Scalar(Value::Null));
+        self.statuses.clear();
+        self.statuses.resize(features, status);
+        self.newest_event_time = newest;
+    }
 }
 
 /// Why a query cannot be answered exactly from this state.

@@ -131,7 +131,7 @@ impl ColumnSink {
         &mut self,
         view: &ServiceView,
         q: usize,
-        answer: Result<ViewRow, QueryError>,
+        answer: Result<&ViewRow, QueryError>,
     ) {
         match answer {
             Ok(row) => {
@@ -163,7 +163,7 @@ pub(crate) fn answer_columns(
         event_groups,
         queries,
         |n| ColumnSink::new(view, n),
-        |sink, q, answer| sink.push(view, q, answer),
+        |sink, q, answer| sink.push(view, q, answer.as_ref().map_err(Clone::clone)),
     )?;
     // Each thread numbered its queries within its group; name them by their spine index.
     let sinks = parts

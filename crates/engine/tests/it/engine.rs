@@ -285,7 +285,7 @@ proptest! {
             }
             let asked: Vec<usize> = (0..s.queries.len()).filter(|&q| s.queries[q].0 == key).collect();
             let mut got = Vec::new();
-            answerer.answer(&one, asked.iter().map(|&q| (s.queries[q].1, s.queries[q].2)), |a| got.push(a));
+            answerer.answer(&one, asked.iter().map(|&q| (s.queries[q].1, s.queries[q].2)), |a| got.push(a.cloned()));
             prop_assert_eq!(got.len(), asked.len());
             for (&q, answer) in asked.iter().zip(&got) {
                 prop_assert_eq!(answer, &batch[q], "entity by entity differs at {:?}", queries[q]);
@@ -542,7 +542,7 @@ fn duplicates_by_id_and_by_position_count_once() {
             .unwrap();
     }
     let mut answers = Vec::new();
-    EntityAnswerer::new(&def).answer(&events, [(105, i64::MAX)], |a| answers.push(a));
+    EntityAnswerer::new(&def).answer(&events, [(105, i64::MAX)], |a| answers.push(a.cloned()));
     assert_eq!(
         answers[0].as_ref().unwrap().values[0],
         FeatureValue::Scalar(Value::Int64(1))

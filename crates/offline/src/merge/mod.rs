@@ -347,8 +347,9 @@ impl<'v> Merge<'v> {
     /// Answers `asked` as entities with no event.
     fn not_found(&mut self, asked: &[Asked]) {
         for (view, sink) in self.views.iter().zip(&mut self.sinks) {
+            let row = ViewRow::not_found(view.def.features.len());
             for a in asked {
-                sink.push(view, a.q, Ok(ViewRow::not_found(view.def.features.len())));
+                sink.push(view, a.q, Ok(&row));
             }
         }
     }
