@@ -218,7 +218,7 @@ pub fn answer_batch_each(
 /// the same events and queries.
 #[derive(Debug)]
 pub struct EntityAnswerer {
-    specs: FeatureSpecs,
+    pub(crate) specs: FeatureSpecs,
     features: usize,
     group: Vec<usize>,
     kept: Vec<usize>,
@@ -226,7 +226,11 @@ pub struct EntityAnswerer {
     /// `0, 1, 2, ...`: the index of events that all count, in the order they came.
     identity: Vec<usize>,
     /// The answer handed to the caller, refilled by each query.
-    row: ViewRow,
+    pub(crate) row: ViewRow,
+    /// Each input slot's source column ([`crate::in_place`]).
+    pub(crate) inputs: Vec<usize>,
+    /// Scratch: where each run of an entity answered in place starts.
+    pub(crate) starts: Vec<usize>,
 }
 
 impl EntityAnswerer {
@@ -240,6 +244,8 @@ impl EntityAnswerer {
             orders: Vec::new(),
             identity: Vec::new(),
             row: ViewRow::not_found(0),
+            inputs: def.inputs(),
+            starts: Vec::new(),
         }
     }
 

@@ -19,6 +19,8 @@
 //!   over a whole set of prepared events, through the same query code; and [`EntityAnswerer`], the
 //!   same for events that arrive already grouped by entity, one entity at a time.
 //! - [`run`]: preparing a run of rows at once from a columnar reader's typed columns.
+//! - [`in_place`]: answering an entity from values left in a columnar reader's rows, for views whose
+//!   features pick one value each.
 //! - [`snapshot`]: deterministic, versioned, checksummed bytes of a [`ViewState`].
 //!
 //! Times are microseconds since the Unix epoch in UTC throughout.
@@ -32,6 +34,7 @@ pub mod batch;
 mod column;
 pub mod entity;
 pub mod expr;
+pub mod in_place;
 pub mod key;
 mod query;
 pub mod record;

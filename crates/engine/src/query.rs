@@ -31,6 +31,13 @@ pub(crate) trait EventValues {
         !value.is_null() && !matches!(*value, Value::Float64(f) if f.is_nan())
     }
 
+    /// That input if it would be counted: [`EventValues::is_counted`] and [`EventValues::get`] in
+    /// one lookup where the values are found by a search.
+    fn counted(&self, event: usize, slot: usize) -> Option<Value> {
+        self.is_counted(event, slot)
+            .then(|| self.get(event, slot).into_owned())
+    }
+
     /// That input as a float without building a [`Value`] (`Some(None)`: null), where it is stored
     /// as one; `None` otherwise, and the caller reads it through [`EventValues::get`].
     fn float(&self, event: usize, slot: usize) -> Option<Option<f64>> {
@@ -327,15 +334,14 @@ impl<V: EventValues> History<'_, V> {
         &self,
         specs: &FeatureSpecs,
         i: usize,
-        mut events: impl Iterator<Item = usize>,
+        events: impl Iterator<Item = usize>,
         k: i64,
     ) -> Option<FeatureValue> {
+        let slot = specs.slots[i]?;
         events
-            .find(|&e| {
-                self.orders[e].ingest_time <= k
-                    && specs.slots[i].is_some_and(|s| self.values.is_counted(e, s))
-            })
-            .map(|e| FeatureValue::Scalar(self.input(specs, i, e).into_owned()))
+            .filter(|&e| self.orders[e].ingest_time <= k)
+            .find_map(|e| self.values.counted(e, slot))
+            .map(FeatureValue::Scalar)
     }
 }
 

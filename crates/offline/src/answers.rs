@@ -138,7 +138,7 @@ impl ColumnSink {
                 for (builder, &(feature, _)) in self.features.iter_mut().zip(&view.features) {
                     builder.push(&row.values[feature]);
                 }
-                self.statuses.push(ViewStatus::of(&row));
+                self.statuses.push(ViewStatus::of(row));
                 self.answered.push(q);
             }
             Err(e) => {

@@ -25,7 +25,8 @@ pub(super) struct Cursor<'a> {
     needed: &'a [bool],
     key_field: usize,
     range: KeyRange,
-    pub(super) decoded: Option<DecodedBatch>,
+    /// The current batch, shared with the merge while it holds rows of it.
+    pub(super) decoded: Option<Arc<DecodedBatch>>,
     keys: KeyColumn,
     /// Per field read as words, the dictionary of its current batch and the id it was given.
     dictionaries: Vec<Option<(StringArray, u64)>>,
@@ -162,7 +163,7 @@ impl<'a> Cursor<'a> {
                 ));
             }
         };
-        self.decoded = Some(decoded);
+        self.decoded = Some(Arc::new(decoded));
         self.row = 0;
         Ok(true)
     }

@@ -20,16 +20,17 @@
 //! preparer and answer through the same engine query, so they give the same answers.
 
 mod cursor;
+mod entity;
 mod pages;
 
 use crate::answers::ColumnSink;
 use crate::compact::sort_mark;
 use crate::log::SourceLog;
-use crate::scan::{DecodedBatch, read_footer};
+use crate::scan::read_footer;
 use crate::views::{ServiceView, TrainingError};
 use cursor::Cursor;
-use freshet_engine::run::ColumnRun;
-use freshet_engine::{DataType, EntityAnswerer, EventBatch, ViewRow};
+use entity::Merge;
+use freshet_engine::DataType;
 use freshet_project::Project;
 use freshet_project::spec::Field;
 use pages::{KeyPage, KeyRange, cuts, int_cuts, key_pages, key_ranges};
@@ -245,7 +246,7 @@ impl SortedLog {
                     let rows = cursor.run();
                     // A cursor has a key only while its batch is loaded.
                     if let Some(decoded) = &cursor.decoded {
-                        merge.prepare(decoded, rows.clone());
+                        merge.take(decoded, rows.clone());
                     }
                     events += rows.len() as u64;
                     cursor.skip_to(rows.end)?;
@@ -280,77 +281,4 @@ struct Asked {
     key: MergeKey,
     q: usize,
     t: i64,
-}
-
-/// One thread's merge state: per view, its preparer, the current entity's events, its answerer and
-/// its output columns.
-struct Merge<'v> {
-    views: &'v [&'v ServiceView],
-    preparers: Vec<freshet_engine::Preparer<'v>>,
-    batches: Vec<EventBatch>,
-    answerers: Vec<EntityAnswerer>,
-    sinks: Vec<ColumnSink>,
-}
-
-impl<'v> Merge<'v> {
-    fn new(views: &'v [&'v ServiceView], queries: usize) -> Merge<'v> {
-        Merge {
-            views,
-            preparers: views.iter().map(|v| v.def.preparer()).collect(),
-            batches: views
-                .iter()
-                .map(|v| EventBatch::with_capacity(&v.def, 1024))
-                .collect(),
-            answerers: views.iter().map(|v| EntityAnswerer::new(&v.def)).collect(),
-            sinks: views.iter().map(|v| ColumnSink::new(v, queries)).collect(),
-        }
-    }
-
-    /// Adds rows `rows` of `decoded` (all of the current entity) to its events in every view that
-    /// accepts them.
-    fn prepare(&mut self, decoded: &DecodedBatch, rows: std::ops::Range<usize>) {
-        let column = |c: usize| match decoded.columns.get(c) {
-            Some(Some(cells)) => cells.run(rows.start, rows.end),
-            _ => ColumnRun::Absent,
-        };
-        let ingest = &decoded.ingest.values()[rows.clone()];
-        let positions = &decoded.position.values()[rows.clone()];
-        for (preparer, batch) in self.preparers.iter_mut().zip(&mut self.batches) {
-            // Every decoded column was checked to have its field's type ([`DecodedBatch::of`]), so
-            // the cells are typed as the preparer requires. The log holds only rows every view
-            // accepted at ingest; a row refused now (the project changed since) does not count, as
-            // it would not when streaming.
-            preparer.prepare_run(batch, rows.len(), column, ingest, positions);
-        }
-    }
-
-    /// Answers `asked` (queries of the current entity) from its events, with knowledge cutoff
-    /// +infinity under `hindsight`, and starts the next entity.
-    fn answer(&mut self, asked: &[Asked], hindsight: bool) {
-        let cutoff = |t: i64| if hindsight { i64::MAX } else { t };
-        for (v, view) in self.views.iter().enumerate() {
-            let sink = &mut self.sinks[v];
-            let mut answered = asked.iter();
-            self.answerers[v].answer(
-                &self.batches[v],
-                asked.iter().map(|a| (a.t, cutoff(a.t))),
-                |answer| {
-                    if let Some(a) = answered.next() {
-                        sink.push(view, a.q, answer);
-                    }
-                },
-            );
-            self.batches[v].clear();
-        }
-    }
-
-    /// Answers `asked` as entities with no event.
-    fn not_found(&mut self, asked: &[Asked]) {
-        for (view, sink) in self.views.iter().zip(&mut self.sinks) {
-            let row = ViewRow::not_found(view.def.features.len());
-            for a in asked {
-                sink.push(view, a.q, Ok(&row));
-            }
-        }
-    }
 }

@@ -382,6 +382,8 @@ proptest! {
 /// Two views alike but for a filter that keeps every row: `plain` takes its events as cells where the
 /// log's reader decoded them, `filtered` as rows of values. Their training-set columns must be equal,
 /// over nulls, a text column with few values and one with more than the engine shares (an id).
+/// `picks`, whose features each pick one value, is answered in place by a merge
+/// ([`freshet_engine::in_place`]).
 fn cells_and_rows_project() -> String {
     let features = "
       - {name: n_1h, aggregation: count, window: 1h}
@@ -411,8 +413,17 @@ feature_views:
     source: trips
     filter: "driver_id = driver_id"
     features:{features}
+  - name: picks
+    entities: [driver]
+    source: trips
+    features:
+      - {{name: fare_last_2h, aggregation: last, column: fare, window: 2h}}
+      - {{name: fare_first_1d, aggregation: first, column: fare, window: 1d}}
+      - {{name: last_status, aggregation: last, column: status}}
+      - {{name: first_status, aggregation: first, column: status}}
+      - {{name: last_trip, aggregation: last, column: trip_code}}
 feature_services:
-  - {{name: both, features: ["plain:*", "filtered:*"]}}
+  - {{name: both, features: ["plain:*", "filtered:*", "picks:*"]}}
 "#
     )
 }
