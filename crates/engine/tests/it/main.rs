@@ -5,6 +5,7 @@
 mod cells;
 mod engine;
 mod expressions;
+mod in_place;
 mod oracle;
 mod records;
 mod support;
