@@ -19,7 +19,7 @@ use crate::batch::{BatchKeys, EventBatch};
 use crate::entity::FeatureSpecs;
 use crate::entity::{FeatureStatus, QueryError, ViewRow};
 use crate::key::{EntityKey, KeyPart};
-use crate::query::{History, Indexed};
+use crate::query::{EventValues, History, Indexed};
 use crate::state::{Query, feature_specs};
 use crate::view::{EventOrder, ViewDef};
 use std::collections::HashMap;
@@ -295,11 +295,22 @@ impl EntityAnswerer {
             values: Indexed::new(batches, index),
             prefix: None,
         };
-        for (t, k) in queries {
-            match history.query_into(&self.specs, t, k, &mut self.row) {
-                Ok(()) => each(Ok(&self.row)),
-                Err(e) => each(Err(e)),
-            }
+        answer_each(&history, &self.specs, &mut self.row, queries, each);
+    }
+}
+
+/// Answers each `(t, k)` of `queries` over `history` into `row`, lending it to `each`.
+pub(crate) fn answer_each<V: EventValues>(
+    history: &History<'_, V>,
+    specs: &FeatureSpecs,
+    row: &mut ViewRow,
+    queries: impl IntoIterator<Item = (i64, i64)>,
+    mut each: impl FnMut(Result<&ViewRow, QueryError>),
+) {
+    for (t, k) in queries {
+        match history.query_into(specs, t, k, row) {
+            Ok(()) => each(Ok(row)),
+            Err(e) => each(Err(e)),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! training-set tests holds the two paths together.
 
 use crate::aggregation::Aggregation;
-use crate::answer::EntityAnswerer;
+use crate::answer::{EntityAnswerer, answer_each};
 use crate::entity::{QueryError, ViewRow};
 use crate::query::{EventValues, History};
 use crate::value::{Cell, Value};
@@ -76,14 +76,6 @@ impl<R: RowSource> EventValues for InRuns<'_, R> {
         Cow::Owned(self.cell(event, slot).to_value())
     }
 
-    fn is_counted(&self, event: usize, slot: usize) -> bool {
-        match self.cell(event, slot) {
-            Cell::Null => false,
-            Cell::Float64(f) => !f.is_nan(),
-            _ => true,
-        }
-    }
-
     fn counted(&self, event: usize, slot: usize) -> Option<Value> {
         match self.cell(event, slot) {
             Cell::Null => None,
@@ -114,7 +106,7 @@ impl EntityAnswerer {
         orders: &[EventOrder],
         runs: &[(R, Range<usize>)],
         queries: impl IntoIterator<Item = (i64, i64)>,
-        mut each: impl FnMut(Result<&ViewRow, QueryError>),
+        each: impl FnMut(Result<&ViewRow, QueryError>),
     ) -> bool {
         let rows: usize = runs.iter().map(|(_, r)| r.len()).sum();
         if orders.is_empty()
@@ -138,12 +130,7 @@ impl EntityAnswerer {
             },
             prefix: None,
         };
-        for (t, k) in queries {
-            match history.query_into(&self.specs, t, k, &mut self.row) {
-                Ok(()) => each(Ok(&self.row)),
-                Err(e) => each(Err(e)),
-            }
-        }
+        answer_each(&history, &self.specs, &mut self.row, queries, each);
         true
     }
 }

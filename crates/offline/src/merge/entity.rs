@@ -38,8 +38,11 @@ pub(super) struct Merge<'v> {
     batches: Vec<EventBatch>,
     /// The current entity's runs, held for the views answered in place.
     runs: Vec<(Arc<DecodedBatch>, Range<usize>)>,
-    /// Scratch: the current entity's orders, for a view answered in place.
+    /// Scratch: the current entity's orders, for the views answered in place, and the time column
+    /// they were gathered by with whether every time was there (`None`: not gathered yet). Views
+    /// of one source share its time column, so the orders are gathered once per entity.
     orders: Vec<EventOrder>,
+    orders_by: Option<(usize, bool)>,
     answerers: Vec<EntityAnswerer>,
     pub(super) sinks: Vec<ColumnSink>,
 }
@@ -56,6 +59,7 @@ impl<'v> Merge<'v> {
                 .collect(),
             runs: Vec::new(),
             orders: Vec::new(),
+            orders_by: None,
             answerers: views.iter().map(|v| EntityAnswerer::new(&v.def)).collect(),
             sinks: views.iter().map(|v| ColumnSink::new(v, queries)).collect(),
         }
@@ -91,8 +95,16 @@ impl<'v> Merge<'v> {
         let cutoff = |t: i64| if hindsight { i64::MAX } else { t };
         for v in 0..self.views.len() {
             let view = self.views[v];
+            let time = view.def.timestamp_column;
             let in_place = self.in_place[v]
-                && orders_of(&self.runs, view.def.timestamp_column, &mut self.orders);
+                && match self.orders_by {
+                    Some((by, complete)) if by == time => complete,
+                    _ => {
+                        let complete = orders_of(&self.runs, time, &mut self.orders);
+                        self.orders_by = Some((time, complete));
+                        complete
+                    }
+                };
             let sink = &mut self.sinks[v];
             let mut answered = asked.iter();
             let mut push = |answer: Result<&ViewRow, QueryError>| {
@@ -117,6 +129,7 @@ impl<'v> Merge<'v> {
             }
         }
         self.runs.clear();
+        self.orders_by = None;
     }
 
     /// Answers `asked` as entities with no event.
