@@ -231,6 +231,8 @@ pub struct EntityAnswerer {
     pub(crate) inputs: Vec<usize>,
     /// Scratch: where each run of an entity answered in place starts.
     pub(crate) starts: Vec<usize>,
+    /// Scratch: the event each feature picked, for a query answered in place.
+    pub(crate) picks: Vec<Option<usize>>,
 }
 
 impl EntityAnswerer {
@@ -246,6 +248,7 @@ impl EntityAnswerer {
             row: ViewRow::not_found(0),
             inputs: def.inputs(),
             starts: Vec::new(),
+            picks: Vec::new(),
         }
     }
 

@@ -8,14 +8,21 @@
 //! times, positions) are gathered, since every query searches them, and a query reads the one cell
 //! it picks from where the reader left it.
 //!
-//! It is the same query ([`crate::query::History`]) over another place for the values, so the
-//! answers are those of [`EntityAnswerer::answer`] for the same events; a property test in the
-//! training-set tests holds the two paths together.
+//! The answer is not even built: a query names, per feature, the event it picked ([`PickedRow`]),
+//! and the caller copies each value from the reader's column straight into its own. Building a
+//! [`crate::Value`] per feature (a text value allocated, then copied again and dropped) was a
+//! tenth of B3's time.
+//!
+//! It is the same query ([`crate::query::History`]: the same search, the same picks) over another
+//! place for the values, so the answers are those of [`EntityAnswerer::answer`] for the same events
+//! ([`PickedRow::to_row`] shows it); a property test in the training-set tests holds the two paths
+//! together.
 
+use crate::accumulate::FeatureValue;
 use crate::aggregation::Aggregation;
-use crate::answer::{EntityAnswerer, answer_each};
-use crate::entity::{QueryError, ViewRow};
-use crate::query::{EventValues, History};
+use crate::answer::EntityAnswerer;
+use crate::entity::{FeatureStatus, QueryError, ViewRow};
+use crate::query::{EventValues, History, Located};
 use crate::value::{Cell, Value};
 use crate::view::{EventOrder, ViewDef};
 use std::borrow::Cow;
@@ -76,6 +83,14 @@ impl<R: RowSource> EventValues for InRuns<'_, R> {
         Cow::Owned(self.cell(event, slot).to_value())
     }
 
+    fn is_counted(&self, event: usize, slot: usize) -> bool {
+        match self.cell(event, slot) {
+            Cell::Null => false,
+            Cell::Float64(f) => !f.is_nan(),
+            _ => true,
+        }
+    }
+
     fn counted(&self, event: usize, slot: usize) -> Option<Value> {
         match self.cell(event, slot) {
             Cell::Null => None,
@@ -93,10 +108,83 @@ impl<R: RowSource> EventValues for InRuns<'_, R> {
     }
 }
 
+/// One query's answer as the events it picked: per feature, the event whose input is its value, read
+/// by the caller where it lies ([`PickedRow::cell`]) instead of built into a [`ViewRow`]: a value is
+/// then copied once, from the reader's column into the caller's, and a text value is never
+/// allocated on the way.
+pub struct PickedRow<'a, R> {
+    located: Located,
+    /// Per feature, the event it picked (`None`: null).
+    events: &'a [Option<usize>],
+    values: &'a InRuns<'a, R>,
+    slots: &'a [Option<usize>],
+}
+
+impl<R> std::fmt::Debug for PickedRow<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PickedRow")
+            .field("located", &self.located)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, R: RowSource> PickedRow<'a, R> {
+    /// The entity's status: `NotFound`, `OutsideMaxAge`, or `Present` when its features were
+    /// computed (each may still be null).
+    pub fn status(&self) -> FeatureStatus {
+        match self.located {
+            Located::NotFound => FeatureStatus::NotFound,
+            Located::OutsideMaxAge(_) => FeatureStatus::OutsideMaxAge,
+            Located::Found { .. } => FeatureStatus::Present,
+        }
+    }
+
+    /// Event time of the newest event counted (microseconds), if any.
+    pub fn newest_event_time(&self) -> Option<i64> {
+        match self.located {
+            Located::NotFound => None,
+            Located::OutsideMaxAge(newest) | Located::Found { newest, .. } => Some(newest),
+        }
+    }
+
+    /// Feature `feature`'s value: the input of the event it picked, or null.
+    pub fn cell(&self, feature: usize) -> Cell<'a> {
+        match (self.events.get(feature), self.slots.get(feature)) {
+            (Some(Some(e)), Some(Some(slot))) => self.values.cell(*e, *slot),
+            _ => Cell::Null,
+        }
+    }
+
+    /// The answer as [`EntityAnswerer::answer`] gives it for the same events.
+    pub fn to_row(&self) -> ViewRow {
+        let features = self.slots.len();
+        match self.status() {
+            FeatureStatus::Present => {
+                let values: Vec<FeatureValue> = (0..features)
+                    .map(|f| FeatureValue::Scalar(self.cell(f).to_value()))
+                    .collect();
+                ViewRow {
+                    statuses: values
+                        .iter()
+                        .map(|v| match v.is_null() {
+                            true => FeatureStatus::NullValue,
+                            false => FeatureStatus::Present,
+                        })
+                        .collect(),
+                    values,
+                    newest_event_time: self.newest_event_time(),
+                }
+            }
+            status => ViewRow::all_null(features, status, self.newest_event_time()),
+        }
+    }
+}
+
 impl EntityAnswerer {
     /// [`EntityAnswerer::answer`] for one entity whose events are `orders` (in canonical order) with
-    /// their inputs left in `runs`, the rows of each run being the next events' in order. Only for a
-    /// view that [`answers_in_place`].
+    /// their inputs left in `runs`, the rows of each run being the next events' in order, each
+    /// answer lent as the events it picked. Only for a view that [`answers_in_place`].
     ///
     /// Returns `false`, answering nothing, unless the orders strictly increase (each event once, in
     /// canonical order) and the runs hold exactly as many rows: the caller then prepares the events
@@ -106,7 +194,7 @@ impl EntityAnswerer {
         orders: &[EventOrder],
         runs: &[(R, Range<usize>)],
         queries: impl IntoIterator<Item = (i64, i64)>,
-        each: impl FnMut(Result<&ViewRow, QueryError>),
+        mut each: impl FnMut(Result<PickedRow<'_, R>, QueryError>),
     ) -> bool {
         let rows: usize = runs.iter().map(|(_, r)| r.len()).sum();
         if orders.is_empty()
@@ -130,7 +218,17 @@ impl EntityAnswerer {
             },
             prefix: None,
         };
-        answer_each(&history, &self.specs, &mut self.row, queries, each);
+        for (t, k) in queries {
+            match history.pick_into(&self.specs, t, k, &mut self.picks) {
+                Ok(located) => each(Ok(PickedRow {
+                    located,
+                    events: &self.picks,
+                    values: &history.values,
+                    slots: &self.specs.slots,
+                })),
+                Err(e) => each(Err(e)),
+            }
+        }
         true
     }
 }

@@ -15,6 +15,7 @@
 //! - `accumulate`: each aggregation as a sequential fold in canonical order (the only arithmetic).
 //! - [`entity`]: one entity's events, the as-of query `f(e, t, k)`, TTL, statuses and eviction.
 //! - [`state`]: all entities of a view; the incremental entry point ([`ViewState::ingest`]).
+//! - `placed`: what one query has found (window starts, newest values), shared by its features.
 //! - `answer`: the batch entry point ([`answer_batch`], [`answer_batch_each`]): many as-of queries
 //!   over a whole set of prepared events, through the same query code; and [`EntityAnswerer`], the
 //!   same for events that arrive already grouped by entity, one entity at a time.
@@ -36,6 +37,7 @@ pub mod entity;
 pub mod expr;
 pub mod in_place;
 pub mod key;
+mod placed;
 mod query;
 pub mod record;
 pub mod run;

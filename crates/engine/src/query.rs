@@ -8,12 +8,14 @@
 //! window's float inputs are folded straight from their slice instead of looked up event by event:
 //! the same values in the same order, without a dynamic lookup per event.
 
+use crate::accumulate::Accumulator;
 use crate::accumulate::FeatureValue;
 use crate::aggregation::Aggregation;
 use crate::answer::Parts;
 use crate::batch::EventBatch;
 use crate::column::InputColumn;
 use crate::entity::{FeatureSpecs, FeatureStatus, Prefix, QueryError, ViewRow};
+use crate::placed::{Placed, WindowStarts};
 use crate::value::Value;
 use crate::view::EventOrder;
 use std::borrow::Cow;
@@ -167,6 +169,75 @@ impl<V: EventValues> History<'_, V> {
         row: &mut ViewRow,
     ) -> Result<(), QueryError> {
         let features = specs.features.len();
+        let (end, newest) = match self.locate(specs, t, k)? {
+            Located::NotFound => {
+                row.set_all_null(features, FeatureStatus::NotFound, None);
+                return Ok(());
+            }
+            Located::OutsideMaxAge(newest) => {
+                row.set_all_null(features, FeatureStatus::OutsideMaxAge, Some(newest));
+                return Ok(());
+            }
+            Located::Found { end, newest } => (end, newest),
+        };
+        let values = &mut row.values;
+        values.clear();
+        let mut placed = Placed::new(end);
+        for (i, f) in specs.features.iter().enumerate() {
+            let value = match f.aggregation {
+                Aggregation::Last => self
+                    .picked(specs, i, &mut placed, t, k)
+                    .and_then(|e| self.value_of(specs, i, e))
+                    .unwrap_or_else(|| self.accumulator(specs, i).finish()),
+                Aggregation::First => match self.accumulator(specs, i).finish() {
+                    // Evicted events came before every retained one: their first value stands.
+                    FeatureValue::Scalar(Value::Null) => self
+                        .picked(specs, i, &mut placed, t, k)
+                        .and_then(|e| self.value_of(specs, i, e))
+                        .unwrap_or(FeatureValue::Scalar(Value::Null)),
+                    from_evicted => from_evicted,
+                },
+                _ => self.fold_feature(specs, i, &mut placed.starts, t, end, k),
+            };
+            values.push(value);
+        }
+        row.statuses.clear();
+        row.statuses.extend(row.values.iter().map(|v| {
+            if v.is_null() {
+                FeatureStatus::NullValue
+            } else {
+                FeatureStatus::Present
+            }
+        }));
+        row.newest_event_time = Some(newest);
+        Ok(())
+    }
+
+    /// The event each feature picks as of `t` known by `k`, into `picks` (emptied unless found), and
+    /// where the query stands: [`History::query_into`] without reading any value, for a view whose
+    /// features are all `last` or `first` over a history with nothing evicted. Each picked event's
+    /// input is that feature's value; a feature that picked none is null.
+    pub(crate) fn pick_into(
+        &self,
+        specs: &FeatureSpecs,
+        t: i64,
+        k: i64,
+        picks: &mut Vec<Option<usize>>,
+    ) -> Result<Located, QueryError> {
+        let located = self.locate(specs, t, k)?;
+        picks.clear();
+        if let Located::Found { end, .. } = located {
+            let mut placed = Placed::new(end);
+            picks.extend(
+                (0..specs.features.len()).map(|i| self.picked(specs, i, &mut placed, t, k)),
+            );
+        }
+        Ok(located)
+    }
+
+    /// Where the query stands before any feature is computed: its events at or before `t` (`..end`)
+    /// and the newest one's time, or why every feature is null.
+    fn locate(&self, specs: &FeatureSpecs, t: i64, k: i64) -> Result<Located, QueryError> {
         let end = self.orders.partition_point(|o| o.event_time <= t);
         let mut newest = self.orders[..end]
             .iter()
@@ -190,88 +261,112 @@ impl<V: EventValues> History<'_, V> {
             }
             newest = newest.or(p.newest_event_time);
         }
-        let Some(newest) = newest else {
-            row.set_all_null(features, FeatureStatus::NotFound, None);
-            return Ok(());
-        };
-        if specs.ttl.is_some_and(|ttl| newest <= t.saturating_sub(ttl)) {
-            row.set_all_null(features, FeatureStatus::OutsideMaxAge, Some(newest));
-            return Ok(());
-        }
-        let values = &mut row.values;
-        values.clear();
-        let mut starts = WindowStarts::default();
-        for (i, f) in specs.features.iter().enumerate() {
-            if let (Aggregation::Last, Some(w)) = (f.aggregation, f.window) {
-                // The newest counted event of the window is the newest counted one at or before
-                // `t`, if it falls inside: scanning back from `t` and stopping at the window's edge
-                // reads the same events in the same order as scanning the placed window, and saves
-                // placing it (a binary search per window per query, most of a last-value query).
-                let from = t.saturating_sub(w);
-                let newest_first = (0..end)
-                    .rev()
-                    .take_while(|&e| self.orders[e].event_time > from);
-                values.push(
-                    self.pick(specs, i, newest_first, k)
-                        .unwrap_or_else(|| specs.accumulator(i).finish()),
-                );
-                continue;
+        Ok(match newest {
+            None => Located::NotFound,
+            Some(newest) if specs.ttl.is_some_and(|ttl| newest <= t.saturating_sub(ttl)) => {
+                Located::OutsideMaxAge(newest)
             }
-            let (start, mut acc) = match f.window {
-                Some(w) => {
-                    let start = starts.of(w, || {
+            Some(newest) => Located::Found { end, newest },
+        })
+    }
+
+    /// Feature `i`'s accumulator before any retained event: what eviction folded for a feature
+    /// without a window, empty otherwise.
+    fn accumulator(&self, specs: &FeatureSpecs, i: usize) -> Accumulator {
+        let evicted = match specs.features[i].window {
+            None => self
+                .prefix
+                .and_then(|p| p.accumulators.get(i).cloned().flatten()),
+            Some(_) => None,
+        };
+        evicted.unwrap_or_else(|| specs.accumulator(i))
+    }
+
+    /// Feature `i`'s value read from event `e`, if it counts there.
+    fn value_of(&self, specs: &FeatureSpecs, i: usize, e: usize) -> Option<FeatureValue> {
+        let slot = specs.slots[i]?;
+        self.values.counted(e, slot).map(FeatureValue::Scalar)
+    }
+
+    /// The retained event whose input is the value of feature `i` (a `last` or a `first`), for the
+    /// query at `t` known by `k` whose events at or before `t` are `placed`'s: the newest or the
+    /// oldest counted one (known by `k`, not null, not NaN) of its window. `None` when none counts
+    /// (or the feature picks nothing): then the value is what eviction left, or null.
+    ///
+    /// A `last` scans back from `t` and stops at its window's edge, which reads the same events in the
+    /// same order as scanning the placed window and saves placing it (a binary search per window per
+    /// query, most of a last-value query); the scan is shared by the `last` features of one input.
+    pub(crate) fn picked(
+        &self,
+        specs: &FeatureSpecs,
+        i: usize,
+        placed: &mut Placed,
+        t: i64,
+        k: i64,
+    ) -> Option<usize> {
+        let f = &specs.features[i];
+        let slot = specs.slots[i]?;
+        let end = placed.scans.end();
+        let known_and_counted =
+            |e: usize| self.orders[e].ingest_time <= k && self.values.is_counted(e, slot);
+        match f.aggregation {
+            Aggregation::Last => {
+                let from = f.window.map(|w| t.saturating_sub(w));
+                let inside = |e: usize| from.is_none_or(|from| self.orders[e].event_time > from);
+                let Some(scan) = placed.scans.of(slot) else {
+                    return (0..end)
+                        .rev()
+                        .take_while(|&e| inside(e))
+                        .find(|&e| known_and_counted(e));
+                };
+                scan.newest(inside, known_and_counted)
+            }
+            Aggregation::First => {
+                let start = match f.window {
+                    Some(w) => placed.starts.of(w, || {
                         let from = t.saturating_sub(w);
                         self.orders[..end].partition_point(|o| o.event_time <= from)
-                    });
-                    (start, specs.accumulator(i))
-                }
-                None => {
-                    let prefix = self
-                        .prefix
-                        .and_then(|p| p.accumulators.get(i).cloned().flatten());
-                    (0, prefix.unwrap_or_else(|| specs.accumulator(i)))
-                }
-            };
-            let value = match f.aggregation {
-                // `first` and `last` pick one value: scanning from the right end and stopping at the
-                // first counted one selects exactly what the full fold would, without reading the rest.
-                Aggregation::Last => self
-                    .pick(specs, i, (start..end).rev(), k)
-                    .unwrap_or_else(|| acc.finish()),
-                Aggregation::First => match acc.finish() {
-                    FeatureValue::Scalar(Value::Null) => {
-                        self.pick(specs, i, start..end, k).unwrap_or(acc.finish())
-                    }
-                    from_evicted_history => from_evicted_history,
-                },
-                _ => {
-                    // Sums, means, counts and variances read a float input as a number: fold it
-                    // without building a value per event (other inputs take the general path).
-                    let floats = acc.takes_floats();
-                    let run = match specs.slots[i] {
-                        Some(s) if floats => self.values.float_run(s, start..end),
-                        _ => None,
-                    };
-                    if let Some((xs, nulls)) = run {
-                        self.fold_floats(&mut acc, start, xs, nulls, k);
-                    } else {
-                        self.fold(specs, i, &mut acc, start..end, k);
-                    }
-                    acc.finish()
-                }
-            };
-            values.push(value);
-        }
-        row.statuses.clear();
-        row.statuses.extend(row.values.iter().map(|v| {
-            if v.is_null() {
-                FeatureStatus::NullValue
-            } else {
-                FeatureStatus::Present
+                    }),
+                    None => 0,
+                };
+                (start..end).find(|&e| known_and_counted(e))
             }
-        }));
-        row.newest_event_time = Some(newest);
-        Ok(())
+            _ => None,
+        }
+    }
+
+    /// Feature `i` (one that folds every event of its window) as of `t` known by `k`, over the
+    /// events `..end`.
+    fn fold_feature(
+        &self,
+        specs: &FeatureSpecs,
+        i: usize,
+        starts: &mut WindowStarts,
+        t: i64,
+        end: usize,
+        k: i64,
+    ) -> FeatureValue {
+        let start = match specs.features[i].window {
+            Some(w) => starts.of(w, || {
+                let from = t.saturating_sub(w);
+                self.orders[..end].partition_point(|o| o.event_time <= from)
+            }),
+            None => 0,
+        };
+        let mut acc = self.accumulator(specs, i);
+        // Sums, means, counts and variances read a float input as a number: fold it without
+        // building a value per event (other inputs take the general path).
+        let floats = acc.takes_floats();
+        let run = match specs.slots[i] {
+            Some(s) if floats => self.values.float_run(s, start..end),
+            _ => None,
+        };
+        if let Some((xs, nulls)) = run {
+            self.fold_floats(&mut acc, start, xs, nulls, k);
+        } else {
+            self.fold(specs, i, &mut acc, start..end, k);
+        }
+        acc.finish()
     }
 
     /// Folds feature `i`'s inputs of `events` known by `k` into `acc`, one event at a time.
@@ -328,42 +423,15 @@ impl<V: EventValues> History<'_, V> {
             }
         }
     }
-
-    /// The first counted (known by `k`, non-null, not NaN) input of feature `i` among `events`.
-    fn pick(
-        &self,
-        specs: &FeatureSpecs,
-        i: usize,
-        events: impl Iterator<Item = usize>,
-        k: i64,
-    ) -> Option<FeatureValue> {
-        let slot = specs.slots[i]?;
-        events
-            .filter(|&e| self.orders[e].ingest_time <= k)
-            .find_map(|e| self.values.counted(e, slot))
-            .map(FeatureValue::Scalar)
-    }
 }
 
-/// The first event of each window a query has placed so far: features of one view often share a
-/// window (a count and a sum over 24h), and each placement is a binary search.
-#[derive(Default)]
-struct WindowStarts {
-    placed: [(i64, usize); 8],
-    len: usize,
-}
-
-impl WindowStarts {
-    /// The start of window `w`, placed by `place` the first time it is asked for.
-    fn of(&mut self, w: i64, place: impl FnOnce() -> usize) -> usize {
-        if let Some(&(_, start)) = self.placed[..self.len].iter().find(|(x, _)| *x == w) {
-            return start;
-        }
-        let start = place();
-        if let Some(slot) = self.placed.get_mut(self.len) {
-            *slot = (w, start);
-            self.len += 1;
-        }
-        start
-    }
+/// Where a query stands before its features are computed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Located {
+    /// No event of the entity as of `t` and `k`: every feature null, `NOT_FOUND`.
+    NotFound,
+    /// The newest event (its time given) is older than the TTL: every feature null.
+    OutsideMaxAge(i64),
+    /// The query's events at or before `t` are `..end`; the newest known one is at `newest`.
+    Found { end: usize, newest: i64 },
 }

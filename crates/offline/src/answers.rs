@@ -18,6 +18,7 @@ use crate::columns::FeatureBuilder;
 use crate::views::{ServiceView, TrainingError, ViewEvents, ViewStatus, entity_group};
 use arrow_array::{ArrayRef, StringArray};
 use arrow_schema::Field;
+use freshet_engine::in_place::{PickedRow, RowSource};
 use freshet_engine::{Query, QueryError, ViewDef, ViewRow, answer_batch_each};
 use std::sync::Arc;
 
@@ -139,6 +140,31 @@ impl ColumnSink {
                     builder.push(&row.values[feature]);
                 }
                 self.statuses.push(ViewStatus::of(row));
+                self.answered.push(q);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+impl ColumnSink {
+    /// Writes the answer to query `q` given as the events it picked ([`ColumnSink::push`]'s columns
+    /// for the same answer), reading each value where the reader left it.
+    pub(crate) fn push_picked<R: RowSource>(
+        &mut self,
+        view: &ServiceView,
+        q: usize,
+        answer: Result<PickedRow<'_, R>, QueryError>,
+    ) {
+        match answer {
+            Ok(row) => {
+                for (builder, &(feature, _)) in self.features.iter_mut().zip(&view.features) {
+                    builder.push_cell(row.cell(feature));
+                }
+                self.statuses
+                    .push(ViewStatus::of_entity(row.status(), row.newest_event_time()));
                 self.answered.push(q);
             }
             Err(e) => {

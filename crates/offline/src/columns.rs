@@ -13,7 +13,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, ListArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::Field;
-use freshet_engine::{DataType, FeatureType, FeatureValue, Value};
+use freshet_engine::{Cell, DataType, FeatureType, FeatureValue, Value};
 use std::sync::Arc;
 
 pub use freshet_sources::formats::{arrow_type, scalar_array};
@@ -120,6 +120,27 @@ impl FeatureBuilder {
             (FeatureBuilder::Text(b), _) => b.append_null(),
             (FeatureBuilder::Time(b), _) => b.append_null(),
             (FeatureBuilder::List(..), _) => {}
+        }
+    }
+
+    /// Appends one value read where it lies (a picked event's input, say): what
+    /// [`FeatureBuilder::push`] appends for the scalar `cell.to_value()`, with text copied once,
+    /// straight from the cell.
+    pub fn push_cell(&mut self, cell: Cell<'_>) {
+        match (self, cell) {
+            (FeatureBuilder::List(_, values), cell) => {
+                values.push(FeatureValue::Scalar(cell.to_value()));
+            }
+            (FeatureBuilder::Bool(b), Cell::Bool(x)) => b.append_value(x),
+            (FeatureBuilder::Int(b), Cell::Int64(x)) => b.append_value(x),
+            (FeatureBuilder::Float(b), Cell::Float64(x)) => b.append_value(x),
+            (FeatureBuilder::Text(b), Cell::Str(x)) => b.append_value(x),
+            (FeatureBuilder::Time(b), Cell::Timestamp(x)) => b.append_value(x),
+            (FeatureBuilder::Bool(b), _) => b.append_null(),
+            (FeatureBuilder::Int(b), _) => b.append_null(),
+            (FeatureBuilder::Float(b), _) => b.append_null(),
+            (FeatureBuilder::Text(b), _) => b.append_null(),
+            (FeatureBuilder::Time(b), _) => b.append_null(),
         }
     }
 
@@ -237,6 +258,21 @@ mod tests {
             let expected = feature_array(feature, &values.iter().collect::<Vec<_>>());
             prop_assert_eq!(built.data_type(), expected.data_type());
             prop_assert_eq!(built.to_data(), expected.to_data());
+        }
+
+        /// A scalar appended as a cell gives the column that appending it as a value gives.
+        #[test]
+        fn a_cell_appends_what_its_value_appends(
+            feature in feature_type(),
+            values in proptest::collection::vec(scalar(), 0..40),
+        ) {
+            let mut by_cell = FeatureBuilder::new(feature, 0);
+            let mut by_value = FeatureBuilder::new(feature, 0);
+            for v in &values {
+                by_cell.push_cell(v.as_cell());
+                by_value.push(&FeatureValue::Scalar(v.clone()));
+            }
+            prop_assert_eq!(by_cell.finish().to_data(), by_value.finish().to_data());
         }
     }
 }

@@ -108,10 +108,20 @@ pub enum ViewStatus {
 impl ViewStatus {
     /// The status of a view's answer.
     pub fn of(row: &ViewRow) -> ViewStatus {
-        match row.statuses.first() {
-            Some(FeatureStatus::NotFound) => ViewStatus::NotFound,
-            Some(FeatureStatus::OutsideMaxAge) => ViewStatus::OutsideMaxAge,
-            _ if row.newest_event_time.is_none() => ViewStatus::NotFound,
+        let status = row.statuses.first().copied();
+        ViewStatus::of_entity(
+            status.unwrap_or(FeatureStatus::Present),
+            row.newest_event_time,
+        )
+    }
+
+    /// The status of an answer whose entity has `status` (`Present` when its features were computed)
+    /// and newest event time `newest`: [`ViewStatus::of`] without the row.
+    pub fn of_entity(status: FeatureStatus, newest: Option<i64>) -> ViewStatus {
+        match status {
+            FeatureStatus::NotFound => ViewStatus::NotFound,
+            FeatureStatus::OutsideMaxAge => ViewStatus::OutsideMaxAge,
+            _ if newest.is_none() => ViewStatus::NotFound,
             _ => ViewStatus::Present,
         }
     }

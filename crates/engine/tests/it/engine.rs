@@ -45,6 +45,20 @@ pub(crate) fn feature() -> impl Strategy<Value = Feature> {
     })
 }
 
+/// Features that each pick a value (`last`, `first`) over two columns and several windows, so that
+/// several read one column: a query shares one scan back per column between its `last` features.
+fn picks() -> impl Strategy<Value = Vec<Feature>> {
+    let window = prop_oneof![Just(None), Just(Some(1)), Just(Some(5)), Just(Some(30))];
+    let agg = prop_oneof![3 => Just(Agg::Last), 1 => Just(Agg::First)];
+    let column = prop_oneof![Just(Column::X), Just(Column::S)];
+    let feature = (agg, column, window).prop_map(|(agg, column, window)| Feature {
+        agg,
+        column,
+        window,
+    });
+    prop::collection::vec(feature, 2..7)
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Scenario {
     pub(crate) features: Vec<Feature>,
@@ -297,6 +311,22 @@ proptest! {
             prop_assert_eq!(&incremental, &batch.unwrap(), "incremental and batch differ at {:?}", q);
             let EntityKey::Single(freshet_engine::KeyPart::Int(key)) = q.key else { unreachable!() };
             assert_matches_oracle(&s, &incremental, key, q.t, q.k)?;
+        }
+    }
+
+    #[test]
+    fn picks_sharing_a_column_agree_with_the_oracle(s in scenario(), features in picks()) {
+        let s = Scenario { features, ..s };
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut state = ViewState::new(def.clone());
+        ingest_all(&mut state, &s, &s.arrival);
+        let batch: EventBatch = s.events.iter().filter_map(|(e, keep)| def.prepare(&row(e, *keep), Timestamp(0), e.position, &mut Vec::new()).unwrap()).collect();
+        let queries: Vec<Query> = s.queries.iter().map(|&(key, t, k)| Query { key: EntityKey::int(key), t, k }).collect();
+        let answers = answer_batch(&def, batch, &queries);
+        for (&(key, t, k), answer) in s.queries.iter().zip(answers) {
+            let incremental = state.read(&EntityKey::int(key), t, k).unwrap();
+            prop_assert_eq!(&incremental, &answer.unwrap(), "incremental and batch differ at ({}, {}, {})", key, t, k);
+            assert_matches_oracle(&s, &incremental, key, t, k)?;
         }
     }
 

@@ -112,8 +112,9 @@ fn picks_read_in_place_equal_the_batch_answers_and_unordered_events_are_refused(
     let runs = [(rows(0, 3), 0..3), (rows(2, 7), 1..5)];
     let orders: Vec<EventOrder> = events.iter().map(order).collect();
     let mut answers = Vec::new();
-    let done = EntityAnswerer::new(&def)
-        .answer_in_place(&orders, &runs, QUERIES, |a| answers.push(a.cloned()));
+    let done = EntityAnswerer::new(&def).answer_in_place(&orders, &runs, QUERIES, |a| {
+        answers.push(a.map(|picked| picked.to_row()))
+    });
     assert!(done);
     assert_eq!(answers, expected);
 

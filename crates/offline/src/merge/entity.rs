@@ -15,7 +15,7 @@ use crate::views::ServiceView;
 use arrow_array::Array;
 use freshet_engine::in_place::{RowSource, answers_in_place};
 use freshet_engine::run::ColumnRun;
-use freshet_engine::{Cell, EntityAnswerer, EventBatch, EventOrder, Preparer, QueryError, ViewRow};
+use freshet_engine::{Cell, EntityAnswerer, EventBatch, EventOrder, Preparer, ViewRow};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -106,17 +106,17 @@ impl<'v> Merge<'v> {
                     }
                 };
             let sink = &mut self.sinks[v];
-            let mut answered = asked.iter();
-            let mut push = |answer: Result<&ViewRow, QueryError>| {
-                if let Some(a) = answered.next() {
-                    sink.push(view, a.q, answer);
-                }
-            };
             let queries = asked.iter().map(|a| (a.t, cutoff(a.t)));
             let answerer = &mut self.answerers[v];
+            // The answers come in the order of `asked`.
+            let mut answered = asked.iter();
             // Nothing is answered when this returns false.
             let done = in_place
-                && answerer.answer_in_place(&self.orders, &self.runs, queries.clone(), &mut push);
+                && answerer.answer_in_place(&self.orders, &self.runs, queries.clone(), |answer| {
+                    if let Some(a) = answered.next() {
+                        sink.push_picked(view, a.q, answer);
+                    }
+                });
             if !done {
                 let batch = &mut self.batches[v];
                 if self.in_place[v] {
@@ -124,7 +124,12 @@ impl<'v> Merge<'v> {
                         prepare(&mut self.preparers[v], batch, decoded, rows.clone());
                     }
                 }
-                answerer.answer(batch, queries, push);
+                let mut answered = asked.iter();
+                answerer.answer(batch, queries, |answer| {
+                    if let Some(a) = answered.next() {
+                        sink.push(view, a.q, answer);
+                    }
+                });
                 batch.clear();
             }
         }
