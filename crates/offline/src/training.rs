@@ -9,6 +9,7 @@
 //! leaves no partial file.
 
 use crate::answers::answer_columns;
+use crate::merge::SortedLog;
 use crate::spine::{Spine, SpineError};
 use crate::views::{ServiceView, ViewEvents, load_events, service_views};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -74,22 +75,38 @@ pub async fn build_training_set(
     let views = service_views(project, service)?;
     let started = std::time::Instant::now();
     // `--at` lists the entities from the events, so it loads them first; a spine file does not.
-    let (spine, time_column, loaded) = match input {
+    let (spine, time_column, loaded, logs) = match input {
         SpineInput::File {
             path,
             timestamp_column,
         } => {
-            let keys: Vec<&str> = views
+            let keys: Vec<String> = views
                 .iter()
-                .flat_map(|v| v.join_keys.iter().map(|(k, _)| k.as_str()))
+                .flat_map(|v| v.join_keys.iter().map(|(k, _)| k.clone()))
                 .collect();
-            let (spine, column) = Spine::read_timed(path, &keys, timestamp_column.as_deref())?;
-            (spine, column, None)
+            // The spine is read on a thread of its own while the logs are opened (their Delta
+            // tables and file footers): each took a few percent of B3, one core idle meanwhile.
+            let (path, named) = (path.clone(), timestamp_column.clone());
+            let reading = std::thread::spawn(move || {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                Spine::read_timed(&path, &keys, named.as_deref())
+            });
+            let logs = sorted_logs(project, &views).await;
+            let (spine, column) = reading.join().map_err(|_| {
+                TrainingError::Internal("the thread reading the spine stopped".to_owned())
+            })??;
+            // A bad spine is reported before a log that cannot be opened, as when read first.
+            (spine, column, None, logs?)
         }
         SpineInput::At(at) => {
             let (events, read) = load_events(project, &views).await?;
             let spine = every_entity(&views, &events, *at)?;
-            (spine, AT_COLUMN.to_owned(), Some((events, read)))
+            (
+                spine,
+                AT_COLUMN.to_owned(),
+                Some((events, read)),
+                Vec::new(),
+            )
         }
     };
     let times = spine.timestamps(&time_column)?;
@@ -117,7 +134,16 @@ pub async fn build_training_set(
             warnings: Vec::new(),
         },
         None => {
-            answer_spine_columns(project, &views, &spine, &times, options.hindsight, &name).await?
+            answer_spine_columns(
+                project,
+                &views,
+                logs,
+                &spine,
+                &times,
+                options.hindsight,
+                &name,
+            )
+            .await?
         }
     };
     tracing::debug!(elapsed = ?started.elapsed(), "training set: features answered");
@@ -175,12 +201,32 @@ fn loaded_columns<'v>(
         .collect()
 }
 
-/// Every view's output columns for a spine file. Views over a log compacted by their key are
-/// answered by merging its sorted files ([`crate::merge`]); the others from their events loaded in
-/// memory. Both give the same answers.
+/// Per source of `views`, its log ready to merge by key, where a merge answers all of that source's
+/// views ([`crate::merge::sorted_log`]); sources in name order.
+async fn sorted_logs(
+    project: &Project,
+    views: &[ServiceView],
+) -> Result<Vec<(String, SortedLog)>, TrainingError> {
+    let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let mut logs = Vec::new();
+    for source in sources {
+        let refs: Vec<&ServiceView> = views.iter().filter(|v| v.source == source).collect();
+        if let Some(log) = crate::merge::sorted_log(project, source, &refs).await? {
+            logs.push((source.to_owned(), log));
+        }
+    }
+    Ok(logs)
+}
+
+/// Every view's output columns for a spine file. Views over a log compacted by their key (those of
+/// the sources in `logs`) are answered by merging its sorted files ([`crate::merge`]); the others
+/// from their events loaded in memory. Both give the same answers.
 async fn answer_spine_columns(
     project: &Project,
     views: &[ServiceView],
+    logs: Vec<(String, SortedLog)>,
     spine: &Spine,
     times: &[i64],
     hindsight: bool,
@@ -190,26 +236,16 @@ async fn answer_spine_columns(
     let mut read = 0;
     let mut merged = Vec::new();
     let mut warnings = Vec::new();
-    let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
-    sources.sort_unstable();
-    sources.dedup();
-    for source in sources {
+    for (source, log) in &logs {
+        let source = source.as_str();
         let mine: Vec<usize> = (0..views.len())
             .filter(|&i| views[i].source == source)
             .collect();
         let refs: Vec<&ServiceView> = mine.iter().map(|&i| &views[i]).collect();
-        let Some(log) = crate::merge::sorted_log(project, source, &refs).await? else {
-            continue;
-        };
         let (key, data_type) = &refs[0].join_keys[0];
-        let keys: Vec<crate::merge::MergeKey> = spine
-            .key_parts(key, *data_type)?
-            .into_iter()
-            .map(|part| match part {
-                KeyPart::Int(x) => crate::merge::MergeKey::Int(x),
-                KeyPart::Str(s) => crate::merge::MergeKey::Text(s.as_bytes().into()),
-            })
-            .collect();
+        let keys = spine.keys_as(key, *data_type, crate::merge::MergeKey::Int, |s| {
+            crate::merge::MergeKey::Text(s.as_bytes().into())
+        })?;
         let queries = crate::merge::SortedQueries {
             keys: &keys,
             times,
