@@ -11,10 +11,11 @@
 //!   builders as soon as it is computed and then dropped, so a million answers never exist as rows at
 //!   once: the memory of one answer is reused by the next instead of a fresh gigabyte being touched
 //!   (on the hosts freshet is sized for, the kernel zeroing fresh pages was a third of a training
-//!   set's time). Each thread fills its own columns in the order it answers; one interleave per
-//!   column puts them in spine order.
+//!   set's time). Each thread fills its own columns in the order it answers; each column is put in
+//!   spine order (one interleave) by the thread that then encodes it ([`crate::output`]).
 
 use crate::columns::FeatureBuilder;
+use crate::output::OutputColumn;
 use crate::views::{ServiceView, TrainingError, ViewEvents, ViewStatus, entity_group};
 use arrow_array::{ArrayRef, StringArray};
 use arrow_schema::Field;
@@ -182,7 +183,7 @@ pub(crate) fn answer_columns(
     event_groups: ViewEvents,
     queries: Vec<Query>,
     name: impl Fn(usize) -> String,
-) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
+) -> Result<(Vec<OutputColumn>, usize), TrainingError> {
     let total = queries.len();
     let parts = answer_groups(
         &view.def,
@@ -211,7 +212,7 @@ pub(crate) fn assemble(
     sinks: Vec<ColumnSink>,
     total: usize,
     name: impl Fn(usize) -> String,
-) -> Result<(Vec<(Field, ArrayRef)>, usize), TrainingError> {
+) -> Result<(Vec<OutputColumn>, usize), TrainingError> {
     // Where each query's answer is: (thread, row within the thread's columns).
     let mut at: Vec<(usize, usize)> = vec![(usize::MAX, 0); total];
     let mut columns: Vec<Vec<ArrayRef>> =
@@ -246,55 +247,47 @@ pub(crate) fn assemble(
         .flatten()
         .filter(|&&s| s == ViewStatus::Present)
         .count();
-    // Each column is put in spine order on its own; a second thread takes every other column while
-    // this one builds the statuses too.
-    let interleave = |parts: &Vec<ArrayRef>| {
-        let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-        arrow_select::interleave::interleave(&refs, &at).map_err(|e| {
-            TrainingError::Internal(format!("ordering view `{}`'s answers: {e}", view.name))
-        })
-    };
-    let (odd, (even, status)) = std::thread::scope(|scope| {
-        let odd = scope.spawn(|| {
-            columns
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .map(interleave)
-                .collect::<Result<Vec<_>, _>>()
-        });
-        let even = columns
-            .iter()
-            .step_by(2)
-            .map(interleave)
-            .collect::<Result<Vec<_>, _>>();
-        let status: StringArray = at
+    // Nothing is put in spine order here: each column is, a row group at a time, by the thread that
+    // then encodes it ([`crate::output`]).
+    let at = Arc::new(at);
+    let mut out = Vec::with_capacity(view.features.len() + 1);
+    for (parts, &(feature, _)) in columns.into_iter().zip(&view.features) {
+        let Some(data_type) = parts.first().map(|a| a.data_type().clone()) else {
+            return Err(TrainingError::Internal(format!(
+                "view `{}` has no thread's answers",
+                view.name
+            )));
+        };
+        let size = parts.iter().map(|a| a.get_array_memory_size()).sum();
+        let (at, view_name) = (at.clone(), view.name.clone());
+        let make = move |rows: std::ops::Range<usize>| {
+            let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow_select::interleave::interleave(&refs, &at[rows])
+                .map_err(|e| format!("ordering view `{view_name}`'s answers: {e}"))
+        };
+        out.push(OutputColumn::deferred(
+            Field::new(name(feature), data_type, true),
+            total,
+            size,
+            Box::new(make),
+        ));
+    }
+    let make_status = move |rows: std::ops::Range<usize>| -> Result<ArrayRef, String> {
+        let status: StringArray = at[rows]
             .iter()
             .map(|&(thread, row)| Some(statuses[thread][row].name()))
             .collect();
-        (odd.join(), (even, status))
-    });
-    let odd =
-        odd.map_err(|_| TrainingError::Internal("a thread ordering answers stopped".to_owned()))??;
-    let (mut odd, mut even) = (odd.into_iter(), even?.into_iter());
-    let mut out = Vec::with_capacity(view.features.len() + 1);
-    for (i, &(feature, _)) in view.features.iter().enumerate() {
-        let next = if i % 2 == 0 { even.next() } else { odd.next() };
-        let array = next.ok_or_else(|| {
-            TrainingError::Internal(format!("view `{}` lost an answer column", view.name))
-        })?;
-        out.push((
-            Field::new(name(feature), array.data_type().clone(), true),
-            array,
-        ));
-    }
-    out.push((
+        Ok(Arc::new(status))
+    };
+    out.push(OutputColumn::deferred(
         Field::new(
             format!("{}__status", view.name),
             arrow_schema::DataType::Utf8,
             false,
         ),
-        Arc::new(status),
+        total,
+        total * 8,
+        Box::new(make_status),
     ));
     Ok((out, found))
 }

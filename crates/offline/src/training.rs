@@ -10,6 +10,7 @@
 
 use crate::answers::answer_columns;
 use crate::merge::SortedLog;
+use crate::output::{OutputColumn, write_columns};
 use crate::spine::{Spine, SpineError};
 use crate::views::{ServiceView, ViewEvents, load_events, service_views};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -147,15 +148,18 @@ pub async fn build_training_set(
         }
     };
     tracing::debug!(elapsed = ?started.elapsed(), "training set: features answered");
-    let mut columns = spine_columns(&spine, out)?;
+    let mut columns: Vec<OutputColumn> = spine_columns(&spine, out)?
+        .into_iter()
+        .map(|(field, array)| OutputColumn::ready(field, array))
+        .collect();
     let mut present = Vec::new();
     for (view, (view_columns, found)) in views.iter().zip(answered.views) {
         present.push((view.name.clone(), found));
         columns.extend(view_columns);
     }
     check_names(&columns, options)?;
-    let names = columns.iter().map(|(f, _)| f.name().clone()).collect();
-    write_parquet(out, columns)?;
+    let names = columns.iter().map(|c| c.field().name().clone()).collect();
+    write_columns(out, columns)?;
     tracing::debug!(elapsed = ?started.elapsed(), "training set: written");
     Ok(TrainingReport {
         path: out.to_path_buf(),
@@ -169,7 +173,7 @@ pub async fn build_training_set(
 }
 
 /// A view's output columns and how many rows found the entity.
-type ViewColumns = (Vec<(Field, ArrayRef)>, usize);
+type ViewColumns = (Vec<OutputColumn>, usize);
 
 /// Every view's answers to a spine, and how they were read.
 struct SpineColumns {
@@ -272,7 +276,7 @@ async fn answer_spine_columns(
                 |f| name(view, f),
             )?);
         }
-        tracing::debug!(elapsed = ?started.elapsed(), "training set: answers put in spine order");
+        tracing::debug!(elapsed = ?started.elapsed(), "training set: answers assembled");
     }
     let rest: Vec<ServiceView> = (0..views.len())
         .filter(|&i| answered[i].is_none())
@@ -475,12 +479,9 @@ fn spine_keys(spine: &Spine, view: &ServiceView) -> Result<Vec<EntityKey>, Spine
         .collect())
 }
 
-fn check_names(
-    columns: &[(Field, ArrayRef)],
-    options: &TrainingOptions,
-) -> Result<(), TrainingError> {
+fn check_names(columns: &[OutputColumn], options: &TrainingOptions) -> Result<(), TrainingError> {
     let mut seen = std::collections::HashSet::new();
-    for (field, _) in columns {
+    for field in columns.iter().map(OutputColumn::field) {
         if !seen.insert(field.name().as_str()) {
             let help = if options.bare_names {
                 "drop --bare-names so columns are named view__feature"
