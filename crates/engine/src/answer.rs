@@ -19,8 +19,9 @@ use crate::batch::{BatchKeys, EventBatch};
 use crate::entity::FeatureSpecs;
 use crate::entity::{FeatureStatus, QueryError, ViewRow};
 use crate::key::{EntityKey, KeyPart};
-use crate::query::{EventValues, History, Indexed};
+use crate::query::History;
 use crate::state::{Query, feature_specs};
+use crate::values::{EventValues, Indexed};
 use crate::view::{EventOrder, ViewDef};
 use std::collections::HashMap;
 

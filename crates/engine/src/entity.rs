@@ -14,8 +14,9 @@
 
 use crate::accumulate::{Accumulator, FeatureValue};
 use crate::key::KeyPart;
-use crate::query::{Flat, History};
+use crate::query::History;
 use crate::value::Value;
+use crate::values::Flat;
 use crate::view::{EventOrder, FeatureDef, PreparedEvent};
 use serde::{Deserialize, Serialize};
 

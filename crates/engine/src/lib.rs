@@ -15,6 +15,7 @@
 //! - `accumulate`: each aggregation as a sequential fold in canonical order (the only arithmetic).
 //! - [`entity`]: one entity's events, the as-of query `f(e, t, k)`, TTL, statuses and eviction.
 //! - [`state`]: all entities of a view; the incremental entry point ([`ViewState::ingest`]).
+//! - `query`, `values`: the as-of query, generic over where an entity's values live.
 //! - `placed`: what one query has found (window starts, newest values), shared by its features.
 //! - `answer`: the batch entry point ([`answer_batch`], [`answer_batch_each`]): many as-of queries
 //!   over a whole set of prepared events, through the same query code; and [`EntityAnswerer`], the
@@ -45,6 +46,7 @@ pub mod snapshot;
 pub mod state;
 pub mod types;
 pub mod value;
+mod values;
 pub mod view;
 
 pub use accumulate::FeatureValue;

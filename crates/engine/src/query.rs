@@ -1,135 +1,20 @@
 //! The as-of query `f(e, t, k)` over one entity's history, wherever its values live.
 //!
-//! Incremental state keeps each entity's values in its own flat vector ([`Flat`]); the batch path
-//! leaves them where they were prepared, in one large batch, and reaches them through the entity's
-//! sorted event indexes ([`Indexed`]), so answering a training set never copies an event's values.
-//! Both run this one generic query: the same binary searches, the same folds in the same order.
-//! Where an entity's events lie side by side in one batch (a merge by key prepares them so), a
-//! window's float inputs are folded straight from their slice instead of looked up event by event:
-//! the same values in the same order, without a dynamic lookup per event.
+//! Wherever an entity's values live ([`crate::values`]: its own flat vector in incremental state, a
+//! prepared batch, a columnar reader's rows), this one generic query answers: the same binary
+//! searches, the same picks, the same folds in the same order. Where a window's float inputs lie
+//! side by side, they are folded straight from their slice instead of looked up event by event: the
+//! same values in the same order, without a dynamic lookup per event.
 
-use crate::accumulate::Accumulator;
-use crate::accumulate::FeatureValue;
+use crate::accumulate::{Accumulator, FeatureValue};
 use crate::aggregation::Aggregation;
-use crate::answer::Parts;
-use crate::batch::EventBatch;
-use crate::column::InputColumn;
 use crate::entity::{FeatureSpecs, FeatureStatus, Prefix, QueryError, ViewRow};
 use crate::placed::{Placed, WindowStarts};
 use crate::value::Value;
+use crate::values::EventValues;
 use crate::view::EventOrder;
 use std::borrow::Cow;
 use std::ops::Range;
-
-/// Where the values of an entity's events are: `get(event, slot)` is the `slot`-th input of its
-/// `event`-th retained event (in canonical order), borrowed where it is stored as a [`Value`] and
-/// rebuilt where it is stored by type.
-pub(crate) trait EventValues {
-    fn get(&self, event: usize, slot: usize) -> Cow<'_, Value>;
-
-    /// Whether that input would be counted (not null, not NaN), without building it.
-    fn is_counted(&self, event: usize, slot: usize) -> bool {
-        let value = self.get(event, slot);
-        !value.is_null() && !matches!(*value, Value::Float64(f) if f.is_nan())
-    }
-
-    /// That input if it would be counted: [`EventValues::is_counted`] and [`EventValues::get`] in
-    /// one lookup where the values are found by a search.
-    fn counted(&self, event: usize, slot: usize) -> Option<Value> {
-        self.is_counted(event, slot)
-            .then(|| self.get(event, slot).into_owned())
-    }
-
-    /// That input as a float without building a [`Value`] (`Some(None)`: null), where it is stored
-    /// as one; `None` otherwise, and the caller reads it through [`EventValues::get`].
-    fn float(&self, event: usize, slot: usize) -> Option<Option<f64>> {
-        match &*self.get(event, slot) {
-            Value::Float64(f) => Some(Some(*f)),
-            Value::Null => Some(None),
-            _ => None,
-        }
-    }
-
-    /// Input `slot` of events `events` as floats and their null flags, where they lie side by side
-    /// as floats; `None` otherwise, and the caller reads them one by one.
-    fn float_run(&self, _slot: usize, _events: Range<usize>) -> Option<(&[f64], Option<&[bool]>)> {
-        None
-    }
-}
-
-/// Values in one flat vector, `stride` per event: incremental state.
-pub(crate) struct Flat<'a> {
-    pub(crate) values: &'a [Value],
-    pub(crate) stride: usize,
-}
-
-impl EventValues for Flat<'_> {
-    fn get(&self, event: usize, slot: usize) -> Cow<'_, Value> {
-        self.values
-            .get(event * self.stride + slot)
-            .map_or(Cow::Owned(Value::Null), Cow::Borrowed)
-    }
-}
-
-/// Values left in the typed columns of the batches they were prepared in: event `e` of the entity is
-/// the batch event `index[e]` addresses ([`Parts::locate`]).
-pub(crate) struct Indexed<'a> {
-    parts: &'a [EventBatch],
-    index: &'a [usize],
-    /// `index` is consecutive events of one batch, as a merge by key prepares an entity: a window's
-    /// values can then be read as one slice.
-    contiguous: bool,
-}
-
-impl<'a> Indexed<'a> {
-    pub(crate) fn new(parts: &'a [EventBatch], index: &'a [usize]) -> Indexed<'a> {
-        // Consecutive packed indexes never cross batches: an event's local part is below 2^48.
-        let contiguous = index
-            .first()
-            .is_some_and(|&first| index.iter().zip(first..).all(|(&i, next)| i == next));
-        Indexed {
-            parts,
-            index,
-            contiguous,
-        }
-    }
-}
-
-impl Indexed<'_> {
-    fn column(&self, event: usize, slot: usize) -> Option<(&InputColumn, usize)> {
-        let (part, local) = Parts::locate(*self.index.get(event)?);
-        Some((self.parts.get(part)?.columns.get(slot)?, local))
-    }
-}
-
-impl EventValues for Indexed<'_> {
-    fn get(&self, event: usize, slot: usize) -> Cow<'_, Value> {
-        match self.column(event, slot) {
-            Some((column, i)) => column.get(i),
-            None => Cow::Owned(Value::Null),
-        }
-    }
-
-    fn is_counted(&self, event: usize, slot: usize) -> bool {
-        self.column(event, slot)
-            .is_some_and(|(column, i)| column.is_counted(i))
-    }
-
-    fn float(&self, event: usize, slot: usize) -> Option<Option<f64>> {
-        match self.column(event, slot) {
-            Some((column, i)) => column.float(i),
-            None => Some(None),
-        }
-    }
-
-    fn float_run(&self, slot: usize, events: Range<usize>) -> Option<(&[f64], Option<&[bool]>)> {
-        if events.is_empty() || !self.contiguous {
-            return None;
-        }
-        let (column, first) = self.column(events.start, slot)?;
-        column.float_slice(first..first + events.len())
-    }
-}
 
 /// One entity's retained events in canonical order, their values, and what eviction left.
 pub(crate) struct History<'a, V> {
@@ -293,10 +178,12 @@ impl<V: EventValues> History<'_, V> {
     /// oldest counted one (known by `k`, not null, not NaN) of its window. `None` when none counts
     /// (or the feature picks nothing): then the value is what eviction left, or null.
     ///
-    /// A `last` scans back from `t` and stops at its window's edge, which reads the same events in the
-    /// same order as scanning the placed window and saves placing it (a binary search per window per
-    /// query, most of a last-value query); the scan is shared by the `last` features of one input.
-    pub(crate) fn picked(
+    /// Stopping at the first counted event selects exactly what the full fold would, without reading
+    /// the rest. A `last` scans back from `t` and stops at its window's edge, which reads the same
+    /// events in the same order as scanning the placed window and saves placing it (a binary search
+    /// per window per query, most of a last-value query); the scan is shared by the `last` features
+    /// of one input.
+    fn picked(
         &self,
         specs: &FeatureSpecs,
         i: usize,
@@ -322,16 +209,28 @@ impl<V: EventValues> History<'_, V> {
                 scan.newest(inside, known_and_counted)
             }
             Aggregation::First => {
-                let start = match f.window {
-                    Some(w) => placed.starts.of(w, || {
-                        let from = t.saturating_sub(w);
-                        self.orders[..end].partition_point(|o| o.event_time <= from)
-                    }),
-                    None => 0,
-                };
+                let start = self.window_start(&mut placed.starts, f.window, t, end);
                 (start..end).find(|&e| known_and_counted(e))
             }
             _ => None,
+        }
+    }
+
+    /// The first of the events `..end` inside window `window` (`None`: unbounded) ending at `t`,
+    /// placed once per window and query.
+    fn window_start(
+        &self,
+        starts: &mut WindowStarts,
+        window: Option<i64>,
+        t: i64,
+        end: usize,
+    ) -> usize {
+        match window {
+            Some(w) => starts.of(w, || {
+                let from = t.saturating_sub(w);
+                self.orders[..end].partition_point(|o| o.event_time <= from)
+            }),
+            None => 0,
         }
     }
 
@@ -346,13 +245,7 @@ impl<V: EventValues> History<'_, V> {
         end: usize,
         k: i64,
     ) -> FeatureValue {
-        let start = match specs.features[i].window {
-            Some(w) => starts.of(w, || {
-                let from = t.saturating_sub(w);
-                self.orders[..end].partition_point(|o| o.event_time <= from)
-            }),
-            None => 0,
-        };
+        let start = self.window_start(starts, specs.features[i].window, t, end);
         let mut acc = self.accumulator(specs, i);
         // Sums, means, counts and variances read a float input as a number: fold it without
         // building a value per event (other inputs take the general path).

@@ -15,8 +15,9 @@
 use crate::entity::EntityState;
 use crate::entity::{QueryError, ViewRow};
 use crate::key::EntityKey;
-use crate::query::{Flat, History};
+use crate::query::History;
 use crate::state::{ViewState, feature_specs};
+use crate::values::Flat;
 use crate::view::ViewDef;
 
 const MAGIC: &[u8; 4] = b"FRE1";
