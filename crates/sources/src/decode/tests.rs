@@ -211,3 +211,24 @@ proptest! {
         prop_assert_eq!(d.json_object(&bytes), d.json_object_general(&bytes));
     }
 }
+
+#[test]
+fn a_wide_schema_finds_its_fields_by_name_as_a_narrow_one_does() {
+    // Past `FieldNames::SCANNED` fields, names are looked up in a map instead of scanned.
+    let fields: Vec<Field> = (0..FieldNames::SCANNED + 4)
+        .map(|i| Field {
+            name: format!("f{i}"),
+            data_type: DataType::Int64,
+        })
+        .collect();
+    for width in [3, fields.len()] {
+        let decoder = RowDecoder::new(&fields[..width], None);
+        let last = width - 1;
+        let record = format!(r#"{{"f{last}": 7, "f0": 1, "other": 2}}"#);
+        let row = decoder.json_object(record.as_bytes()).unwrap();
+        assert_eq!(row.len(), width);
+        assert_eq!(row[0], Value::Int64(1));
+        assert_eq!(row[last], Value::Int64(7));
+        assert!(row[1..last].iter().all(|v| *v == Value::Null));
+    }
+}
