@@ -33,6 +33,17 @@ pub enum FeatureStatus {
     OutsideMaxAge,
 }
 
+impl FeatureStatus {
+    /// The status of a found entity's feature with value `value`.
+    pub(crate) fn of_value(value: &FeatureValue) -> FeatureStatus {
+        if value.is_null() {
+            FeatureStatus::NullValue
+        } else {
+            FeatureStatus::Present
+        }
+    }
+}
+
 /// The answer for one entity: a value and a status per feature, and the newest event's time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewRow {

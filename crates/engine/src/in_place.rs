@@ -166,13 +166,7 @@ impl<'a, R: RowSource> PickedRow<'a, R> {
                     .map(|f| FeatureValue::Scalar(self.cell(f).to_value()))
                     .collect();
                 ViewRow {
-                    statuses: values
-                        .iter()
-                        .map(|v| match v.is_null() {
-                            true => FeatureStatus::NullValue,
-                            false => FeatureStatus::Present,
-                        })
-                        .collect(),
+                    statuses: values.iter().map(FeatureStatus::of_value).collect(),
                     values,
                     newest_event_time: self.newest_event_time(),
                 }

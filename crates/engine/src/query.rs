@@ -87,13 +87,8 @@ impl<V: EventValues> History<'_, V> {
             values.push(value);
         }
         row.statuses.clear();
-        row.statuses.extend(row.values.iter().map(|v| {
-            if v.is_null() {
-                FeatureStatus::NullValue
-            } else {
-                FeatureStatus::Present
-            }
-        }));
+        row.statuses
+            .extend(row.values.iter().map(FeatureStatus::of_value));
         row.newest_event_time = Some(newest);
         Ok(())
     }
