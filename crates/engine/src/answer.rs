@@ -21,7 +21,7 @@ use crate::entity::{FeatureStatus, QueryError, ViewRow};
 use crate::key::{EntityKey, KeyPart};
 use crate::query::History;
 use crate::state::{Query, feature_specs};
-use crate::values::{EventValues, Indexed};
+use crate::values::Indexed;
 use crate::view::{EventOrder, ViewDef};
 use std::collections::HashMap;
 
@@ -227,7 +227,7 @@ pub struct EntityAnswerer {
     /// `0, 1, 2, ...`: the index of events that all count, in the order they came.
     identity: Vec<usize>,
     /// The answer handed to the caller, refilled by each query.
-    pub(crate) row: ViewRow,
+    row: ViewRow,
     /// Each input slot's source column ([`crate::in_place`]).
     pub(crate) inputs: Vec<usize>,
     /// Scratch: where each run of an entity answered in place starts.
@@ -299,22 +299,11 @@ impl EntityAnswerer {
             values: Indexed::new(batches, index),
             prefix: None,
         };
-        answer_each(&history, &self.specs, &mut self.row, queries, each);
-    }
-}
-
-/// Answers each `(t, k)` of `queries` over `history` into `row`, lending it to `each`.
-pub(crate) fn answer_each<V: EventValues>(
-    history: &History<'_, V>,
-    specs: &FeatureSpecs,
-    row: &mut ViewRow,
-    queries: impl IntoIterator<Item = (i64, i64)>,
-    mut each: impl FnMut(Result<&ViewRow, QueryError>),
-) {
-    for (t, k) in queries {
-        match history.query_into(specs, t, k, row) {
-            Ok(()) => each(Ok(row)),
-            Err(e) => each(Err(e)),
+        for (t, k) in queries {
+            match history.query_into(&self.specs, t, k, &mut self.row) {
+                Ok(()) => each(Ok(&self.row)),
+                Err(e) => each(Err(e)),
+            }
         }
     }
 }

@@ -91,22 +91,6 @@ impl<R: RowSource> EventValues for InRuns<'_, R> {
             _ => true,
         }
     }
-
-    fn counted(&self, event: usize, slot: usize) -> Option<Value> {
-        match self.cell(event, slot) {
-            Cell::Null => None,
-            Cell::Float64(f) if f.is_nan() => None,
-            cell => Some(cell.to_value()),
-        }
-    }
-
-    fn float(&self, event: usize, slot: usize) -> Option<Option<f64>> {
-        match self.cell(event, slot) {
-            Cell::Float64(f) => Some(Some(f)),
-            Cell::Null => Some(None),
-            _ => None,
-        }
-    }
 }
 
 /// One query's answer as the events it picked: per feature, the event whose input is its value, read

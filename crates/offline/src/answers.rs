@@ -148,9 +148,7 @@ impl ColumnSink {
             }
         }
     }
-}
 
-impl ColumnSink {
     /// Writes the answer to query `q` given as the events it picked ([`ColumnSink::push`]'s columns
     /// for the same answer), reading each value where the reader left it.
     pub(crate) fn push_picked<R: RowSource>(

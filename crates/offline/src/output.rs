@@ -142,16 +142,28 @@ fn write_groups(
     let props = properties(&schema);
     let writer = ArrowWriter::try_new(file, schema, Some(props))?;
     let (mut file_writer, factory) = writer.into_serialized_writer()?;
-    let groups: Vec<usize> = (0..rows).step_by(ROW_GROUP_ROWS).collect();
-    // A file of no rows still has one (empty) row group, as a single writer would leave it.
-    let groups = if groups.is_empty() { vec![0] } else { groups };
-    for (group, &start) in groups.iter().enumerate() {
+    // Each leaf column's writer goes to the column it belongs to, as the file's schema says.
+    let roots: Vec<usize> = {
+        let schema = file_writer.schema_descr();
+        (0..schema.num_columns())
+            .map(|leaf| schema.get_column_root_idx(leaf))
+            .collect()
+    };
+    for (group, start) in (0..rows).step_by(ROW_GROUP_ROWS).enumerate() {
         let range = start..(start + ROW_GROUP_ROWS).min(rows);
-        let mut writers = factory.create_column_writers(group)?.into_iter();
-        let mut tasks = Vec::with_capacity(columns.len());
-        for (i, column) in columns.iter().enumerate() {
-            let leaves = leaf_count(column.field.data_type());
-            tasks.push((i, column, writers.by_ref().take(leaves).collect::<Vec<_>>()));
+        let mut tasks: Vec<_> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| (i, column, Vec::new()))
+            .collect();
+        for (writer, &root) in factory
+            .create_column_writers(group)?
+            .into_iter()
+            .zip(&roots)
+        {
+            if let Some((_, _, writers)) = tasks.get_mut(root) {
+                writers.push(writer);
+            }
         }
         let chunks = encode(tasks, range)?;
         let mut row_group = file_writer.next_row_group()?;
@@ -184,18 +196,6 @@ fn properties(schema: &Schema) -> WriterProperties {
         }
     }
     props.build()
-}
-
-/// Parquet leaf columns of an Arrow type: one per primitive it nests.
-fn leaf_count(t: &arrow_schema::DataType) -> usize {
-    use arrow_schema::DataType as T;
-    match t {
-        T::Struct(fields) => fields.iter().map(|f| leaf_count(f.data_type())).sum(),
-        T::List(item) | T::LargeList(item) | T::FixedSizeList(item, _) | T::Map(item, _) => {
-            leaf_count(item.data_type())
-        }
-        _ => 1,
-    }
 }
 
 /// Whether columns of type `t` hold text (compressed in the output).

@@ -205,20 +205,34 @@ fn loaded_columns<'v>(
         .collect()
 }
 
-/// Per source of `views`, its log ready to merge by key, where a merge answers all of that source's
-/// views ([`crate::merge::sorted_log`]); sources in name order.
+/// A source whose log a merge by key answers: its name, the indexes of its views, and the log.
+struct MergedSource {
+    name: String,
+    views: Vec<usize>,
+    log: SortedLog,
+}
+
+/// The sources of `views` whose logs are ready to merge by key, where a merge answers all of that
+/// source's views ([`crate::merge::sorted_log`]); in name order.
 async fn sorted_logs(
     project: &Project,
     views: &[ServiceView],
-) -> Result<Vec<(String, SortedLog)>, TrainingError> {
+) -> Result<Vec<MergedSource>, TrainingError> {
     let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
     let mut logs = Vec::new();
     for source in sources {
-        let refs: Vec<&ServiceView> = views.iter().filter(|v| v.source == source).collect();
+        let mine: Vec<usize> = (0..views.len())
+            .filter(|&i| views[i].source == source)
+            .collect();
+        let refs: Vec<&ServiceView> = mine.iter().map(|&i| &views[i]).collect();
         if let Some(log) = crate::merge::sorted_log(project, source, &refs).await? {
-            logs.push((source.to_owned(), log));
+            logs.push(MergedSource {
+                name: source.to_owned(),
+                views: mine,
+                log,
+            });
         }
     }
     Ok(logs)
@@ -230,7 +244,7 @@ async fn sorted_logs(
 async fn answer_spine_columns(
     project: &Project,
     views: &[ServiceView],
-    logs: Vec<(String, SortedLog)>,
+    logs: Vec<MergedSource>,
     spine: &Spine,
     times: &[i64],
     hindsight: bool,
@@ -240,11 +254,13 @@ async fn answer_spine_columns(
     let mut read = 0;
     let mut merged = Vec::new();
     let mut warnings = Vec::new();
-    for (source, log) in &logs {
+    for MergedSource {
+        name: source,
+        views: mine,
+        log,
+    } in &logs
+    {
         let source = source.as_str();
-        let mine: Vec<usize> = (0..views.len())
-            .filter(|&i| views[i].source == source)
-            .collect();
         let refs: Vec<&ServiceView> = mine.iter().map(|&i| &views[i]).collect();
         let (key, data_type) = &refs[0].join_keys[0];
         let keys = spine.keys_as(key, *data_type, crate::merge::MergeKey::Int, |s| {
