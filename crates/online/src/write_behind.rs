@@ -19,13 +19,18 @@
 //! - **Memory is bounded in bytes**: an offer waits while [`MAX_HELD_BYTES`] are held. A count
 //!   would not do: one entity's record is 100 bytes for a sparse view and tens of kilobytes for a
 //!   busy entity of a week-long window.
-//! - **Batches are large**: the drainer waits up to [`GATHER_FOR`] for [`MIN_BATCH_BYTES`] of
-//!   records before it takes a batch, unless a sync is waiting. A redb write transaction copies every
-//!   page it touches once, so a batch spread over most of the table's leaves costs a copy per few
-//!   records instead of one per record (B2k, 1M entities: 15 us of wall time per record in batches
-//!   of 2,000, 4 us in batches of 50,000; the drainer's CPU fell by half with sorted batches of
-//!   130,000 records, and by another quarter with 500,000). Readers do not notice: held records
-//!   are readable.
+//! - **Batches are large, and gathered for as long as a checkpoint's interval**: the drainer waits up
+//!   to [`GATHER_FOR`] for [`MIN_BATCH_BYTES`] of records before it takes a batch, unless a sync is
+//!   waiting. Two reasons. A redb write transaction copies every page it touches once, so a batch
+//!   spread over most of the table's leaves costs a copy per few records instead of one per record
+//!   (B2k, 1M entities: 15 us of wall time per record in batches of 2,000, 4 us in batches of
+//!   50,000). And even in sorted batches, an insert into a table of a million keys costs redb
+//!   1.2 to 1.5 us of CPU, while holding a record costs a hash-table slot: an entity updated again
+//!   while its record waits is written once. Gathered for 2 s, B2k's batches held few repeats and
+//!   the drainer took a quarter of the process's CPU; gathered until the checkpoint, each touched
+//!   entity is written once per checkpoint (B2k: 194,000 to 228,000 -> 253,000 to 269,000 events
+//!   per CPU-second, and a smaller peak, since redb copies fewer pages). Readers do not notice: held
+//!   records are readable; neither do checkpoints, whose sync takes what is held at once.
 //! - **A failed drain is not forgotten**: its batch stays readable, and every later offer and sync
 //!   returns the failure.
 
@@ -37,15 +42,18 @@ use std::time::{Duration, Instant};
 
 /// Bytes of records held (see [`held_size`]) before an offer waits for the drainer. The batch being
 /// written is held too, so the write-behind's memory peaks near twice this.
-pub(crate) const MAX_HELD_BYTES: usize = 256 << 20;
+pub(crate) const MAX_HELD_BYTES: usize = 384 << 20;
 
 /// Bytes of records the drainer gathers before it takes a batch, unless a sync waits or
-/// [`GATHER_FOR`] runs out: about 500,000 records of B2k's 12-feature view.
-pub(crate) const MIN_BATCH_BYTES: usize = 96 << 20;
+/// [`GATHER_FOR`] runs out: about 1,300,000 records of B2k's 12-feature view, more than its
+/// 1M entities, so the bound that usually ends a batch is the checkpoint's sync.
+pub(crate) const MIN_BATCH_BYTES: usize = 256 << 20;
 
-/// The longest the drainer waits to gather [`MIN_BATCH_BYTES`]. Reads do not wait for it (held
-/// records are readable) and neither do syncs, so only memory and the batch size depend on it.
-pub(crate) const GATHER_FOR: Duration = Duration::from_secs(2);
+/// The longest the drainer waits to gather [`MIN_BATCH_BYTES`]: the default checkpoint interval
+/// (`freshet run --checkpoint-interval`), whose sync takes a batch sooner. Reads do not wait for it
+/// (held records are readable) and neither do syncs, so only memory, the batch size and how many
+/// updates of one entity collapse into one write depend on it.
+pub(crate) const GATHER_FOR: Duration = Duration::from_secs(10);
 
 /// What one held record costs in memory: its key and bytes, and about 64 bytes of vector headers and
 /// hash-table slot.
