@@ -86,10 +86,6 @@ impl FieldNames {
             None => self.names.iter().rposition(|n| n == key),
         }
     }
-
-    fn len(&self) -> usize {
-        self.names.len()
-    }
 }
 
 impl RowDecoder {
@@ -134,12 +130,8 @@ impl RowDecoder {
         // Text already checked as UTF-8 is what the general path's parser checks string by string.
         let text = std::str::from_utf8(bytes).ok()?;
         let mut parser = serde_json::Deserializer::from_str(text);
-        let found = SchemaFields(&self.by_name).deserialize(&mut parser).ok()?;
+        let row = SchemaFields(self).deserialize(&mut parser).ok()?;
         parser.end().ok()?;
-        let mut row = vec![Value::Null; self.fields.len()];
-        for (i, value) in &found {
-            row[*i] = self.json_value(&self.fields[*i], value).ok()?;
-        }
         Some(row)
     }
 
@@ -289,14 +281,16 @@ impl RowDecoder {
     }
 }
 
-/// The values of the fields of a JSON object that a schema names, by schema position, in the order
-/// each first appears, the last of repeated keys winning: what reading them from a parsed
-/// `serde_json::Map` gives, without building the map. Other fields are parsed and dropped, so a
-/// record is refused for the same syntax errors either way.
-struct SchemaFields<'d>(&'d FieldNames);
+/// A row of the fields of a JSON object that a schema names, each decoded straight into its typed
+/// value, the last of repeated keys winning: what [`RowDecoder::json_map`] gives from a parsed
+/// `serde_json::Map`, without building the map or a `serde_json::Value` per field. Any value
+/// [`RowDecoder::json_map`] would refuse fails the parse (the general path then names the error).
+/// Other fields are parsed into a `serde_json::Value` and dropped, so a record is refused for the
+/// same syntax errors either way (skipping them unparsed would accept out-of-range numbers).
+struct SchemaFields<'d>(&'d RowDecoder);
 
 impl<'de> serde::de::DeserializeSeed<'de> for SchemaFields<'_> {
-    type Value = Vec<(usize, serde_json::Value)>;
+    type Value = Vec<Value>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
         parser.deserialize_map(self)
@@ -304,23 +298,105 @@ impl<'de> serde::de::DeserializeSeed<'de> for SchemaFields<'_> {
 }
 
 impl<'de> serde::de::Visitor<'de> for SchemaFields<'_> {
-    type Value = Vec<(usize, serde_json::Value)>;
+    type Value = Vec<Value>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found: Vec<(usize, serde_json::Value)> = Vec::with_capacity(self.0.len());
-        while let Some(field) = map.next_key_seed(FieldPosition(self.0))? {
-            let value: serde_json::Value = map.next_value()?;
-            let Some(i) = field else { continue };
-            match found.iter_mut().find(|(j, _)| *j == i) {
-                Some(slot) => slot.1 = value,
-                None => found.push((i, value)),
+        let decoder = self.0;
+        let mut row = vec![Value::Null; decoder.fields.len()];
+        while let Some(field) = map.next_key_seed(FieldPosition(&decoder.by_name))? {
+            match field {
+                Some(i) => {
+                    row[i] = map.next_value_seed(TypedValue {
+                        decoder,
+                        field: &decoder.fields[i],
+                    })?;
+                }
+                None => {
+                    map.next_value::<serde_json::Value>()?;
+                }
             }
         }
-        Ok(found)
+        Ok(row)
+    }
+}
+
+/// One field's JSON value as its declared type, by [`RowDecoder::json_value`]'s rules; anything
+/// else is an error without a message, since the general path gives the message.
+struct TypedValue<'d> {
+    decoder: &'d RowDecoder,
+    field: &'d Field,
+}
+
+impl TypedValue<'_> {
+    fn refused<E: serde::de::Error>() -> E {
+        E::custom("refused")
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TypedValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, parser: D) -> Result<Self::Value, D::Error> {
+        parser.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TypedValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a {} for `{}`", self.field.data_type, self.field.name)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        match self.field.data_type {
+            DataType::Bool => Ok(Value::Bool(b)),
+            _ => Err(Self::refused()),
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Value, E> {
+        match self.field.data_type {
+            DataType::Int64 => Ok(Value::Int64(i)),
+            // As `serde_json::Number::as_f64` reads an integer.
+            DataType::Float64 => Ok(Value::Float64(i as f64)),
+            _ => Err(Self::refused()),
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Value, E> {
+        match self.field.data_type {
+            DataType::Int64 => i64::try_from(u)
+                .map(Value::Int64)
+                .map_err(|_| Self::refused()),
+            DataType::Float64 => Ok(Value::Float64(u as f64)),
+            _ => Err(Self::refused()),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Value, E> {
+        match self.field.data_type {
+            DataType::Float64 => Ok(Value::Float64(f)),
+            _ => Err(Self::refused()),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Value, E> {
+        match self.field.data_type {
+            DataType::String => Ok(Value::String(Arc::from(text))),
+            DataType::Timestamp => time::parse_timestamp(text, self.decoder.timezone)
+                .map(|t| Value::Timestamp(Timestamp(t)))
+                .map_err(|_| Self::refused()),
+            _ => Err(Self::refused()),
+        }
     }
 }
 

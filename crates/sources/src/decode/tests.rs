@@ -152,8 +152,12 @@ proptest! {
 #[test]
 fn the_one_pass_decode_and_the_general_path_agree_on_edge_cases() {
     let d = decoder(Some(0));
-    let payloads: [&[u8]; 12] = [
+    let payloads: [&[u8]; 15] = [
         br#"{"driver_id": 7, "fare": 1.5, "event_time": "2024-03-13T10:21:14Z"}"#,
+        // Integers read as floats, whether the parser sees them as signed or unsigned.
+        br#"{"fare": -3, "driver_id": -7}"#,
+        br#"{"fare": 7}"#,
+        br#"{"driver_id": 18446744073709551615}"#,
         br#"{"driver_id": "7", "driver_id": 7}"#,
         br#"{"driver_id": 7, "driver_id": "7"}"#,
         br#"{"dri\u0076er_id": 7, "status": "a\"b"}"#,
