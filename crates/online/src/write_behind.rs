@@ -27,8 +27,8 @@
 //!   50,000). And even in sorted batches, an insert into a table of a million keys costs redb
 //!   1.2 to 1.5 us of CPU, while holding a record costs a hash-table slot: an entity updated again
 //!   while its record waits is written once. Gathered for 2 s, B2k's batches held few repeats and
-//!   the drainer took a quarter of the process's CPU; gathered until the checkpoint, each touched
-//!   entity is written once per checkpoint (B2k: 194,000 to 228,000 -> 253,000 to 269,000 events
+//!   the drainer took over a fifth of the process's CPU; gathered until the checkpoint, each touched
+//!   entity is written once per checkpoint (B2k: 163,000 to 212,000 -> 240,000 to 257,000 events
 //!   per CPU-second, and a smaller peak, since redb copies fewer pages). Readers do not notice: held
 //!   records are readable; neither do checkpoints, whose sync takes what is held at once.
 //! - **A failed drain is not forgotten**: its batch stays readable, and every later offer and sync
