@@ -13,6 +13,9 @@ use freshet_engine::{EntityKey, KeyPart};
 
 /// The unambiguous text of an entity key.
 pub fn encode_entity(key: &EntityKey, out: &mut Vec<u8>) {
+    // Numbers are formatted in place: a stream writes a key per touched entity, and a `String` per
+    // number was an allocation each.
+    let mut digits = itoa::Buffer::new();
     for (i, part) in key.parts().iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -20,11 +23,11 @@ pub fn encode_entity(key: &EntityKey, out: &mut Vec<u8>) {
         match part {
             KeyPart::Int(n) => {
                 out.push(b'i');
-                out.extend_from_slice(n.to_string().as_bytes());
+                out.extend_from_slice(digits.format(*n).as_bytes());
             }
             KeyPart::Str(s) => {
                 out.push(b's');
-                out.extend_from_slice(s.len().to_string().as_bytes());
+                out.extend_from_slice(digits.format(s.len()).as_bytes());
                 out.push(b':');
                 out.extend_from_slice(s.as_bytes());
             }
@@ -90,5 +93,9 @@ mod tests {
             redis_key("p", "v", &EntityKey::int(1001)),
             b"fr:{p:i1001}:v"
         );
+        // The layout is stored (in redb files and Redis): pinned for negative and text parts too.
+        let composite = EntityKey::from_parts(vec![KeyPart::Int(-7), KeyPart::Str("ab".into())]);
+        assert_eq!(redis_key("p", "v", &composite), b"fr:{p:i-7,s2:ab}:v");
+        assert_eq!(embedded_key("v", &composite), b"v\0i-7,s2:ab");
     }
 }
