@@ -20,9 +20,9 @@ mod workload;
 
 use clap::{Parser, Subcommand};
 
-/// The same allocator as the `freshet` binary, so figures reflect what users run.
+/// The same allocator and settings as the `freshet` binary, so figures reflect what users run.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: freshet_alloc::MiMalloc = freshet_alloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,17 +55,8 @@ enum Workload {
     Load(http_load::LoadArgs),
 }
 
-/// As the `freshet` binary does (its `without_huge_pages` says why): transparent huge pages off
-/// unless `MIMALLOC_ALLOW_THP` is set, so figures reflect what users run.
-fn without_huge_pages() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        let _ = rustix::thread::disable_transparent_huge_pages(true);
-    }
-}
-
 fn main() -> anyhow::Result<()> {
-    without_huge_pages();
+    freshet_alloc::tune_process();
     let cli = Cli::parse();
     // What the in-process runtime logs (checkpoints, rebalances), on request: `FRESHET_LOG=debug`.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("FRESHET_LOG") {

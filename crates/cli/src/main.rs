@@ -14,31 +14,12 @@ mod output;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// Engine state is many small per-entity vectors; mimalloc serves them faster than the system allocator
-/// (B2 as-of-now reads: p50 1.4 us -> 0.95 us, docs/benchmarks.md). Library crates stay allocator-neutral.
+/// mimalloc, tuned by `freshet_alloc::tune_process` (its crate doc says why).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Turns transparent huge pages off for this process unless `MIMALLOC_ALLOW_THP` is set (then
-/// mimalloc decides, as it documents).
-///
-/// mimalloc asks the kernel for huge pages on its regions, and on hosts whose THP setting is
-/// `madvise` the kernel then compacts memory and zeroes a whole 2 MiB page at the first touch of any
-/// byte in it. freshet's hot paths allocate and free large buffers continuously (decoded Parquet
-/// pages, store batches, checkpoint buffers), so that zeroing was the single largest cost measured:
-/// with huge pages off, B2k went from 177,000-190,000 to 220,000 events per CPU-second, B3 over a
-/// compacted log from 1.96-2.05 s to 1.79-1.86 s, and run-to-run variance fell (docs/benchmarks.md,
-/// session 16). The engine alone (B2, a million entities in place) is about 4 % slower without them.
-fn without_huge_pages() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        // Only an old kernel refuses the call, and then freshet runs as it did before.
-        let _ = rustix::thread::disable_transparent_huge_pages(true);
-    }
-}
+static ALLOCATOR: freshet_alloc::MiMalloc = freshet_alloc::MiMalloc;
 
 fn main() -> ExitCode {
-    without_huge_pages();
+    freshet_alloc::tune_process();
     let cli = cli::Cli::parse();
     // Logs go to stderr; FRESHET_LOG sets the filter (e.g. `FRESHET_LOG=debug`), default `warn` so
     // command output stays clean, `info` for the long-running server.
