@@ -36,6 +36,7 @@
 
 use freshet_engine::record_version;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -182,18 +183,21 @@ impl WriteBehind {
         let mut taken = 0;
         let held = &mut *state;
         for (key, record) in records {
-            match held.current.get_mut(&key) {
-                Some(current) if !supersedes(&record, current) => {}
-                Some(current) => {
-                    // `current` was counted when it came in, so this cannot underflow.
-                    held.current_bytes -= held_size(&key, current);
-                    held.current_bytes += held_size(&key, &record);
-                    *current = record;
-                    taken += 1;
+            // One probe per record: held until a checkpoint, the map grows to every entity touched
+            // since, and each probe of a large map is a cache miss.
+            match held.current.entry(key) {
+                Entry::Occupied(mut current) => {
+                    if supersedes(&record, current.get()) {
+                        // `current` was counted when it came in, so this cannot underflow.
+                        held.current_bytes -= held_size(current.key(), current.get());
+                        held.current_bytes += held_size(current.key(), &record);
+                        current.insert(record);
+                        taken += 1;
+                    }
                 }
-                None => {
-                    held.current_bytes += held_size(&key, &record);
-                    held.current.insert(key, record);
+                Entry::Vacant(slot) => {
+                    held.current_bytes += held_size(slot.key(), &record);
+                    slot.insert(record);
                     taken += 1;
                 }
             }
