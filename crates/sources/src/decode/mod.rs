@@ -165,7 +165,20 @@ impl RowDecoder {
         Ok(row)
     }
 
+    /// One parsed JSON value as `field`'s type: [`TypedValue`]'s rules, which the one-pass decode
+    /// applies as it parses, so both paths accept exactly the same values; a refusal is explained.
     fn json_value(&self, field: &Field, value: &serde_json::Value) -> Result<Value, DecodeError> {
+        use serde::de::DeserializeSeed;
+        TypedValue {
+            decoder: self,
+            field,
+        }
+        .deserialize(value)
+        .map_err(|_| self.refusal(field, value))
+    }
+
+    /// Why [`TypedValue`] refused `value` for `field`, naming the field and the fix.
+    fn refusal(&self, field: &Field, value: &serde_json::Value) -> DecodeError {
         use serde_json::Value as J;
         let wrong = || {
             DecodeError::field(
@@ -178,30 +191,21 @@ impl RowDecoder {
                 ),
             )
         };
-        Ok(match (field.data_type, value) {
-            (_, J::Null) => Value::Null,
-            (DataType::Bool, J::Bool(b)) => Value::Bool(*b),
-            (DataType::Int64, J::Number(n)) => match n.as_i64() {
-                Some(i) => Value::Int64(i),
-                None => {
-                    return Err(DecodeError::field(
-                        field,
-                        format!("{n} is not a 64-bit integer"),
-                        "send a whole number within the int64 range",
-                    ));
-                }
-            },
-            (DataType::Float64, J::Number(n)) => n.as_f64().map_or(Value::Null, Value::Float64),
-            (DataType::String, J::String(s)) => Value::String(Arc::from(s.as_str())),
-            (DataType::Timestamp, J::String(s)) => Value::Timestamp(self.timestamp(field, s)?),
-            (DataType::Timestamp, J::Number(n)) => {
-                return Err(self
-                    .timestamp(field, &n.to_string())
-                    .err()
-                    .unwrap_or_else(wrong));
+        match (field.data_type, value) {
+            (DataType::Int64, J::Number(n)) => DecodeError::field(
+                field,
+                format!("{n} is not a 64-bit integer"),
+                "send a whole number within the int64 range",
+            ),
+            (DataType::Timestamp, J::String(s)) => {
+                self.timestamp(field, s).err().unwrap_or_else(wrong)
             }
-            _ => return Err(wrong()),
-        })
+            (DataType::Timestamp, J::Number(n)) => self
+                .timestamp(field, &n.to_string())
+                .err()
+                .unwrap_or_else(wrong),
+            _ => wrong(),
+        }
     }
 
     fn timestamp(&self, field: &Field, text: &str) -> Result<Timestamp, DecodeError> {
@@ -283,8 +287,8 @@ impl RowDecoder {
 
 /// A row of the fields of a JSON object that a schema names, each decoded straight into its typed
 /// value, the last of repeated keys winning: what [`RowDecoder::json_map`] gives from a parsed
-/// `serde_json::Map`, without building the map or a `serde_json::Value` per field. Any value
-/// [`RowDecoder::json_map`] would refuse fails the parse (the general path then names the error).
+/// `serde_json::Map`, without building the map or a `serde_json::Value` per field. Both type values
+/// with [`TypedValue`]; a refusal fails the parse, and the general path then names the error.
 /// Other fields are parsed into a `serde_json::Value` and dropped, so a record is refused for the
 /// same syntax errors either way (skipping them unparsed would accept out-of-range numbers).
 struct SchemaFields<'d>(&'d RowDecoder);
@@ -324,8 +328,9 @@ impl<'de> serde::de::Visitor<'de> for SchemaFields<'_> {
     }
 }
 
-/// One field's JSON value as its declared type, by [`RowDecoder::json_value`]'s rules; anything
-/// else is an error without a message, since the general path gives the message.
+/// One field's JSON value as its declared type: the rules both paths apply, whether the value is
+/// being parsed or was parsed into a `serde_json::Value`. A refusal is an error without a message;
+/// [`RowDecoder::refusal`] explains it.
 struct TypedValue<'d> {
     decoder: &'d RowDecoder,
     field: &'d Field,
