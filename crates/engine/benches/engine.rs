@@ -1,5 +1,6 @@
 //! Hot paths of the engine: placing events and as-of-now reads of a B2-shaped view (count, sum, mean
-//! and max of a fare over 1h, 24h and 7d: 12 features). Run with `cargo bench -p freshet-engine`.
+//! and max of a fare over 1h, 24h and 7d: 12 features), as-of-now reads, and the entity records that
+//! online stores and checkpoints hold. Run with `cargo bench -p freshet-engine`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -93,6 +94,42 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             state
                 .read(black_box(&EntityKey::int(1)), now, i64::MAX)
+                .unwrap()
+        })
+    });
+
+    // B2k's entities: a few retained events and an eviction summary. A stream encodes one record per
+    // touched entity, and the server decodes one per read.
+    let mut state = ViewState::new(b2_view());
+    for i in 0..12i64 {
+        let row = vec![
+            Value::Int64(1),
+            Value::Float64(10.0 + i as f64),
+            Value::Timestamp(Timestamp(1_700_000_000_000_000 + i * 20 * HOUR)),
+        ];
+        state
+            .ingest(
+                &row,
+                Timestamp(1_700_000_000_000_000 + i),
+                1_000_000 + i as u64,
+            )
+            .unwrap();
+    }
+    state.evict(1_700_000_000_000_000 + 11 * 20 * HOUR);
+    let key = EntityKey::int(1);
+    let record = state.entity_record(&key).unwrap();
+    let reader = freshet_engine::RecordReader::new(&b2_view());
+    group.bench_function("encode_record_b2k_entity", |b| {
+        b.iter(|| state.entity_record(black_box(&key)).unwrap())
+    });
+    group.bench_function("read_record_b2k_entity", |b| {
+        b.iter(|| {
+            reader
+                .read(
+                    Some(black_box(&record)),
+                    1_700_000_000_000_000 + 11 * 20 * HOUR,
+                    i64::MAX,
+                )
                 .unwrap()
         })
     });

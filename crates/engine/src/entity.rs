@@ -20,6 +20,8 @@ use crate::values::Flat;
 use crate::view::{EventOrder, FeatureDef, PreparedEvent};
 use serde::{Deserialize, Serialize};
 
+mod codec;
+
 /// Feast's per-feature statuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FeatureStatus {
@@ -122,7 +124,7 @@ pub enum InsertOutcome {
 }
 
 /// What remains of evicted events.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(crate) struct Prefix {
     /// Every event with `event_time < evicted_before` has been evicted.
     pub(crate) evicted_before: i64,
@@ -173,7 +175,10 @@ pub(crate) fn ingest_order(o: &EventOrder) -> (i64, u64, i64) {
 /// One entity's events in one view, stored column-wise in canonical order: `orders[i]` is event i's
 /// place in time, `values[i * stride ..][..stride]` its feature inputs, and `ids[i]` its id (the `ids`
 /// vector stays empty for views without event ids). One allocation per column, none per event.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Records and snapshots encode it with the layout of the `codec` module. The serde derive reads
+/// the postcard layout of `FRE1` records and format-2 snapshots, written by earlier builds.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct EntityState {
     orders: Vec<EventOrder>,
     ids: Vec<Option<KeyPart>>,

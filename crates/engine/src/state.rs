@@ -202,9 +202,9 @@ impl ViewState {
         self.ingest_chunked(
             events,
             |_, event| stamp(event),
-            |outcome, key| {
-                if let (Ok(IngestOutcome::Placed(InsertOutcome::Inserted)), Some(key)) =
-                    (outcome, key)
+            |outcome, placed| {
+                if let (Ok(IngestOutcome::Placed(InsertOutcome::Inserted)), Some((key, _))) =
+                    (outcome, placed)
                 {
                     inserted(key);
                 }
@@ -214,12 +214,13 @@ impl ViewState {
 
     /// The chunked ingestion behind [`ViewState::ingest_batch`] and [`ViewState::ingest_each`]:
     /// `stamp` gives an item's row, ingest time and position (`i` is its index), and `each` gets
-    /// every item's outcome in order, with its entity's key when it was placed.
-    fn ingest_chunked<T>(
+    /// every item's outcome in order, with its entity's key and state (just updated, so still in
+    /// cache) when it was placed.
+    pub(crate) fn ingest_chunked<T>(
         &mut self,
         items: &[T],
         stamp: impl Fn(usize, &T) -> (&[Value], Timestamp, u64),
-        mut each: impl FnMut(Result<IngestOutcome, EventError>, Option<&EntityKey>),
+        mut each: impl FnMut(Result<IngestOutcome, EventError>, Option<(&EntityKey, &EntityState)>),
     ) {
         const CHUNK: usize = 32;
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -281,7 +282,10 @@ impl ViewState {
                         if let Some(watermark) = self.watermark {
                             state.evict_if_due(&self.specs, watermark, self.longest_window);
                         }
-                        each(Ok(IngestOutcome::Placed(outcome)), Some(entry.key()));
+                        each(
+                            Ok(IngestOutcome::Placed(outcome)),
+                            Some((entry.key(), entry.get())),
+                        );
                     }
                 }
             }

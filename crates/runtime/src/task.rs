@@ -116,21 +116,12 @@ impl Task {
     /// view's name and the records of the entities it touched, for the online store.
     pub(crate) fn apply(&mut self, events: &[Event]) -> TouchedRecords {
         let mut out = Vec::with_capacity(self.states.len());
-        let mut touched = Vec::new();
         for state in &mut self.states {
             // A refused event (late, or one the view's own checks reject) changes nothing; the
             // sources send what they can recognise as bad to the dead letters before this.
-            state.ingest_each(
-                events,
-                |e| (e.row.as_slice(), Timestamp(e.ingest_time), e.position),
-                |key| touched.push(key.clone()),
-            );
-            touched.sort_unstable();
-            touched.dedup();
-            let records = touched
-                .drain(..)
-                .filter_map(|k| state.entity_record(&k).map(|r| (k, r)))
-                .collect();
+            let records = state.ingest_each_records(events, |e| {
+                (e.row.as_slice(), Timestamp(e.ingest_time), e.position)
+            });
             out.push((state.def().name.clone(), records));
         }
         if let Some(newest) = events.iter().map(|e| e.event_time).max() {

@@ -6,6 +6,7 @@ mod cells;
 mod engine;
 mod expressions;
 mod in_place;
+mod legacy;
 mod oracle;
 mod records;
 mod support;

@@ -59,6 +59,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_batch_yields_one_current_record_per_entity_an_event_now_counts_in(s in scenario(), chunk in 1usize..50) {
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let events: Vec<(Vec<freshet_engine::Value>, Timestamp, u64)> = s.arrival.iter().enumerate()
+            .map(|(n, &i)| (row(&s.events[i].0, s.events[i].1), Timestamp(n as i64 * 7), s.events[i].0.position))
+            .collect();
+        let mut recorded = ViewState::new(def.clone());
+        let mut reference = ViewState::new(def);
+        for part in events.chunks(chunk) {
+            let records = recorded.ingest_each_records(part, |(row, at, position)| (row.as_slice(), *at, *position));
+            let mut touched = Vec::new();
+            reference.ingest_each(part, |(row, at, position)| (row.as_slice(), *at, *position), |key| touched.push(key.clone()));
+            // Once per entity, first-touch order, each as the entity stands after the whole batch.
+            let mut expected = Vec::new();
+            for key in touched {
+                if !expected.iter().any(|(k, _)| *k == key) {
+                    let record = reference.entity_record(&key).unwrap();
+                    expected.push((key, record));
+                }
+            }
+            prop_assert_eq!(records, expected);
+        }
+    }
+}
+
 #[test]
 fn damaged_or_foreign_records_are_refused_never_misread() {
     use crate::oracle::{Agg, Column, Feature};
