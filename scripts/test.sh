@@ -74,7 +74,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (every crate: unit, integration, property and golden-file tests)"
 cargo test --workspace --locked
 
-step "fuzz target still builds (run it with: cd crates/engine/fuzz && cargo fuzz run engine_vs_oracle -s none)"
+step "engine fuzz targets still build (cd crates/engine/fuzz && cargo fuzz run engine_vs_oracle -s none; likewise stored_state_decode)"
 cargo check --manifest-path crates/engine/fuzz/Cargo.toml --locked --quiet
 step "fuzz target of the pgoutput decoder still builds (cd crates/sources/fuzz && cargo fuzz run pgoutput_decode -s none)"
 cargo check --manifest-path crates/sources/fuzz/Cargo.toml --locked --quiet

@@ -81,7 +81,24 @@ fn encode(fingerprint: u64, state: &EntityState) -> Vec<u8> {
     out
 }
 
-fn decode(view: &str, fingerprint: u64, record: &[u8]) -> Result<EntityState, RecordError> {
+fn decode(
+    view: &str,
+    fingerprint: u64,
+    stride: usize,
+    record: &[u8],
+) -> Result<EntityState, RecordError> {
+    let state = decode_unchecked(view, fingerprint, record)?;
+    state
+        .check_shape(stride)
+        .map_err(|e| RecordError::Malformed(e.to_string()))?;
+    Ok(state)
+}
+
+fn decode_unchecked(
+    view: &str,
+    fingerprint: u64,
+    record: &[u8],
+) -> Result<EntityState, RecordError> {
     let malformed = |why: &str| RecordError::Malformed(why.to_owned());
     let (Some(magic), Some(stored), Some(body)) = (
         record.get(VERSION_LEN..VERSION_LEN + 4),
@@ -184,7 +201,8 @@ impl ViewState {
 
     /// Replaces an entity's state with a stored record (to apply new events to it, then write it back).
     pub fn load_entity_record(&mut self, key: EntityKey, record: &[u8]) -> Result<(), RecordError> {
-        let state = decode(&self.def().name, self.fingerprint(), record)?;
+        let stride = self.specs().stride;
+        let state = decode(&self.def().name, self.fingerprint(), stride, record)?;
         self.put_entity(key, state);
         Ok(())
     }
@@ -216,7 +234,7 @@ impl RecordReader {
         let Some(record) = record else {
             return Ok(ViewRow::not_found(self.features));
         };
-        let state = decode(&self.view, self.fingerprint, record)?;
+        let state = decode(&self.view, self.fingerprint, self.specs.stride, record)?;
         let view = state.parts();
         let history = History {
             orders: view.0,

@@ -133,6 +133,12 @@ impl ViewState {
                 view: self.def().name.clone(),
             });
         }
+        let stride = self.specs().stride;
+        for (key, state) in &payload.entities {
+            state
+                .check_shape(stride)
+                .map_err(|e| malformed(&format!("entity {key}: {e}")))?;
+        }
         self.restore_entities(payload.entities);
         Ok(())
     }

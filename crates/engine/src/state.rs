@@ -110,6 +110,11 @@ impl ViewState {
         self.fingerprint
     }
 
+    /// How the view's features read an entity's values.
+    pub(crate) fn specs(&self) -> &FeatureSpecs {
+        &self.specs
+    }
+
     /// The view definition.
     pub fn def(&self) -> &ViewDef {
         &self.def

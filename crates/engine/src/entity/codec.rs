@@ -142,6 +142,28 @@ impl EntityState {
     }
 }
 
+impl EntityState {
+    /// Whether decoded columns fit together for a view storing `stride` values per event: the
+    /// query indexes values by event, so a damaged state that decoded must be refused, not read.
+    pub(crate) fn check_shape(&self, stride: usize) -> Result<(), DecodeError> {
+        if self.values.len() != self.orders.len().saturating_mul(stride) {
+            return Err(DecodeError(format!(
+                "{} values for {} events of {stride} inputs each",
+                self.values.len(),
+                self.orders.len()
+            )));
+        }
+        if !self.ids.is_empty() && self.ids.len() != self.orders.len() {
+            return Err(DecodeError(format!(
+                "{} event ids for {} events",
+                self.ids.len(),
+                self.orders.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn put_len(out: &mut Vec<u8>, len: usize) {
     // Lengths come from in-memory vectors of one entity; more than u32::MAX elements would not fit
     // in memory as `Value`s or event orders, so the conversion cannot saturate in practice.
@@ -376,6 +398,12 @@ mod tests {
             flipped[at] ^= 0xff;
             let _ = EntityState::decode_from(&flipped);
         }
+        // Columns that do not fit together are refused: the query indexes values by event.
+        let mut state = sample();
+        assert!(state.check_shape(3).is_ok());
+        assert!(state.check_shape(2).is_err());
+        state.ids.pop();
+        assert!(state.check_shape(3).is_err());
         // A count far beyond the bytes left is refused before anything is allocated for it.
         let huge = [0xff, 0xff, 0xff, 0x7f];
         assert!(EntityState::decode_from(&huge).is_err());

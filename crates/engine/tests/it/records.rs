@@ -63,6 +63,38 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
+    fn damaged_records_are_errors_or_read_like_the_state_they_load_into(
+        s in scenario(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        // What the fuzz target `stored_state_decode` does with arbitrary bytes, from real records:
+        // no panic, and a record that still decodes answers like the state it loads into.
+        let def = view(&s.features, s.ttl, s.with_ids);
+        let mut state = ViewState::new(def.clone());
+        ingest_all(&mut state, &s, &s.arrival);
+        let reader = RecordReader::new(&def);
+        for key in 0..KEYS {
+            let key = EntityKey::int(key);
+            let Some(mut record) = state.entity_record(&key) else { continue };
+            for (at, byte) in &edits {
+                // Past the header, so the body's decoding is what is exercised.
+                let body = record.len() - 28;
+                record[28 + at.index(body)] = *byte;
+            }
+            let mut loaded = ViewState::new(def.clone());
+            let loads = loaded.load_entity_record(key.clone(), &record).is_ok();
+            for &(_, t, k) in &s.queries {
+                let read = reader.read(Some(&record), t, k);
+                if loads {
+                    prop_assert_eq!(read.map_err(|e| e.to_string()), loaded.read(&key, t, k).map_err(|e| e.to_string()));
+                } else {
+                    prop_assert!(read.is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_batch_yields_one_current_record_per_entity_an_event_now_counts_in(s in scenario(), chunk in 1usize..50) {
         let def = view(&s.features, s.ttl, s.with_ids);
         let events: Vec<(Vec<freshet_engine::Value>, Timestamp, u64)> = s.arrival.iter().enumerate()
@@ -123,4 +155,55 @@ fn damaged_or_foreign_records_are_refused_never_misread() {
         flipped[byte] ^= 0x5a;
         let _ = reader.read(Some(&flipped), 5, i64::MAX);
     }
+}
+
+#[test]
+fn a_record_whose_columns_do_not_fit_together_is_refused() {
+    use crate::oracle::{Agg, Column, Feature};
+    let sum = Feature {
+        agg: Agg::Sum,
+        column: Column::X,
+        window: Some(10),
+    };
+    let def = view(&[sum], None, false);
+    let mut state = ViewState::new(def.clone());
+    for (i, t) in [3, 5].into_iter().enumerate() {
+        let e = crate::engine::raw_event(1, t, i as u64 + 1);
+        state
+            .ingest(&row(&e, Some(true)), Timestamp(0), e.position)
+            .unwrap();
+    }
+    let record = state.entity_record(&EntityKey::int(1)).unwrap();
+    // FRE2 body: u32 event count, 24 bytes per event, u32 value count, the values. One more null
+    // value (tag 0) still decodes, but no longer fits one input per event.
+    let word = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().unwrap()) as usize;
+    let events = word(28);
+    let values_at = 32 + 24 * events;
+    let values = word(values_at);
+    assert_eq!(values, events, "one input per event");
+    let mut end = values_at + 4;
+    for _ in 0..values {
+        end += if record[end] == 0 { 1 } else { 9 };
+    }
+    let mut damaged = record[..values_at].to_vec();
+    damaged.extend_from_slice(&(values as u32 + 1).to_le_bytes());
+    damaged.extend_from_slice(&record[values_at + 4..end]);
+    damaged.push(0);
+    damaged.extend_from_slice(&record[end..]);
+    let err = RecordReader::new(&def)
+        .read(Some(&damaged), 5, i64::MAX)
+        .unwrap_err();
+    assert!(matches!(err, RecordError::Malformed(_)), "{err}");
+    assert!(err.to_string().contains("3 values for 2 events"), "{err}");
+    let mut loaded = ViewState::new(def);
+    assert!(
+        loaded
+            .load_entity_record(EntityKey::int(1), &damaged)
+            .is_err()
+    );
+    assert!(
+        loaded
+            .load_entity_record(EntityKey::int(1), &record)
+            .is_ok()
+    );
 }
