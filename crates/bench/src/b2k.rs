@@ -38,8 +38,9 @@ pub(crate) struct Args {
     /// Distinct entities (drivers).
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) entities: u64,
-    /// Topic partitions (the mock broker keeps at most 100,000 records or 5 MiB per partition, so
-    /// preloading needs enough of them).
+    /// Topic partitions (the mock broker keeps at most 100,000 record batches or 5 MiB of them per
+    /// partition, about 100,000 of these events, so preloading needs enough of them; a run whose
+    /// records were dropped is refused).
     #[arg(long, default_value_t = 32)]
     pub(crate) partitions: i32,
     /// Random seed.
@@ -193,6 +194,17 @@ pub(crate) fn produce(brokers: &str, events: &[(i64, String, i64)]) -> anyhow::R
         producer.send(key.to_string().as_bytes(), payload.as_bytes(), Some(*t))?;
     }
     producer.flush(Duration::from_secs(120))?;
+    // A broker that dropped records (the mock keeps about 5 MiB per partition) would leave the
+    // runtime waiting for events that no longer exist: refuse the run instead.
+    let marks = freshet_kafka::watermarks(brokers, "trips", Duration::from_secs(10))?;
+    let dropped: i64 = marks.values().map(|(low, _)| *low).sum();
+    if dropped > 0 {
+        anyhow::bail!(
+            "the broker dropped {dropped} of the {} records produced (it keeps about 5 MiB per \
+             partition); run with more --partitions, e.g. one per 60,000 events",
+            events.len()
+        );
+    }
     Ok(())
 }
 

@@ -67,6 +67,20 @@ pub fn high_watermarks(
     topic: &str,
     timeout: std::time::Duration,
 ) -> Result<std::collections::BTreeMap<i32, i64>, KafkaError> {
+    Ok(watermarks(brokers, topic, timeout)?
+        .into_iter()
+        .map(|(partition, (_, high))| (partition, high))
+        .collect())
+}
+
+/// The (low, high) watermarks of every partition of `topic`: the oldest offset the broker still
+/// holds, and the offset after the newest. A low watermark above 0 means the broker dropped the
+/// partition's oldest records (retention; librdkafka's mock broker keeps about 5 MiB each).
+pub fn watermarks(
+    brokers: &str,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Result<std::collections::BTreeMap<i32, (i64, i64)>, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let fail = |operation: &'static str| {
         move |source| KafkaError::Operation {
@@ -89,10 +103,10 @@ pub fn high_watermarks(
     let mut marks = std::collections::BTreeMap::new();
     for t in metadata.topics() {
         for p in t.partitions() {
-            let (_, high) = consumer
+            let marks_of_partition = consumer
                 .fetch_watermarks(topic, p.id(), timeout)
                 .map_err(fail("watermark fetch"))?;
-            marks.insert(p.id(), high);
+            marks.insert(p.id(), marks_of_partition);
         }
     }
     Ok(marks)
