@@ -240,7 +240,9 @@ impl EntityState {
         // The eviction summary is read by every insert (is the event too late?) and written by every
         // eviction; it lives in its own allocation, so it is one more line to pull in.
         let prefix = self.prefix.as_ref().map_or(0, |p| p.evicted_before);
-        order ^ value ^ prefix
+        // Every insert updates the newest ingest seen, which may lie on the state's other line.
+        let seen = self.seen.map_or(0, |(ingest_time, _)| ingest_time);
+        order ^ value ^ prefix ^ seen
     }
 
     /// Inserts an event at its canonical position.

@@ -23,7 +23,6 @@ use crate::types::Timestamp;
 use crate::value::Value;
 use crate::values::Flat;
 use crate::view::ViewDef;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 const MAGIC: &[u8; 4] = b"FRE2";
@@ -157,9 +156,9 @@ impl ViewState {
         stamp: impl Fn(&T) -> (&[Value], Timestamp, u64),
     ) -> Vec<(EntityKey, Vec<u8>)> {
         let fingerprint = self.fingerprint();
-        let mut records: Vec<(EntityKey, Vec<u8>)> = Vec::new();
-        let mut slots: HashMap<EntityKey, usize, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(events.len(), Default::default());
+        let mut records: Vec<(EntityKey, Vec<u8>)> = Vec::with_capacity(events.len());
+        let mut slots = std::mem::take(&mut self.record_slots);
+        slots.clear();
         let mut stale = Vec::new();
         self.ingest_chunked(
             events,
@@ -196,6 +195,9 @@ impl ViewState {
                 *record = encode(fingerprint, state);
             }
         }
+        // Keys would keep entities' strings alive until the next round; the table's memory stays.
+        slots.clear();
+        self.record_slots = slots;
         records
     }
 

@@ -14,7 +14,7 @@ use crate::view::{EventError, PreparedEvent, ViewDef};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What happened to an ingested row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub struct ViewState {
     specs: FeatureSpecs,
     entities: Map<EntityKey, EntityState>,
     scratch: Vec<Value>,
+    /// Reused by [`ViewState::ingest_each_records`]: each touched entity's place in the records it
+    /// returns. Kept between rounds so its table is neither allocated nor faulted in per round.
+    pub(crate) record_slots: Map<EntityKey, usize>,
     /// Reused buffer for one event's feature inputs.
     values: Vec<Value>,
     /// Oldest query time that must stay exact; entities evict below it lazily, when touched.
@@ -99,6 +102,7 @@ impl ViewState {
             def,
             entities: Map::default(),
             scratch: Vec::new(),
+            record_slots: Map::default(),
             values: Vec::new(),
             watermark: None,
             last_sweep: None,
