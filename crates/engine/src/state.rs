@@ -369,7 +369,8 @@ impl ViewState {
     /// Entities in key order with their state, for snapshots.
     pub(crate) fn sorted_entities(&self) -> Vec<(&EntityKey, &EntityState)> {
         let mut all: Vec<_> = self.entities.iter().collect();
-        all.sort_by(|a, b| a.0.cmp(b.0));
+        // Keys of a map are distinct, so an unstable sort gives the same order, with less work.
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
         all
     }
 
