@@ -11,7 +11,7 @@
 //! [`crate::write_behind`]).
 
 use crate::StoreError;
-use crate::keys::embedded_key;
+use crate::keys::{InlineKey, embedded_key, embedded_key_into};
 use crate::write_behind::{KeyedRecord, WriteBehind, newer, supersedes};
 use freshet_engine::EntityKey;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -120,7 +120,11 @@ impl EmbeddedStore {
     ) -> Result<usize, StoreError> {
         let keyed: Vec<KeyedRecord> = records
             .into_iter()
-            .map(|(entity, record)| (embedded_key(view, &entity), record))
+            .map(|(entity, record)| {
+                let mut key = InlineKey::new();
+                embedded_key_into(view, &entity, &mut key);
+                (key, record)
+            })
             .collect();
         let (held, start) = self.behind.offer(keyed).map_err(|e| self.failed(e))?;
         if start {

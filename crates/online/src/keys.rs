@@ -7,29 +7,60 @@
 //!
 //! The embedded store keys its one table by `<view>` `0x00` `<entity>`, with the same entity encoding.
 //! Cost per entity and view: the key (about 20 to 40 bytes) plus the record (a 28-byte header and the
-//! entity's retained events: about 10 bytes per event plus its feature inputs, postcard-encoded).
+//! entity's retained events: 24 bytes per event plus 9 per numeric feature input; docs/serving.md).
 
 use freshet_engine::{EntityKey, KeyPart};
 
+/// An embedded-store key held in memory by the write-behind: keys are short (a view name and an
+/// entity, 10 to 30 bytes), so inline bytes spare each offered record an allocation, and each probe
+/// of the held map (up to a million keys) a pointer chase to compare keys.
+pub(crate) type InlineKey = smallvec::SmallVec<[u8; 24]>;
+
+/// Where key bytes are written: a `Vec`, or an [`InlineKey`].
+pub trait KeyBytes {
+    /// Appends one byte.
+    fn put(&mut self, byte: u8);
+    /// Appends bytes.
+    fn put_slice(&mut self, bytes: &[u8]);
+}
+
+impl KeyBytes for Vec<u8> {
+    fn put(&mut self, byte: u8) {
+        self.push(byte);
+    }
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl KeyBytes for InlineKey {
+    fn put(&mut self, byte: u8) {
+        self.push(byte);
+    }
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// The unambiguous text of an entity key.
-pub fn encode_entity(key: &EntityKey, out: &mut Vec<u8>) {
+pub fn encode_entity(key: &EntityKey, out: &mut impl KeyBytes) {
     // Numbers are formatted in place: a stream writes a key per touched entity, and a `String` per
     // number was an allocation each.
     let mut digits = itoa::Buffer::new();
     for (i, part) in key.parts().iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.put(b',');
         }
         match part {
             KeyPart::Int(n) => {
-                out.push(b'i');
-                out.extend_from_slice(digits.format(*n).as_bytes());
+                out.put(b'i');
+                out.put_slice(digits.format(*n).as_bytes());
             }
             KeyPart::Str(s) => {
-                out.push(b's');
-                out.extend_from_slice(digits.format(s.len()).as_bytes());
-                out.push(b':');
-                out.extend_from_slice(s.as_bytes());
+                out.put(b's');
+                out.put_slice(digits.format(s.len()).as_bytes());
+                out.put(b':');
+                out.put_slice(s.as_bytes());
             }
         }
     }
@@ -50,10 +81,15 @@ pub fn redis_key(project: &str, view: &str, entity: &EntityKey) -> Vec<u8> {
 /// The embedded store's key of `entity` in `view`.
 pub fn embedded_key(view: &str, entity: &EntityKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + view.len());
-    out.extend_from_slice(view.as_bytes());
-    out.push(0);
-    encode_entity(entity, &mut out);
+    embedded_key_into(view, entity, &mut out);
     out
+}
+
+/// [`embedded_key`], written into `out`.
+pub(crate) fn embedded_key_into(view: &str, entity: &EntityKey, out: &mut impl KeyBytes) {
+    out.put_slice(view.as_bytes());
+    out.put(0);
+    encode_entity(entity, out);
 }
 
 #[cfg(test)]
