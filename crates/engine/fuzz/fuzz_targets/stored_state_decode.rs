@@ -6,63 +6,70 @@
 
 #![no_main]
 
-use freshet_engine::{
-    Aggregation, DataType, EntityKey, FeatureDef, RecordReader, Timestamp, ViewDef, ViewState,
-};
-use libfuzzer_sys::fuzz_target;
+// Shared with the property tests; this target uses a few of their items.
+#[allow(dead_code)]
+#[path = "../../tests/it/oracle.rs"]
+mod oracle;
+#[allow(dead_code)]
+#[path = "../../tests/it/support.rs"]
+mod support;
 
-fn view() -> ViewDef {
-    let feature = |name: &str, aggregation, column, window| FeatureDef {
-        name: name.into(),
-        aggregation,
-        column,
-        window,
-        n: None,
-    };
-    ViewDef {
-        name: "fuzz".into(),
-        columns: vec![
-            ("key".into(), DataType::Int64),
-            ("x".into(), DataType::Float64),
-            ("ts".into(), DataType::Timestamp),
-        ],
-        key_columns: vec![0],
-        timestamp_column: 2,
-        ingest_time_column: None,
-        event_id_column: None,
-        derived: vec![],
-        filter: None,
-        ttl: None,
-        features: vec![
-            feature("n", Aggregation::Count, None, Some(60_000_000)),
-            feature("total", Aggregation::Sum, Some(1), None),
-        ],
-    }
-}
+use freshet_engine::{EntityKey, RecordReader, Timestamp, ViewState};
+use libfuzzer_sys::fuzz_target;
+use oracle::{Agg, Column, Feature, RawEvent};
 
 fuzz_target!(|data: &[u8]| {
-    let def = view();
+    // A windowed count, an unbounded sum (an accumulator in the eviction summary) and event ids.
+    let def = support::view(
+        &[
+            Feature {
+                agg: Agg::Count,
+                column: Column::Rows,
+                window: Some(60),
+            },
+            Feature {
+                agg: Agg::Sum,
+                column: Column::X,
+                window: None,
+            },
+        ],
+        None,
+        true,
+    );
     let mut state = ViewState::new(def.clone());
     let _ = state.restore(data);
 
     // As a record: the header is taken from a real record, so the fuzzer reaches the body.
     let mut seed = ViewState::new(def.clone());
-    let row = [
-        freshet_engine::Value::Int64(1),
-        freshet_engine::Value::Float64(2.5),
-        freshet_engine::Value::Timestamp(Timestamp(1_000)),
-    ];
-    let _ = seed.ingest(&row, Timestamp(5), 7);
+    let event = RawEvent {
+        key: 1,
+        event_time: 10,
+        ingest_time: 5,
+        position: 7,
+        id: Some(3),
+        passes_filter: true,
+        x: Some(2.5),
+        y: None,
+        s: None,
+    };
+    let _ = seed.ingest(
+        &support::row(&event, Some(true)),
+        Timestamp(0),
+        event.position,
+    );
     let Some(mut record) = seed.entity_record(&EntityKey::int(1)) else {
         return;
     };
     record.truncate(28);
     record.extend_from_slice(data);
     let reader = RecordReader::new(&def);
-    let read = reader.read(Some(&record), 1_000, i64::MAX);
+    let read = reader.read(Some(&record), 10, i64::MAX);
     let mut loaded = ViewState::new(def);
-    if loaded.load_entity_record(EntityKey::int(1), &record).is_ok() {
-        let direct = loaded.read(&EntityKey::int(1), 1_000, i64::MAX);
+    if loaded
+        .load_entity_record(EntityKey::int(1), &record)
+        .is_ok()
+    {
+        let direct = loaded.read(&EntityKey::int(1), 10, i64::MAX);
         assert_eq!(read.ok(), direct.ok());
     }
 });
