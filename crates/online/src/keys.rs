@@ -16,7 +16,7 @@ use freshet_engine::{EntityKey, KeyPart};
 /// of the held map (up to a million keys) a pointer chase to compare keys.
 pub(crate) type InlineKey = smallvec::SmallVec<[u8; 24]>;
 
-/// Where key bytes are written: a `Vec`, or an [`InlineKey`].
+/// Where key bytes are written: a `Vec`, or the write-behind's inline key buffer.
 pub trait KeyBytes {
     /// Appends one byte.
     fn put(&mut self, byte: u8);
