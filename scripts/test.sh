@@ -71,6 +71,9 @@ cargo fmt --all -- --check
 step "lints (cargo clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "API docs build without broken or private links (cargo doc, warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
 step "tests (every crate: unit, integration, property and golden-file tests)"
 cargo test --workspace --locked
 

@@ -3,7 +3,7 @@
 //! A training set or backfill prepares millions of events before answering anything. Held as one
 //! [`PreparedEvent`] each, every event would own a small vector of values: millions of allocations,
 //! and memory that grows by copying. An [`EventBatch`] keeps the same fields in a few flat columns,
-//! each input stored by its type ([`InputColumn`]) and integer keys as plain integers, filled in place
+//! each input stored by its type (`InputColumn`) and integer keys as plain integers, filled in place
 //! by [`crate::Preparer::prepare_into`]; batches prepared in parallel are joined by
 //! [`EventBatch::append`].
 

@@ -2,11 +2,11 @@
 //!
 //! Events that passed the view's filter are kept in a vector sorted in canonical order (event time, ingest
 //! time, source position). A query `f(e, t, k)` binary-searches the window `(t - W, t]` and folds the
-//! events whose ingest time is at most `k`, in order, into an [`Accumulator`]: there is no second
+//! events whose ingest time is at most `k`, in order, into an `Accumulator`: there is no second
 //! implementation and no order-dependent shortcut, so the result depends only on the set of events.
 //!
 //! Memory stays bounded through eviction: events too old for any supported query are removed from the
-//! front of the vector and folded, in the same canonical order, into a [`Prefix`] that keeps what
+//! front of the vector and folded, in the same canonical order, into a `Prefix` that keeps what
 //! unbounded features and the TTL still need (their accumulators, the newest event time). Folding prefix
 //! then retained events performs exactly the operations a full scan would, so eviction never changes a
 //! value. Queries that would need evicted detail (`t` before the supported range, or a knowledge cutoff

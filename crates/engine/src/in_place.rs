@@ -13,7 +13,7 @@
 //! [`crate::Value`] per feature (a text value allocated, then copied again and dropped) was a
 //! tenth of B3's time.
 //!
-//! It is the same query ([`crate::query::History`]: the same search, the same picks) over another
+//! It is the same query (`crate::query::History`: the same search, the same picks) over another
 //! place for the values, so the answers are those of [`EntityAnswerer::answer`] for the same events
 //! ([`PickedRow::to_row`] shows it); a property test in the training-set tests holds the two paths
 //! together.

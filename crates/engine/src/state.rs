@@ -3,7 +3,7 @@
 //!
 //! Both entry points end in the same per-entity state and the same query, which is what makes online and
 //! offline values identical: [`ViewState::ingest`] places events one at a time as they arrive;
-//! [`answer_batch`] groups a whole set of events by entity, sorts each group once, and answers many
+//! [`crate::answer_batch`] groups a whole set of events by entity, sorts each group once, and answers many
 //! `(entity, t, k)` queries. The property tests check that the two agree bit for bit for any arrival order.
 
 use crate::entity::{EntityState, FeatureSpecs, InsertOutcome, QueryError, ViewRow};

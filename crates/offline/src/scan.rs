@@ -62,7 +62,7 @@ pub fn scan_files(
 /// cells only: no value is built per cell.
 ///
 /// Thread `i` reads the `i`-th of `threads` runs of consecutive files, runs about equal in rows
-/// ([`split_by_rows`]). So the states, in order, hold the events in file order, and a log written in
+/// (`split_by_rows`). So the states, in order, hold the events in file order, and a log written in
 /// time order hands each entity's events over already in canonical order: the engine checks that
 /// before it pays for a sort (with files dealt out one at a time, every entity's events came in two
 /// interleaved runs, and every entity was sorted).

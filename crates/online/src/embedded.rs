@@ -8,7 +8,7 @@
 //! Replayable writes (the streaming runtime's) are held in memory, readable at once, and written to
 //! the file by a drainer thread, without an fsync; they become durable with the next
 //! [`EmbeddedStore::sync`]. So a stream never waits for a B-tree write or an fsync (see
-//! [`crate::write_behind`]).
+//! `crate::write_behind`).
 
 use crate::StoreError;
 use crate::keys::{InlineKey, embedded_key, embedded_key_into};
@@ -112,7 +112,7 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::write`] for writers that replay what a crash loses: the records are held in
     /// memory, readable at once, and a drainer thread writes them to the file; they become durable
     /// with the next [`EmbeddedStore::sync`]. Returns how many replaced nothing newer held. Waits
-    /// only when the drainer is far behind (see [`crate::write_behind`]).
+    /// only when the drainer is far behind (see `crate::write_behind`).
     pub fn write_replayable(
         &self,
         view: &str,

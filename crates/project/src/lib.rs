@@ -3,10 +3,10 @@
 //!
 //! Loading is a pipeline of separate phases, in the manner of ripgrep's raw-then-validated configuration:
 //!
-//! 1. [`yaml`] parses the text into a tree where every node knows its line and column;
-//! 2. [`raw`] reads that tree for *shape* (mappings, lists, known keys), reporting unknown keys with a
+//! 1. `yaml` parses the text into a tree where every node knows its line and column;
+//! 2. `raw` reads that tree for *shape* (mappings, lists, known keys), reporting unknown keys with a
 //!    suggestion and `${VAR}` references that are not set;
-//! 3. [`validate`] checks *meaning* (names, references, types, durations, SQL expressions) and produces
+//! 3. `validate` checks *meaning* (names, references, types, durations, SQL expressions) and produces
 //!    a [`ProjectSpec`], the resolved model every other crate consumes, together with the compiled
 //!    [`CompiledView`]s the engine evaluates.
 //!

@@ -5,7 +5,7 @@
 //! - Kafka topics (`kafka`): a consumer-group member whose partitions are tasks;
 //! - the built-in generator's live streams (`generator`): one task each;
 //! - file sources with `every:` (`scheduled`): ingested and backfilled on their schedule;
-//! - PostgreSQL tables followed by change data capture (`postgres_cdc`, [`cdc`]): streamed into the
+//! - PostgreSQL tables followed by change data capture (`postgres_cdc`, `cdc`): streamed into the
 //!   event log and from it into the views.
 //!
 //! A task (`task`) is the state of one source partition: a `ViewState` per fed view, its position,

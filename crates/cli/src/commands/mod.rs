@@ -1,4 +1,4 @@
-//! One module per command; [`run`] dispatches.
+//! One module per command; [`run()`] dispatches.
 
 mod backfill;
 mod compact;

@@ -1,6 +1,6 @@
 //! `freshet ingest`: loading a batch source into its event-log table. [`ingest_batch_source`] picks the
 //! loader by the source's kind: [`files`] (known by content hash, resumable per chunk) or a PostgreSQL
-//! table or query in [`postgres`] (rows known by content). [`cdc`] appends the rows a `postgres_cdc`
+//! table or query in `postgres` (rows known by content). [`cdc`] appends the rows a `postgres_cdc`
 //! source streams, known by content the same way. What they share lives here: the errors, the
 //! options and progress, and the rule that decides which records become events (a set event time, and
 //! the checks of every view the source feeds), so every batch source refuses exactly the same records.
