@@ -157,9 +157,8 @@ impl ViewState {
     ) -> Vec<(EntityKey, Vec<u8>)> {
         let fingerprint = self.fingerprint();
         let mut records: Vec<(EntityKey, Vec<u8>)> = Vec::with_capacity(events.len());
+        // Empty between calls (cleared at the end), so only its memory is reused.
         let mut slots = std::mem::take(&mut self.record_slots);
-        slots.clear();
-        let mut stale = Vec::new();
         self.ingest_chunked(
             events,
             |_, event| stamp(event),
@@ -171,13 +170,10 @@ impl ViewState {
                 match slots.entry(key.clone()) {
                     Entry::Occupied(slot) => {
                         // Any event placed since, even one that does not count, may have changed
-                        // the state (its newest ingest: the record's version): encoded at the end.
-                        let at = *slot.get();
-                        if let Some((_, record)) = records.get_mut(at)
-                            && !record.is_empty()
-                        {
+                        // the state (its newest ingest: the record's version): emptied here and
+                        // encoded at the end (an encoded record is never empty: it has a header).
+                        if let Some((_, record)) = records.get_mut(*slot.get()) {
                             *record = Vec::new();
-                            stale.push(at);
                         }
                     }
                     Entry::Vacant(slot) if outcome == InsertOutcome::Inserted => {
@@ -188,10 +184,8 @@ impl ViewState {
                 }
             },
         );
-        for at in stale {
-            if let Some((key, record)) = records.get_mut(at)
-                && let Some(state) = self.entity(key)
-            {
+        for (key, record) in records.iter_mut().filter(|(_, r)| r.is_empty()) {
+            if let Some(state) = self.entity(key) {
                 *record = encode(fingerprint, state);
             }
         }

@@ -16,51 +16,25 @@ use freshet_engine::{EntityKey, KeyPart};
 /// of the held map (up to a million keys) a pointer chase to compare keys.
 pub(crate) type InlineKey = smallvec::SmallVec<[u8; 24]>;
 
-/// Where key bytes are written: a `Vec`, or the write-behind's inline key buffer.
-pub trait KeyBytes {
-    /// Appends one byte.
-    fn put(&mut self, byte: u8);
-    /// Appends bytes.
-    fn put_slice(&mut self, bytes: &[u8]);
-}
-
-impl KeyBytes for Vec<u8> {
-    fn put(&mut self, byte: u8) {
-        self.push(byte);
-    }
-    fn put_slice(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-impl KeyBytes for InlineKey {
-    fn put(&mut self, byte: u8) {
-        self.push(byte);
-    }
-    fn put_slice(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
 /// The unambiguous text of an entity key.
-pub fn encode_entity(key: &EntityKey, out: &mut impl KeyBytes) {
+pub fn encode_entity(key: &EntityKey, out: &mut impl Extend<u8>) {
     // Numbers are formatted in place: a stream writes a key per touched entity, and a `String` per
     // number was an allocation each.
     let mut digits = itoa::Buffer::new();
     for (i, part) in key.parts().iter().enumerate() {
         if i > 0 {
-            out.put(b',');
+            out.extend([b',']);
         }
         match part {
             KeyPart::Int(n) => {
-                out.put(b'i');
-                out.put_slice(digits.format(*n).as_bytes());
+                out.extend([b'i']);
+                out.extend(digits.format(*n).as_bytes().iter().copied());
             }
             KeyPart::Str(s) => {
-                out.put(b's');
-                out.put_slice(digits.format(s.len()).as_bytes());
-                out.put(b':');
-                out.put_slice(s.as_bytes());
+                out.extend([b's']);
+                out.extend(digits.format(s.len()).as_bytes().iter().copied());
+                out.extend([b':']);
+                out.extend(s.as_bytes().iter().copied());
             }
         }
     }
@@ -86,9 +60,9 @@ pub fn embedded_key(view: &str, entity: &EntityKey) -> Vec<u8> {
 }
 
 /// [`embedded_key`], written into `out`.
-pub(crate) fn embedded_key_into(view: &str, entity: &EntityKey, out: &mut impl KeyBytes) {
-    out.put_slice(view.as_bytes());
-    out.put(0);
+pub(crate) fn embedded_key_into(view: &str, entity: &EntityKey, out: &mut impl Extend<u8>) {
+    out.extend(view.as_bytes().iter().copied());
+    out.extend([0]);
     encode_entity(entity, out);
 }
 

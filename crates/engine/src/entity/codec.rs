@@ -55,9 +55,9 @@ impl EntityState {
             + 4
     }
 
-    /// Appends the state's bytes to `out` (see the module's layout).
+    /// Appends the state's bytes to `out` (see the module's layout). A record sizes its buffer
+    /// with [`EntityState::encoded_len_hint`]; a snapshot's grows as any `Vec` does.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
-        out.reserve(self.encoded_len_hint());
         put_len(out, self.orders.len());
         for order in &self.orders {
             out.extend_from_slice(&order.event_time.to_le_bytes());
@@ -115,10 +115,10 @@ impl EntityState {
         for _ in 0..m {
             values.push(r.value()?);
         }
-        let seen = match r.u8()? {
-            0 => None,
-            1 => Some((r.i64()?, r.u64()?)),
-            tag => return Err(DecodeError(format!("bad newest-ingest tag {tag}"))),
+        let seen = if r.present("newest-ingest")? {
+            Some((r.i64()?, r.u64()?))
+        } else {
+            None
         };
         let ids_blob = r.blob()?;
         let ids: Vec<Option<KeyPart>> = if ids_blob.is_empty() {
@@ -126,10 +126,10 @@ impl EntityState {
         } else {
             from_blob(ids_blob)?
         };
-        let prefix = match r.u8()? {
-            0 => None,
-            1 => Some(Box::new(r.prefix()?)),
-            tag => return Err(DecodeError(format!("bad eviction-summary tag {tag}"))),
+        let prefix = if r.present("eviction-summary")? {
+            Some(Box::new(r.prefix()?))
+        } else {
+            None
         };
         let state = EntityState {
             orders,
@@ -140,9 +140,7 @@ impl EntityState {
         };
         Ok((state, r.0))
     }
-}
 
-impl EntityState {
     /// Whether decoded columns fit together for a view storing `stride` values per event: the
     /// query indexes values by event, so a damaged state that decoded must be refused, not read.
     pub(crate) fn check_shape(&self, stride: usize) -> Result<(), DecodeError> {
@@ -275,12 +273,21 @@ impl<'a> Reader<'a> {
         self.bytes(len)
     }
 
-    fn optional(&mut self) -> Result<Option<i64>, DecodeError> {
+    /// The tag byte in front of an optional part: whether the part follows.
+    fn present(&mut self, what: &str) -> Result<bool, DecodeError> {
         match self.u8()? {
-            0 => Ok(None),
-            1 => Ok(Some(self.i64()?)),
-            tag => Err(DecodeError(format!("bad option tag {tag}"))),
+            0 => Ok(false),
+            1 => Ok(true),
+            tag => Err(DecodeError(format!("bad {what} tag {tag}"))),
         }
+    }
+
+    fn optional(&mut self) -> Result<Option<i64>, DecodeError> {
+        Ok(if self.present("option")? {
+            Some(self.i64()?)
+        } else {
+            None
+        })
     }
 
     fn value(&mut self) -> Result<Value, DecodeError> {
@@ -290,8 +297,7 @@ impl<'a> Reader<'a> {
             2 => Value::Int64(self.i64()?),
             3 => Value::Float64(f64::from_bits(self.u64()?)),
             4 => {
-                let len = self.len(1)?;
-                let text = std::str::from_utf8(self.bytes(len)?)
+                let text = std::str::from_utf8(self.blob()?)
                     .map_err(|e| DecodeError(format!("a string value is not UTF-8: {e}")))?;
                 Value::String(Arc::from(text))
             }
