@@ -149,6 +149,18 @@ fn date_partition(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The lock serialising the creation of the table in `dir` across processes, held until dropped.
+/// The file stays (hidden, beside `_delta_log`); the lock goes with the process.
+fn creation_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".freshet-create.lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
 fn column_list(names: impl Iterator<Item = String>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
@@ -186,6 +198,17 @@ impl SourceLog {
             .map_err(delta)?
             .build()
             .map_err(delta)?;
+        // Workers of one project start together: the first creates the table, under an exclusive
+        // lock beside it, and the others wait for the lock and find the table. Without it a second
+        // creation fails, or commits new metadata that fails every concurrent append after it.
+        let _creating = if table.verify_deltatable_existence().await.map_err(delta)? {
+            None
+        } else {
+            Some(creation_lock(&dir).map_err(|source| LogError::Io {
+                dir: dir.clone(),
+                source,
+            })?)
+        };
         if table.verify_deltatable_existence().await.map_err(delta)? {
             table.load().await.map_err(delta)?;
         } else {

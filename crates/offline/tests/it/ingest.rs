@@ -196,3 +196,54 @@ async fn chunked_ingest_commits_each_chunk_and_the_result_is_the_same() {
     assert_eq!(log.version(), 11);
     assert_eq!(fixture.logged("trips").await.len(), 100);
 }
+
+/// Workers of one project start together and each opens the source's log: the first creates it, and
+/// none may create it again (a second creation commits new table metadata, which fails every
+/// concurrent append after it with "metadata changed since last commit").
+#[test]
+fn workers_opening_a_new_log_together_create_it_once() {
+    for round in 0..8 {
+        let fixture = Fixture::new(TRIPS);
+        let project = fixture.project();
+        let spec = project.spec.sources[0].clone();
+        let offline = fixture.offline();
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (offline, spec) = (offline.clone(), spec.clone());
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        freshet_offline::SourceLog::open(
+                            &offline,
+                            &spec.name,
+                            &spec.schema,
+                            &spec.timestamp_field,
+                        )
+                        .await
+                        .map(|log| log.version())
+                    })
+                })
+            })
+            .collect();
+        for opener in openers {
+            assert_eq!(opener.join().unwrap().unwrap(), 0, "round {round}");
+        }
+        let commits = std::fs::read_dir(offline.join("events/trips/_delta_log"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".json")
+            })
+            .count();
+        assert_eq!(
+            commits, 1,
+            "round {round}: the log was created more than once"
+        );
+    }
+}
