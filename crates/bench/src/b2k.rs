@@ -58,8 +58,11 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) recovery: bool,
     /// With --recovery: give the worker a static group membership (`group.instance.id`).
-    #[arg(long, requires = "recovery")]
+    #[arg(long, requires = "recovery", conflicts_with = "fixed_assignment")]
     pub(crate) static_membership: bool,
+    /// With --recovery: the worker reads all partitions by a fixed assignment, outside any group.
+    #[arg(long, requires = "recovery")]
+    pub(crate) fixed_assignment: bool,
     /// The broker: librdkafka's mock cluster in this process, or a `tansu` process of its own (its
     /// CPU then stays out of the figures; see `freshet_testkit::tansu`).
     #[arg(long, value_enum, default_value_t = BrokerKind::Mock)]

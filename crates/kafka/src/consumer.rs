@@ -1,4 +1,5 @@
-//! One member of a consumer group, polled on its own thread.
+//! A Kafka consumer polled on its own thread: a member of a consumer group, or a worker with a
+//! fixed share of the partitions ([`Assignment`]).
 //!
 //! Why a thread and a channel rather than an async stream: librdkafka calls the rebalance callback
 //! from inside `poll`, and a clean handover needs that callback to wait until the runtime has
@@ -12,6 +13,7 @@
 //! blocks, librdkafka's own prefetch queue fills to its byte limit, and fetching stops.
 
 use crate::KafkaError;
+use crate::assignment::{Assignment, partitions_of};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -100,8 +102,11 @@ pub struct ConsumerSettings {
     pub brokers: String,
     /// The topic.
     pub topic: String,
-    /// The consumer group.
+    /// The consumer group: the one joined, or with a fixed assignment only the one offsets are
+    /// committed to.
     pub group_id: String,
+    /// Who decides which partitions this consumer reads.
+    pub assignment: Assignment,
     /// Further librdkafka properties (security, timeouts), applied last.
     pub options: BTreeMap<String, String>,
     /// Records per delivery at most.
@@ -122,6 +127,7 @@ impl ConsumerSettings {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             group_id: group_id.to_owned(),
+            assignment: Assignment::Group,
             options: BTreeMap::new(),
             batch_records: 8_192,
             batch_wait: Duration::from_millis(5),
@@ -323,19 +329,25 @@ impl<T: Send + 'static> GroupConsumer<T> {
                     brokers: settings.brokers.clone(),
                     source,
                 })?;
-        consumer
-            .subscribe(&[&settings.topic])
-            .map_err(|source| KafkaError::Operation {
-                operation: "subscribe",
-                topic: settings.topic.clone(),
-                source,
-            })?;
+        // A fixed share is assigned by the poll thread once the broker has told it the topic's
+        // partitions: the assignment asks the runtime where each starts, which must not block here.
+        if settings.assignment == Assignment::Group {
+            consumer
+                .subscribe(&[&settings.topic])
+                .map_err(|source| KafkaError::Operation {
+                    operation: "subscribe",
+                    topic: settings.topic.clone(),
+                    source,
+                })?;
+        }
         let consumer = Arc::new(consumer);
         let stop = Arc::new(AtomicBool::new(false));
         let poller = Poller {
             consumer: consumer.clone(),
             stop: stop.clone(),
             decode: Box::new(decode),
+            topic: settings.topic.clone(),
+            assignment: settings.assignment,
             batch_records: settings.batch_records.max(1),
             batch_wait: settings.batch_wait,
         };
@@ -403,6 +415,8 @@ struct Poller<T: Send + 'static> {
     consumer: Arc<BaseConsumer<GroupContext<T>>>,
     stop: Arc<AtomicBool>,
     decode: Decode<T>,
+    topic: String,
+    assignment: Assignment,
     batch_records: usize,
     batch_wait: Duration,
 }
@@ -410,6 +424,9 @@ struct Poller<T: Send + 'static> {
 impl<T: Send + 'static> Poller<T> {
     fn run(self) {
         let context = self.consumer.context().clone();
+        if self.assignment != Assignment::Group && !self.take_fixed_share() {
+            return;
+        }
         let mut oldest: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             // One clock read per message: on virtual machines it is a visible share of the thread.
@@ -456,7 +473,42 @@ impl<T: Send + 'static> Poller<T> {
             }
         }
         // Leaving the group runs the revoke callback; the runtime no longer listens, so it must not
-        // wait for answers: the closed channel makes `ask` return at once.
-        self.consumer.unsubscribe();
+        // wait for answers: the closed channel makes `ask` return at once. A fixed share never
+        // joined: the runtime checkpoints it when it shuts down.
+        if self.assignment == Assignment::Group {
+            self.consumer.unsubscribe();
+        }
+    }
+
+    /// Waits until the broker knows the topic, then assigns this worker's share the way the group
+    /// would: the runtime answers where each partition starts. False if stopped first.
+    fn take_fixed_share(&self) -> bool {
+        let partitions = loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            if let Some(partitions) =
+                partitions_of(&self.consumer, &self.topic, Duration::from_secs(5))
+            {
+                break partitions;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        };
+        let mine = self.assignment.fixed_share(&partitions);
+        if mine.is_empty() {
+            tracing::warn!(
+                "kafka: {} reads none of the {} partitions of `{}`: use fewer workers, or more partitions",
+                self.assignment,
+                partitions.len(),
+                self.topic
+            );
+            return true;
+        }
+        let mut list = TopicPartitionList::new();
+        for &p in &mine {
+            list.add_partition(&self.topic, p);
+        }
+        self.consumer.context().assign(&self.consumer, &mut list);
+        true
     }
 }

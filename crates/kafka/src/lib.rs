@@ -9,11 +9,14 @@
 //!   the group's committed offset) and which offsets to commit for a partition it gives up (the ones its
 //!   checkpoint covers). Committed offsets are for lag monitoring and for tools; the checkpoint is
 //!   the truth.
+//!   With a fixed [`assignment::Assignment`] the worker skips the group and asks the runtime the
+//!   same question for its own share of the partitions, so a restart resumes without a rebalance.
 //! - [`producer::Producer`]: an idempotent producer for `freshet generate --to kafka://` and tests.
 
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod assignment;
 pub mod consumer;
 pub mod producer;
 

@@ -79,6 +79,7 @@ pub(crate) struct RawSource {
     pub(crate) key: S<String>,
     pub(crate) event_time: S<String>,
     pub(crate) options: S<Vec<(Spanned<String>, Spanned<Templated>)>>,
+    pub(crate) assignment: S<RawAssignment>,
     pub(crate) path: S<Templated>,
     pub(crate) every: S<String>,
     pub(crate) url: S<Templated>,
@@ -92,6 +93,18 @@ pub(crate) struct RawSource {
     pub(crate) seed: S<i64>,
     pub(crate) speedup: S<f64>,
     pub(crate) history: S<String>,
+}
+
+/// A Kafka source's `assignment`: a name (`group`, `fixed`), or this worker's share.
+#[derive(Debug)]
+pub(crate) enum RawAssignment {
+    Named(Spanned<String>),
+    Share {
+        worker: S<Templated>,
+        workers: S<i64>,
+        /// Keys written, so a value that failed to decode is not also reported as missing.
+        present: Vec<&'static str>,
+    },
 }
 
 #[derive(Debug)]
@@ -157,6 +170,7 @@ pub(crate) const SOURCE_KINDS: [(&str, &[&str]); 6] = [
             "key",
             "event_time",
             "options",
+            "assignment",
         ],
     ),
     ("file", &["path", "format", "every"]),
@@ -408,6 +422,7 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: String) -> Option<RawSource> {
                 .collect();
             Some(Spanned { value, at })
         }),
+        assignment: m.optional(d, "assignment", assignment),
         path: m.optional(d, "path", t),
         every: m.optional(d, "every", string),
         url: m.optional(d, "url", t),
@@ -421,6 +436,27 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: String) -> Option<RawSource> {
         seed: m.optional(d, "seed", |d, n, p| d.integer(n, p)),
         speedup: m.optional(d, "speedup", |d, n, p| d.number(n, p)),
         history: m.optional(d, "history", string),
+    })
+}
+
+fn assignment(d: &mut Decoder<'_>, node: &Node, path: String) -> S<RawAssignment> {
+    if !matches!(node, Node::Mapping(_)) {
+        let name = d.string(node, path)?;
+        let at = name.at.clone();
+        return Some(Spanned {
+            value: RawAssignment::Named(name),
+            at,
+        });
+    }
+    let m = d.mapping(node, path, &["worker", "workers"])?;
+    let value = RawAssignment::Share {
+        worker: m.optional(d, "worker", |d, n, p| d.templated(n, p)),
+        workers: m.optional(d, "workers", |d, n, p| d.integer(n, p)),
+        present: present(&m, &["worker", "workers"]),
+    };
+    Some(Spanned {
+        value,
+        at: m.at().clone(),
     })
 }
 

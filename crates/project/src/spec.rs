@@ -228,6 +228,9 @@ pub enum Connector {
         event_time: EventTimeFrom,
         /// Further librdkafka consumer properties (security, timeouts), passed through.
         options: Vec<(String, Templated)>,
+        /// Who decides which partitions this worker reads.
+        #[serde(default)]
+        assignment: PartitionAssignment,
     },
     /// Files in Parquet, CSV or JSON lines.
     File {
@@ -327,6 +330,24 @@ pub enum StartOffset {
     Earliest,
     /// Only records produced from now on.
     Latest,
+}
+
+/// Which partitions of a Kafka topic a worker reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionAssignment {
+    /// The consumer group assigns them and moves them between workers as workers come and go.
+    #[default]
+    Group,
+    /// Worker `worker` of `workers` reads the partitions whose number modulo `workers` is `worker`,
+    /// without joining the group: a restarted worker resumes at once, with no rebalance to wait
+    /// for, but a stopped worker's partitions wait for it.
+    Fixed {
+        /// This worker's number, below `workers`.
+        worker: u32,
+        /// How many workers share the topic.
+        workers: u32,
+    },
 }
 
 /// File formats for `file` sources.

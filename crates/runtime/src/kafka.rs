@@ -1,4 +1,5 @@
-//! Kafka sources: a consumer-group member whose partitions are tasks.
+//! Kafka sources: a consumer-group member (or a worker with a fixed share of the partitions) whose
+//! partitions are tasks.
 //!
 //! Per batch of records, in this order:
 //! 1. each record was decoded and checked on the poll thread ([`PayloadDecoder`]); the refused go to
@@ -18,15 +19,19 @@ use crate::RunError;
 use crate::background_log::BackgroundLog;
 use crate::checkpoint_in_flight::{CheckpointInFlight, TakingCheckpoint};
 use crate::dead_letters::{PartitionDeadLetters, Refused};
+use crate::partition_claim::PartitionClaim;
 use crate::task::{Event, Task, WATERMARK_LAG, write_records};
 use freshet_engine::{Timestamp, Value, ViewDef};
+use freshet_kafka::assignment::Assignment;
 use freshet_kafka::consumer::{
     ConsumerSettings, Delivery, GroupConsumer, RawRecord, Record, StartAt,
 };
 use freshet_offline::{LogRows, SourceLog, Transaction};
 use freshet_online::OnlineStore;
 use freshet_project::Project;
-use freshet_project::spec::{Connector, EventTimeFrom, SourceSpec, StartOffset};
+use freshet_project::spec::{
+    Connector, EventTimeFrom, PartitionAssignment, SourceSpec, StartOffset,
+};
 use freshet_sources::decode::RowDecoder;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -188,6 +193,8 @@ struct Owned {
     /// Offsets below this are in the event log already.
     logged: i64,
     dead_letters: PartitionDeadLetters,
+    /// With a fixed assignment, this worker's lock on the partition.
+    _claim: Option<PartitionClaim>,
 }
 
 /// One Kafka source.
@@ -196,6 +203,7 @@ pub(crate) struct KafkaStream {
     pub(crate) name: String,
     topic: String,
     start: StartOffset,
+    assignment: Assignment,
     consumer: GroupConsumer<Decoded>,
     log: BackgroundLog,
     root: PathBuf,
@@ -232,6 +240,7 @@ impl KafkaStream {
             group_id,
             start_offset,
             options,
+            assignment,
             ..
         } = &source.connector
         else {
@@ -242,6 +251,10 @@ impl KafkaStream {
             |g| g.resolved().to_owned(),
         );
         let mut settings = ConsumerSettings::new(brokers.resolved(), topic.resolved(), &group);
+        settings.assignment = match *assignment {
+            PartitionAssignment::Group => Assignment::Group,
+            PartitionAssignment::Fixed { worker, workers } => Assignment::Fixed { worker, workers },
+        };
         settings.options = options
             .iter()
             .map(|(k, v)| (k.clone(), v.resolved().to_owned()))
@@ -265,6 +278,7 @@ impl KafkaStream {
             name: source.name.clone(),
             topic: topic.resolved().to_owned(),
             start: *start_offset,
+            assignment: settings.assignment,
             consumer,
             log: BackgroundLog::new(log),
             root,
@@ -312,6 +326,13 @@ impl KafkaStream {
         self.log.settled().await?.refresh().await?;
         let mut starts = BTreeMap::new();
         for &p in partitions {
+            // Claimed before the checkpoint is read, so two workers never restore one partition.
+            let claim = match self.assignment {
+                Assignment::Group => None,
+                Assignment::Fixed { .. } => {
+                    Some(PartitionClaim::take(&self.checkpoints, &self.name, p)?)
+                }
+            };
             let task = Task::open(project, &self.name, p)?;
             let logged = self
                 .log
@@ -340,6 +361,7 @@ impl KafkaStream {
                     task,
                     logged,
                     dead_letters,
+                    _claim: claim,
                 },
             );
         }

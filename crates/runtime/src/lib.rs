@@ -24,6 +24,7 @@ mod checkpoint_in_flight;
 mod dead_letters;
 pub mod generator;
 mod kafka;
+mod partition_claim;
 mod scheduled;
 mod task;
 

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 const HOUR: i64 = 3_600_000_000;
 
-fn project_yaml(brokers: &str, topic: &str, store: &str) -> String {
+/// The test project; `source_extra` is inserted as lines of the Kafka source.
+fn project_yaml(brokers: &str, topic: &str, store: &str, source_extra: &str) -> String {
     format!(
         r#"project: stream
 online_store: {store}
@@ -29,7 +30,7 @@ sources:
     topic: {topic}
     timestamp_field: event_time
     schema: {{driver_id: int64, fare: float64, status: string, event_time: timestamp}}
-    options: {{session.timeout.ms: "6000", heartbeat.interval.ms: "500"}}
+{source_extra}    options: {{session.timeout.ms: "6000", heartbeat.interval.ms: "500"}}
 feature_views:
   - name: driver_trips
     entities: [driver]
@@ -122,7 +123,16 @@ fn oracle(trips: &[Trip], driver: i64, now: i64) -> (i64, Option<f64>, Option<f6
 }
 
 fn spawn_run(root: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_freshet"))
+    spawn_worker(root, port, None)
+}
+
+/// `freshet run` with `WORKER_ID` set to `worker`, for projects with a fixed assignment.
+fn spawn_worker(root: &Path, port: u16, worker: Option<u32>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_freshet"));
+    if let Some(worker) = worker {
+        command.env("WORKER_ID", worker.to_string());
+    }
+    command
         .args([
             "run",
             "-p",
@@ -135,9 +145,27 @@ fn spawn_run(root: &Path, port: u16) -> Child {
         .current_dir(root)
         .env("FRESHET_LOG", "freshet=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(root.join(format!("worker-{port}.log"))).unwrap())
         .spawn()
         .unwrap()
+}
+
+/// The last lines each worker under `root` logged, for a failing test's message.
+fn worker_logs(root: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("worker-") {
+            let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            text.push_str(&format!("--- {name}\n"));
+            for line in &lines[lines.len().saturating_sub(15)..] {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
 }
 
 /// The next offset of each partition a worker owns, from its `/metrics`.
@@ -171,9 +199,21 @@ fn stop(mut child: Child) {
     assert_eq!(child.wait().unwrap().code(), Some(0), "SIGTERM stops a run");
 }
 
+/// The test process's environment, with a `WORKER_ID` for projects with a fixed assignment: the
+/// checks read the shared stores, whichever worker wrote them.
+struct AnyWorker;
+
+impl freshet_project::Env for AnyWorker {
+    fn var(&self, name: &str) -> Option<String> {
+        ProcessEnv
+            .var(name)
+            .or_else(|| (name == "WORKER_ID").then(|| "0".to_owned()))
+    }
+}
+
 /// Checks the event log (each produced event once) and the online store (the oracle's values).
 pub(crate) fn check_figures(dir: &Path, trips: &[Trip], drivers: i64) {
-    let project = load_project(dir, &ProcessEnv).unwrap();
+    let project = load_project(dir, &AnyWorker).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -262,11 +302,21 @@ fn broker(topic: &str, partitions: i32) -> (MockBroker, String) {
 }
 
 fn project_dir(root: &Path, brokers: &str, topic: &str, store: &str) -> PathBuf {
+    project_dir_with(root, brokers, topic, store, "")
+}
+
+fn project_dir_with(
+    root: &Path,
+    brokers: &str,
+    topic: &str,
+    store: &str,
+    source_extra: &str,
+) -> PathBuf {
     let dir = root.join("stream");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("freshet.yaml"),
-        project_yaml(brokers, topic, store),
+        project_yaml(brokers, topic, store, source_extra),
     )
     .unwrap();
     dir
@@ -300,6 +350,33 @@ pub(crate) fn drain(children: Vec<Child>, ports: &[u16], brokers: &str, limit: D
 
 #[test]
 fn a_million_events_through_ten_kills_are_counted_exactly_once() {
+    // Each restart waits for the group to time the killed member out, so the events outlast the
+    // kills produced at once.
+    kills_are_counted_exactly_once("", 1_000_000, 10, None);
+}
+
+/// With a fixed assignment a restarted worker takes its partitions back at once, without waiting
+/// for the group to time the dead member out; the result is the same.
+#[test]
+fn a_fixed_share_through_kills_is_counted_exactly_once() {
+    // A restart takes a second, so the events arrive over about fifteen, to land the kills mid-stream.
+    kills_are_counted_exactly_once(
+        "    assignment: fixed\n",
+        300_000,
+        6,
+        Some((20_000, Duration::from_secs(1))),
+    );
+}
+
+/// Produces `events` trips (or `FRESHET_TEST_EVENTS`), at once or `pace` (so many, then a pause),
+/// while a worker is killed `kills` times (or `FRESHET_TEST_KILLS`), then checks the log and the
+/// store against the oracle.
+fn kills_are_counted_exactly_once(
+    source_extra: &str,
+    events: usize,
+    kills: usize,
+    pace: Option<(usize, Duration)>,
+) {
     // The mock broker keeps at most 100,000 records (or 5 MiB) per partition: 16 partitions hold
     // the million without expiring any before the workers read them.
     let (_cluster, brokers) = broker("trips", 16);
@@ -310,23 +387,31 @@ fn a_million_events_through_ten_kills_are_counted_exactly_once() {
         .unwrap();
     let root = temp.path();
     eprintln!("project in {}", root.display());
-    let dir = project_dir(root, &brokers, "trips", "{type: embedded}");
+    let dir = project_dir_with(root, &brokers, "trips", "{type: embedded}", source_extra);
     let end = chrono::Utc::now().timestamp_micros() - 10 * 60 * 1_000_000;
     let drivers = 5_000;
     let events = std::env::var("FRESHET_TEST_EVENTS")
         .ok()
         .and_then(|k| k.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(events);
     let all = trips(events, drivers, end, 7);
     let producing = {
         let (brokers, all) = (brokers.clone(), all.clone());
-        std::thread::spawn(move || produce(&brokers, "trips", &all))
+        std::thread::spawn(move || match pace {
+            None => produce(&brokers, "trips", &all),
+            Some((chunk, pause)) => {
+                for part in all.chunks(chunk) {
+                    produce(&brokers, "trips", part);
+                    std::thread::sleep(pause);
+                }
+            }
+        })
     };
     let port = free_port();
     let kills: usize = std::env::var("FRESHET_TEST_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(kills);
     // Seeded "random" moments: 0 to 1.5 seconds after a run has made progress.
     let mut seed = 11u64;
     let mut before = 0;
@@ -613,4 +698,103 @@ feature_views:
     stop(worker);
     // Every record was keyed by its driver and well formed: nothing went to the dead letters.
     assert!(!dir.join(".freshet/offline/dead-letter").exists());
+}
+
+/// Two workers with fixed shares split the topic between them, each reading only its own
+/// partitions, and together agree with one worker.
+#[test]
+fn fixed_workers_read_their_own_partitions_and_agree_with_one() {
+    let redis = freshet_testkit::redis::RedisServer::start();
+    let (_cluster, brokers) = broker("trips", 6);
+    let root = tempfile::tempdir().unwrap();
+    let store = format!("{{type: redis, url: \"{}\"}}", redis.url());
+    let share = "    assignment: {worker: \"${WORKER_ID}\", workers: 2}\n";
+    let dir = project_dir_with(root.path(), &brokers, "trips", &store, share);
+    let end = chrono::Utc::now().timestamp_micros() - 10 * 60 * 1_000_000;
+    let drivers = 2_000;
+    let all = trips(100_000, drivers, end, 45);
+    produce(&brokers, "trips", &all);
+    let ports = [free_port(), free_port()];
+    let workers: Vec<Child> = (0..2)
+        .map(|w| spawn_worker(root.path(), ports[w], Some(w as u32)))
+        .collect();
+    let started = Instant::now();
+    while ports.iter().any(|p| positions(*p).len() < 3) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "workers took no partitions; positions {:?} and {:?}\n{}",
+            positions(ports[0]),
+            positions(ports[1]),
+            worker_logs(root.path())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (worker, port) in ports.iter().enumerate() {
+        let owned: Vec<i32> = positions(*port).into_keys().collect();
+        let expected: Vec<i32> = (0..6).filter(|p| p % 2 == worker as i32).collect();
+        assert_eq!(owned, expected, "worker {worker}'s partitions");
+    }
+    drain(workers, &ports, &brokers, Duration::from_secs(120));
+    check_figures(&dir, &all, drivers);
+}
+
+/// Two workers started with the same number would both read its partitions: the second is refused,
+/// naming the partition and the fix, and the first runs on.
+#[test]
+fn a_second_worker_with_the_same_number_is_refused() {
+    let redis = freshet_testkit::redis::RedisServer::start();
+    let (_cluster, brokers) = broker("trips", 2);
+    let root = tempfile::tempdir().unwrap();
+    let dir = project_dir_with(
+        root.path(),
+        &brokers,
+        "trips",
+        &format!("{{type: redis, url: \"{}\"}}", redis.url()),
+        "    assignment: {worker: \"${WORKER_ID}\", workers: 1}\n",
+    );
+    let end = chrono::Utc::now().timestamp_micros() - 10 * 60 * 1_000_000;
+    let all = trips(2_000, 100, end, 5);
+    produce(&brokers, "trips", &all);
+    let port = free_port();
+    let first = spawn_worker(root.path(), port, Some(0));
+    let started = Instant::now();
+    while positions(port).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first worker took no partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = root.path().join("second.log");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args(["run", "-p"])
+        .arg(&dir)
+        .args(["--port", &free_port().to_string()])
+        .env("WORKER_ID", "0")
+        .env("FRESHET_LOG", "freshet=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            second.kill().unwrap();
+            second.wait().unwrap();
+            panic!("the second worker with the same number kept running");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_ne!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("partition 0 is already read by another worker of this project"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("assignment.worker"), "{stderr}");
+    drain(vec![first], &[port], &brokers, Duration::from_secs(60));
+    check_figures(&dir, &all, 100);
 }

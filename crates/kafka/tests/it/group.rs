@@ -175,3 +175,56 @@ async fn a_second_member_takes_partitions_over_with_a_revocation_first() {
     first.close();
     second.close();
 }
+
+/// Two workers with fixed shares each get exactly their partitions, at once and without a group:
+/// between them every record, none twice; and a worker restarted with the same number resumes where
+/// it is told, with nobody to wait for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_shares_split_a_topic_by_worker_number() {
+    use freshet_kafka::assignment::Assignment;
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("t3", 5, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, "t3", 1_000);
+    let share = |worker| {
+        let mut settings = ConsumerSettings::new(&brokers, "t3", "g3");
+        settings.assignment = Assignment::Fixed { worker, workers: 2 };
+        settings
+    };
+    let mut even = GroupConsumer::start(&share(0), decode).unwrap();
+    let mut odd = GroupConsumer::start(&share(1), decode).unwrap();
+    // Records arrive only for assigned partitions (`collect` checks), so the counts are exact.
+    let per_partition = count_per_partition(&brokers, "t3");
+    let evens: usize = [0, 2, 4].iter().map(|p| per_partition[p]).sum();
+    let (seen_even, partitions_even) = collect(&mut even, evens, |_| StartAt::Beginning).await;
+    let (seen_odd, partitions_odd) = collect(&mut odd, 1_000 - evens, |_| StartAt::Beginning).await;
+    assert_eq!(partitions_even, [0, 2, 4].into_iter().collect());
+    assert_eq!(partitions_odd, [1, 3].into_iter().collect());
+    assert!(seen_even.is_disjoint(&seen_odd));
+    assert_eq!(seen_even.len() + seen_odd.len(), 1_000);
+    odd.close();
+
+    // Restarted while the other worker still runs: the same partitions, from where it is told.
+    let mut odd = GroupConsumer::start(&share(1), decode).unwrap();
+    let (again, partitions) = collect(&mut odd, per_partition[&3] - 5, |p| {
+        if p == 3 {
+            StartAt::Offset(5)
+        } else {
+            StartAt::End
+        }
+    })
+    .await;
+    assert_eq!(partitions, [1, 3].into_iter().collect());
+    assert_eq!(again.len(), per_partition[&3] - 5);
+    odd.close();
+    even.close();
+}
+
+/// Records per partition of `topic`, from its watermarks.
+fn count_per_partition(brokers: &str, topic: &str) -> BTreeMap<i32, usize> {
+    freshet_kafka::watermarks(brokers, topic, Duration::from_secs(10))
+        .unwrap()
+        .into_iter()
+        .map(|(p, (low, high))| (p, usize::try_from(high - low).unwrap()))
+        .collect()
+}

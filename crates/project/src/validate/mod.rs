@@ -5,6 +5,7 @@
 //! check records its problems and carries on. A reference to something that was declared but is itself
 //! invalid is not reported again: the user sees the root cause once, not a cascade.
 
+mod assignment;
 mod models;
 mod partitioning;
 mod serving;

@@ -291,6 +291,7 @@ impl Validator {
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    assignment: self.assignment(s.assignment.as_ref())?,
                 }
             }
             "file" => {

@@ -381,3 +381,48 @@ fn serving_tokens_are_kept_as_templates_never_as_secrets() {
         "{stored}"
     );
 }
+
+#[test]
+fn a_fixed_assignment_names_a_worker_that_exists() {
+    let with = |line: &str| {
+        let text = base_with("    topic: trips\n", &format!("    topic: trips\n{line}"));
+        let (_, _, path, message, help) = single_error(&text);
+        (path, message, help)
+    };
+    let (path, message, help) = with("    assignment: {worker: 3, workers: 3}\n");
+    assert_eq!(path, "sources[0].assignment.worker");
+    assert_eq!(message, "`worker` is 3, but workers are numbered 0 to 2");
+    assert!(help.contains("from 0 to 2"), "{help}");
+    // From the environment: the template is named, never the value.
+    let (path, message, _) = with("    assignment: {worker: \"${BAD_WORKER_ID}\", workers: 2}\n");
+    assert_eq!(path, "sources[0].assignment.worker");
+    assert_eq!(
+        message,
+        "`worker` (`${BAD_WORKER_ID}`) is not a whole number"
+    );
+    let (_, message, help) = with("    assignment: {worker: 0}\n");
+    assert_eq!(message, "the assignment needs `workers`");
+    assert!(help.contains("workers: 2"), "{help}");
+    let (path, message, _) = with("    assignment: {worker: 0, workers: 0}\n");
+    assert_eq!(path, "sources[0].assignment.workers");
+    assert_eq!(message, "`workers` is 0, not a count of workers");
+    let (_, message, help) = with("    assignment: fixd\n");
+    assert_eq!(message, "unknown partition assignment `fixd`");
+    assert_eq!(help, "did you mean `fixed`?");
+    let (path, message, help) = with("    assignment: {worker: 0, workers: 2, group: x}\n");
+    assert_eq!(path, "sources[0].assignment.group");
+    assert_eq!(message, "unknown field `group`");
+    assert!(help.is_empty() || help.contains("workers"), "{help}");
+}
+
+#[test]
+fn a_worker_number_from_an_unset_variable_is_reported_once() {
+    let text = base_with(
+        "    topic: trips\n",
+        "    topic: trips\n    assignment: {worker: \"${NO_WORKER_ID}\", workers: 2}\n",
+    );
+    let (_, _, path, message, help) = single_error(&text);
+    assert_eq!(path, "sources[0].assignment.worker");
+    assert_eq!(message, "environment variable `NO_WORKER_ID` is not set");
+    assert!(help.starts_with("export NO_WORKER_ID="), "{help}");
+}

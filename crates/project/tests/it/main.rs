@@ -43,6 +43,8 @@ pub(crate) fn env() -> HashMap<String, String> {
         ("PG_PASSWORD".to_owned(), "pg-secret".to_owned()),
         ("API_TOKEN".to_owned(), "a-long-random-token".to_owned()),
         ("EMPTY".to_owned(), String::new()),
+        ("WORKER_ID".to_owned(), "1".to_owned()),
+        ("BAD_WORKER_ID".to_owned(), "one".to_owned()),
     ])
 }
 

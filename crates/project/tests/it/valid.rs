@@ -135,3 +135,42 @@ fn every_aggregation_validates() {
         FeatureType::List(DataType::Float64)
     );
 }
+
+#[test]
+fn a_kafka_source_reads_partitions_by_group_or_by_a_fixed_share() {
+    use freshet_project::spec::PartitionAssignment;
+    let assignment = |line: &str| {
+        let text = super::base_with("    topic: trips\n", &format!("    topic: trips\n{line}"));
+        match valid(&text).sources[0].connector {
+            Connector::Kafka { assignment, .. } => assignment,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(assignment(""), PartitionAssignment::Group);
+    assert_eq!(
+        assignment("    assignment: group\n"),
+        PartitionAssignment::Group
+    );
+    assert_eq!(
+        assignment("    assignment: fixed\n"),
+        PartitionAssignment::Fixed {
+            worker: 0,
+            workers: 1
+        }
+    );
+    // The worker's number comes from the environment (WORKER_ID=1 in these tests).
+    assert_eq!(
+        assignment("    assignment: {worker: \"${WORKER_ID}\", workers: 3}\n"),
+        PartitionAssignment::Fixed {
+            worker: 1,
+            workers: 3
+        }
+    );
+    assert_eq!(
+        assignment("    assignment: {worker: 2, workers: 3}\n"),
+        PartitionAssignment::Fixed {
+            worker: 2,
+            workers: 3
+        }
+    );
+}
