@@ -245,10 +245,7 @@ fn drain(behind: &WriteBehind, db: &Weak<Database>) {
             Some(db) => {
                 // In key order, consecutive inserts land in the same leaf and descend through
                 // the same branch pages, so each page is copied once per batch and stays in cache.
-                let mut records: Vec<(&[u8], &[u8])> = batch
-                    .iter()
-                    .map(|(k, r)| (k.as_slice(), r.as_slice()))
-                    .collect();
+                let mut records: Vec<(&[u8], &[u8])> = batch.iter().collect();
                 records.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 commit(&db, records.into_iter(), redb::Durability::None)
                     .map(drop)

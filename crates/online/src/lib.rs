@@ -18,6 +18,7 @@
 //! [`OnlineStore::open`]: embedded (redb, the default), Redis, and Redis Cluster.
 
 pub mod embedded;
+mod held_map;
 pub mod keys;
 pub mod redis_store;
 mod write_behind;

@@ -34,10 +34,9 @@
 //! - **A failed drain is not forgotten**: its batch stays readable, and every later offer and sync
 //!   returns the failure.
 
-use crate::keys::InlineKey;
+use crate::held_map::HeldMap;
+pub(crate) use crate::held_map::KeyedRecord;
 use freshet_engine::record_version;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -63,13 +62,8 @@ pub(crate) fn held_size(key: &[u8], record: &[u8]) -> usize {
     key.len() + record.len() + 64
 }
 
-/// A store key and its record.
-pub(crate) type KeyedRecord = (InlineKey, Vec<u8>);
-
-/// Held records by key. Keys are ours (view and entity), not an attacker's, so the map uses a fast
-/// hash rather than the standard library's DoS-resistant one, which cost the offering thread 2 % of
-/// B2k's CPU.
-pub(crate) type Batch = HashMap<InlineKey, Vec<u8>, foldhash::fast::RandomState>;
+/// Held records by key.
+pub(crate) type Batch = HeldMap;
 
 /// The records held in memory, and the drainer's progress.
 #[derive(Debug)]
@@ -114,28 +108,6 @@ struct State {
 /// Whether `record` may replace `current`: its version is not smaller.
 pub(crate) fn supersedes(record: &[u8], current: &[u8]) -> bool {
     record_version(current) <= record_version(record)
-}
-
-/// Makes room in `map` for `records` and orders them by where their probes start in its table, so
-/// that the offer walks the table forwards. Held until a checkpoint, the map grows to every entity
-/// touched since, larger than the caches: probed in arrival order, every record costs a cache miss
-/// and a page walk; in table order, neighbouring probes share pages and the hardware prefetcher
-/// follows. Records of one key keep their order (the sort is stable), so the newest still wins ties.
-fn in_probe_order(map: &mut Batch, records: &mut [KeyedRecord]) {
-    use std::hash::BuildHasher;
-    map.reserve(records.len());
-    // The standard map is hashbrown's: a table of a power-of-two number of buckets, 7/8 of them
-    // usable, each probe starting at the bucket the hash's low bits name. Were that to change, the
-    // order would only be slower, never wrong.
-    let capacity = map.capacity();
-    let buckets = if capacity < 8 {
-        capacity + 1
-    } else {
-        capacity / 7 * 8
-    };
-    let mask = buckets.next_power_of_two().wrapping_sub(1) as u64;
-    let hasher = map.hasher();
-    records.sort_by_cached_key(|(key, _)| hasher.hash_one(key) & mask);
 }
 
 /// Of two records, the newer (the first on a tie).
@@ -203,30 +175,15 @@ impl WriteBehind {
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
         }
-        let mut taken = 0;
         let held = &mut *state;
-        let mut records = records;
-        in_probe_order(&mut held.current, &mut records);
-        for (key, record) in records {
-            // One probe per record: held until a checkpoint, the map grows to every entity touched
-            // since, and each probe of a large map is a cache miss.
-            match held.current.entry(key) {
-                Entry::Occupied(mut current) => {
-                    if supersedes(&record, current.get()) {
-                        // `current` was counted when it came in, so this cannot underflow.
-                        held.current_bytes -= held_size(current.key(), current.get());
-                        held.current_bytes += held_size(current.key(), &record);
-                        current.insert(record);
-                        taken += 1;
-                    }
-                }
-                Entry::Vacant(slot) => {
-                    held.current_bytes += held_size(slot.key(), &record);
-                    slot.insert(record);
-                    taken += 1;
-                }
+        let bytes = &mut held.current_bytes;
+        let taken = held.current.offer(records, supersedes, |key, old, new| {
+            // `old` was counted when it came in, so this cannot underflow.
+            if let Some(old) = old {
+                *bytes -= held_size(key, old);
             }
-        }
+            *bytes += held_size(key, new);
+        });
         self.update_flag(&state);
         if state.current_bytes >= self.min_batch_bytes {
             self.changed.notify_all();
@@ -247,8 +204,8 @@ impl WriteBehind {
             keys.iter()
                 .map(|k| {
                     newer(
-                        state.current.get(k.as_slice()).cloned(),
-                        state.draining.get(k.as_slice()).cloned(),
+                        state.current.get(k).cloned(),
+                        state.draining.get(k).cloned(),
                     )
                 })
                 .collect(),
@@ -275,10 +232,7 @@ impl WriteBehind {
         // The next batch is likely as large: room for it up front spares the offers rehashing a
         // growing table (2 % of B2k's CPU).
         let room = state.current.len();
-        let taken = std::mem::replace(
-            &mut state.current,
-            Batch::with_capacity_and_hasher(room, Default::default()),
-        );
+        let taken = std::mem::replace(&mut state.current, Batch::with_capacity(room));
         state.draining = Arc::new(taken);
         state.current_bytes = 0;
         state.taken += 1;
