@@ -273,7 +273,8 @@ fn offsets_list(topic: &str, offsets: &BTreeMap<i32, i64>) -> TopicPartitionList
     list
 }
 
-/// A member of a consumer group; see the module documentation.
+/// A member of a consumer group, or a worker with a fixed share of the partitions; see the module
+/// documentation.
 pub struct GroupConsumer<T: Send + 'static> {
     deliveries: tokio::sync::mpsc::Receiver<Delivery<T>>,
     consumer: Arc<BaseConsumer<GroupContext<T>>>,
@@ -291,7 +292,9 @@ impl<T: Send + 'static> std::fmt::Debug for GroupConsumer<T> {
 }
 
 impl<T: Send + 'static> GroupConsumer<T> {
-    /// Joins the group and starts polling; `decode` turns each record into a `T` on the poll thread.
+    /// Joins the group (or, with a fixed assignment, takes its share once the broker names the
+    /// topic's partitions) and starts polling; `decode` turns each record into a `T` on the poll
+    /// thread.
     pub fn start(
         settings: &ConsumerSettings,
         decode: impl Fn(RawRecord<'_>) -> T + Send + Sync + 'static,

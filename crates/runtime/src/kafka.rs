@@ -228,7 +228,8 @@ fn position(partition: i32, offset: i64) -> u64 {
 }
 
 impl KafkaStream {
-    /// Joins the consumer group of `source`; `None` if it is not a Kafka source.
+    /// Starts consuming `source` (in its consumer group, or its fixed share of the partitions);
+    /// `None` if it is not a Kafka source.
     pub(crate) async fn open(
         project: &Project,
         source: &SourceSpec,
