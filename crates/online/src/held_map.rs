@@ -58,9 +58,9 @@ impl HeldMap {
         self.table.iter().map(|(k, r)| (k.as_slice(), r.as_slice()))
     }
 
-    /// Holds each of `records` whose key holds nothing, or something `replaces` says it replaces,
-    /// in the order given among records of one key; `on_change(old, new)` hears of every record
-    /// taken (`old` is what it replaced). Returns how many were taken.
+    /// Holds each of `records` whose key holds nothing, or a record that `replaces(new, held)` says
+    /// it replaces, in the order given among records of one key; `on_change(key, old, new)` hears of
+    /// every record taken (`old` is what it replaced). Returns how many were taken.
     pub(crate) fn offer(
         &mut self,
         mut records: Vec<KeyedRecord>,
