@@ -150,13 +150,9 @@ fn date_partition(path: &Path) -> String {
 }
 
 /// The lock serialising the creation of the table in `dir` across processes, held until dropped.
-/// The file stays (hidden, beside `_delta_log`); the lock goes with the process.
+/// The file stays (hidden, beside `_delta_log`).
 fn creation_lock(dir: &Path) -> std::io::Result<std::fs::File> {
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".freshet-create.lock"))?;
+    let file = freshet_project::files::lock_file(&dir.join(".freshet-create.lock"))?;
     file.lock()?;
     Ok(file)
 }

@@ -62,9 +62,6 @@ pub(crate) fn held_size(key: &[u8], record: &[u8]) -> usize {
     key.len() + record.len() + 64
 }
 
-/// Held records by key.
-pub(crate) type Batch = HeldMap;
-
 /// The records held in memory, and the drainer's progress.
 #[derive(Debug)]
 pub(crate) struct WriteBehind {
@@ -90,11 +87,11 @@ impl Default for WriteBehind {
 #[derive(Debug, Default)]
 struct State {
     /// Offered since the last batch was taken.
-    current: Batch,
+    current: HeldMap,
     /// The [`held_size`] of `current`.
     current_bytes: usize,
     /// The batch being written (empty when none is).
-    draining: Arc<Batch>,
+    draining: Arc<HeldMap>,
     /// Whether a drainer runs.
     drainer: bool,
     /// Batches taken and written so far.
@@ -214,7 +211,7 @@ impl WriteBehind {
 
     /// For the drainer: the next batch to write, or `None` when nothing is held (the drainer then
     /// stops; the next offer starts another).
-    pub(crate) fn take(&self) -> Option<Arc<Batch>> {
+    pub(crate) fn take(&self) -> Option<Arc<HeldMap>> {
         let mut state = self.lock();
         let deadline = Instant::now() + self.gather_for;
         while !state.current.is_empty()
@@ -232,7 +229,7 @@ impl WriteBehind {
         // The next batch is likely as large: room for it up front spares the offers rehashing a
         // growing table (2 % of B2k's CPU).
         let room = state.current.len();
-        let taken = std::mem::replace(&mut state.current, Batch::with_capacity(room));
+        let taken = std::mem::replace(&mut state.current, HeldMap::with_capacity(room));
         state.draining = Arc::new(taken);
         state.current_bytes = 0;
         state.taken += 1;

@@ -1,5 +1,6 @@
 //! Files freshet writes are staged beside their destination and renamed into place, so a reader never
-//! sees half a file and a failed write leaves nothing behind. This is the one place they are staged.
+//! sees half a file and a failed write leaves nothing behind. This is the one place they are staged,
+//! and the one place a file kept only for its lock (`flock`) is opened.
 
 use std::path::Path;
 
@@ -15,6 +16,17 @@ pub fn stage_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir)
+}
+
+/// The file at `path`, created empty if missing and never truncated: a file kept only so that
+/// processes can lock it (`File::lock`, `File::try_lock`). The lock goes with the process, however
+/// it ends, so the file may stay.
+pub fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
 }
 
 #[cfg(test)]

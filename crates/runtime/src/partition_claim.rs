@@ -40,11 +40,7 @@ impl PartitionClaim {
             ))
         })?;
         let path = checkpoints.join(format!("p{partition}.claim"));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let file = freshet_project::files::lock_file(&path)
             .map_err(|e| failed(format!("cannot open {}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => Ok(PartitionClaim { _file: file }),
