@@ -8,7 +8,8 @@
 //!
 //! With `--rate R`, the producer instead sends R events/s live while the runtime runs, and a probe
 //! measures event-to-servable latency: it produces a marker event for a reserved entity and times
-//! until that entity's count is readable from the online store, as the server would read it. One
+//! until the feature server, running in the same runtime as `freshet run` runs it, answers that
+//! entity's count (`POST /get-online-features` over a kept-alive loopback connection). One
 //! marker at a time, every 20 ms, from 3 s after the start; the first is warm-up and not counted.
 //! The probe sends each marker at once, so the time measured starts when the record leaves its
 //! producer. The load's producer batches as a throughput-minded client would (`--load-linger-ms`,
@@ -26,8 +27,8 @@
 //! 50,000 events/s.
 
 use crate::machine::{cpu_seconds, threads_cpu_seconds};
-use crate::workload::{Probe, rides};
-use freshet_engine::{RecordReader, Value};
+use crate::workload::{HttpProbe, rides};
+use freshet_engine::Value;
 use freshet_kafka::MockCluster;
 use freshet_kafka::producer::Producer;
 use freshet_project::scenarios::Scenario;
@@ -83,6 +84,10 @@ pub(crate) struct Args {
 /// The name of the thread that serves librdkafka's mock cluster: its CPU is the broker's, which in a
 /// deployment runs on machines of its own.
 const MOCK_BROKER_THREAD: &str = "rdk:mock";
+
+/// The index of the probe's feature in the B2k view: `trips_7d`, the marker's count over 7 days
+/// (four features per window, windows 1h, 24h, 7d).
+const COUNT_7D: usize = 8;
 
 /// Which Kafka-protocol broker a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -371,10 +376,22 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
         .enable_all()
         .build()?;
     let marker = args.entities as i64 + 1;
-    let samples = runtime.block_on(async {
+    let (samples, reconnects) = runtime.block_on(async {
         let store = freshet_online::OnlineStore::open(project).await?;
         let def = project.views[0].def.clone();
-        let reader = RecordReader::new(&def);
+        // The feature server in the same runtime, as `freshet run` has it: the probe asks it.
+        let app = Arc::new(freshet_server::AppState::new(
+            project,
+            store.clone(),
+            freshet_server::ServerConfig::default(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let serving = tokio::spawn(freshet_server::serve(
+            listener,
+            app,
+            crate::workload::stop_when(stop.clone()),
+        ));
         let run = {
             let (project, store, stop) = (project.clone(), store.clone(), stop.clone());
             tokio::spawn(async move {
@@ -394,13 +411,8 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
         // The probe sends each marker at once (no linger): the latency measured is from the
         // record leaving its producer to its value being servable, not the client's own batching.
         let probe = Producer::with_options(brokers, "trips", &[("linger.ms", "0")])?;
-        let servable = Probe {
-            store: &store,
-            def: &def,
-            reader: &reader,
-            marker,
-            feature: 8,
-        };
+        let mut servable =
+            HttpProbe::connect(address, &def.name, &def.features[COUNT_7D].name, marker).await?;
         let mut samples = Vec::new();
         tokio::time::sleep(Duration::from_secs(3)).await;
         let started = Instant::now();
@@ -430,7 +442,8 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
         }
         stop.store(true, Ordering::Relaxed);
         run.await??;
-        anyhow::Ok(samples)
+        serving.await??;
+        anyhow::Ok((samples, servable.reconnects))
     })?;
     let sent = producing
         .join()
@@ -439,6 +452,11 @@ fn latency(args: &Args, brokers: &str, project: &freshet_project::Project) -> an
         samples.len() >= 2,
         "too few markers: run for longer (--seconds)"
     );
+    if reconnects > 0 {
+        println!(
+            "probe:   its connection to the server failed {reconnects} times and was reopened"
+        );
+    }
     println!(
         "live:    {sent} events at {} events/s for {} s (load linger {} ms); {} markers after a warm-up marker",
         args.rate,

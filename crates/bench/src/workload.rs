@@ -1,6 +1,7 @@
 //! What every workload needs: its feature view, compiled from YAML exactly as a user's `freshet.yaml`
 //! would be, the seeded rides generator's settings, and for the live workloads a stop signal and a
-//! marker probe that reads a value as the feature server would.
+//! marker probe that reads a value from the online store as the feature server would, or through
+//! the feature server itself.
 
 use freshet_engine::{EntityKey, FeatureValue, RecordReader, Value, ViewDef};
 use freshet_online::OnlineStore;
@@ -66,6 +67,109 @@ impl Probe<'_> {
             let row = self.reader.read(record[0].as_deref(), t, i64::MAX)?;
             if matches!(&row.values[self.feature], FeatureValue::Scalar(Value::Int64(n)) if *n >= count)
             {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                since.elapsed() < limit,
+                "marker {count} not servable after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+}
+
+/// A marker probe that asks the feature server: `POST /get-online-features` for the marker's count
+/// feature, over one kept-alive loopback connection, as a client of `freshet run` would.
+pub(crate) struct HttpProbe {
+    address: std::net::SocketAddr,
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    body: bytes::Bytes,
+    /// Times the connection failed and was opened again (reported, so it cannot hide).
+    pub(crate) reconnects: u32,
+}
+
+impl HttpProbe {
+    /// Connects to the server at `address`, to ask for feature `view:feature` of driver `marker`.
+    pub(crate) async fn connect(
+        address: std::net::SocketAddr,
+        view: &str,
+        feature: &str,
+        marker: i64,
+    ) -> anyhow::Result<HttpProbe> {
+        let body = format!(
+            r#"{{"features": ["{view}:{feature}"], "entities": {{"driver_id": [{marker}]}}}}"#
+        );
+        Ok(HttpProbe {
+            address,
+            sender: Self::open(address).await?,
+            body: body.into(),
+            reconnects: 0,
+        })
+    }
+
+    async fn open(
+        address: std::net::SocketAddr,
+    ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>>
+    {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("the probe's connection to the server failed: {e:?}");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// The marker's count as the server answers it now (`None`: not found yet).
+    async fn count(&mut self) -> anyhow::Result<Option<i64>> {
+        use http_body_util::BodyExt;
+        let request = hyper::Request::post("/get-online-features")
+            .header("host", "bench")
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(self.body.clone()))?;
+        // The connection takes the next request only once it has finished the last response.
+        let sent = match self.sender.ready().await {
+            Ok(()) => self.sender.send_request(request).await,
+            Err(e) => Err(e),
+        };
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!("the probe's request failed, reconnecting: {e:?}");
+                self.reconnects += 1;
+                anyhow::ensure!(
+                    self.reconnects <= 10,
+                    "the probe's requests keep failing: {e}"
+                );
+                self.sender = Self::open(self.address).await?;
+                return Ok(None);
+            }
+        };
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(
+            status.is_success(),
+            "the server answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&bytes)?;
+        // Column 0 is the join key; column 1 the one feature asked for.
+        Ok(answer["results"][1]["values"][0].as_i64())
+    }
+
+    /// Waits until the server answers the marker's count as at least `count`; fails once `limit`
+    /// has passed since `since`.
+    pub(crate) async fn await_count(
+        &mut self,
+        count: i64,
+        since: Instant,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        loop {
+            if self.count().await?.is_some_and(|n| n >= count) {
                 return Ok(());
             }
             anyhow::ensure!(
