@@ -295,8 +295,11 @@ async fn send_lane(
             .header("host", "bench")
             .header("content-type", "application/json")
             .body(http_body_util::Full::new(body));
+        // A connection takes the next request only once it has finished the last response;
+        // sending earlier fails the request as "not ready".
+        let ready = sender.ready().await.is_ok();
         let ok = match request {
-            Ok(request) => match sender.send_request(request).await {
+            Ok(request) if ready => match sender.send_request(request).await {
                 Ok(response) => {
                     let success = response.status().is_success();
                     use http_body_util::BodyExt;
@@ -304,7 +307,7 @@ async fn send_lane(
                 }
                 Err(_) => false,
             },
-            Err(_) => false,
+            _ => false,
         };
         results.push((ok, due.elapsed()));
     }
