@@ -107,12 +107,18 @@ mod tests {
         let spin = std::thread::Builder::new()
             .name("cpu-probe-test".into())
             .spawn(|| {
+                // Spin until the kernel has charged this thread a tick, however busy the host.
                 let started = std::time::Instant::now();
                 let mut x = 0u64;
-                while started.elapsed() < std::time::Duration::from_millis(300) {
-                    x = std::hint::black_box(x.wrapping_add(1));
+                loop {
+                    let seconds = threads_cpu_seconds("cpu-probe-test");
+                    if seconds != Some(0.0) || started.elapsed().as_secs() >= 10 {
+                        return seconds;
+                    }
+                    for _ in 0..100_000 {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
                 }
-                threads_cpu_seconds("cpu-probe-test")
             })
             .unwrap();
         let seconds = spin.join().unwrap().unwrap();
