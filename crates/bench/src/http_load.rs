@@ -280,38 +280,54 @@ async fn send_lane(
     mut lane: tokio::sync::mpsc::UnboundedReceiver<(Instant, bytes::Bytes)>,
 ) -> Vec<(bool, Duration)> {
     let mut results = Vec::new();
-    let Ok(stream) = tokio::net::TcpStream::connect(address).await else {
+    let Ok(mut sender) = open_connection(address).await else {
         return results;
     };
-    let _ = stream.set_nodelay(true);
-    let Ok((mut sender, connection)) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
-    else {
-        return results;
-    };
-    tokio::spawn(connection);
     while let Some((due, body)) = lane.recv().await {
-        let request = hyper::Request::post(path)
-            .header("host", "bench")
-            .header("content-type", "application/json")
-            .body(http_body_util::Full::new(body));
-        // A connection takes the next request only once it has finished the last response;
-        // sending earlier fails the request as "not ready".
-        let ready = sender.ready().await.is_ok();
-        let ok = match request {
-            Ok(request) if ready => match sender.send_request(request).await {
-                Ok(response) => {
-                    let success = response.status().is_success();
-                    use http_body_util::BodyExt;
-                    success && response.into_body().collect().await.is_ok()
-                }
-                Err(_) => false,
-            },
-            _ => false,
+        let ok = match post_json(&mut sender, path, body).await {
+            Ok(response) => {
+                let success = response.status().is_success();
+                use http_body_util::BodyExt;
+                success && response.into_body().collect().await.is_ok()
+            }
+            Err(_) => false,
         };
         results.push((ok, due.elapsed()));
     }
     results
+}
+
+/// The sending half of one kept-alive HTTP/1 connection.
+pub(crate) type Sender =
+    hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// Opens a kept-alive HTTP/1 connection to `address`, its I/O driven by a task of its own.
+pub(crate) async fn open_connection(address: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("a benchmark's connection to the server failed: {e:?}");
+        }
+    });
+    Ok(sender)
+}
+
+/// Posts the JSON `body` to `path` once the connection has finished its last response: sent
+/// earlier, hyper refuses it as "not ready".
+pub(crate) async fn post_json(
+    sender: &mut Sender,
+    path: &str,
+    body: bytes::Bytes,
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+    let request = hyper::Request::post(path)
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(body))?;
+    sender.ready().await?;
+    Ok(sender.send_request(request).await?)
 }
 
 /// The report line of [`server_side`] after a step at `rate`.

@@ -3,6 +3,7 @@
 //! marker probe that reads a value from the online store as the feature server would, or through
 //! the feature server itself.
 
+use crate::http_load::{Sender, open_connection, post_json};
 use freshet_engine::{EntityKey, FeatureValue, RecordReader, Value, ViewDef};
 use freshet_online::OnlineStore;
 use freshet_sources::generator::GeneratorConfig;
@@ -82,7 +83,7 @@ impl Probe<'_> {
 /// feature, over one kept-alive loopback connection, as a client of `freshet run` would.
 pub(crate) struct HttpProbe {
     address: std::net::SocketAddr,
-    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    sender: Sender,
     body: bytes::Bytes,
     /// Times the connection failed and was opened again (reported, so it cannot hide).
     pub(crate) reconnects: u32,
@@ -101,40 +102,16 @@ impl HttpProbe {
         );
         Ok(HttpProbe {
             address,
-            sender: Self::open(address).await?,
+            sender: open_connection(address).await?,
             body: body.into(),
             reconnects: 0,
         })
     }
 
-    async fn open(
-        address: std::net::SocketAddr,
-    ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>>
-    {
-        let stream = tokio::net::TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("the probe's connection to the server failed: {e:?}");
-            }
-        });
-        Ok(sender)
-    }
-
     /// The marker's count as the server answers it now (`None`: not found yet).
     async fn count(&mut self) -> anyhow::Result<Option<i64>> {
         use http_body_util::BodyExt;
-        let request = hyper::Request::post("/get-online-features")
-            .header("host", "bench")
-            .header("content-type", "application/json")
-            .body(http_body_util::Full::new(self.body.clone()))?;
-        // The connection takes the next request only once it has finished the last response.
-        let sent = match self.sender.ready().await {
-            Ok(()) => self.sender.send_request(request).await,
-            Err(e) => Err(e),
-        };
+        let sent = post_json(&mut self.sender, "/get-online-features", self.body.clone()).await;
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
@@ -144,7 +121,7 @@ impl HttpProbe {
                     self.reconnects <= 10,
                     "the probe's requests keep failing: {e}"
                 );
-                self.sender = Self::open(self.address).await?;
+                self.sender = open_connection(self.address).await?;
                 return Ok(None);
             }
         };
