@@ -13,6 +13,7 @@ mod b3;
 mod b5;
 mod cdc;
 mod http_load;
+mod log_commits;
 mod machine;
 mod pacer;
 mod recovery;
@@ -50,6 +51,8 @@ enum Workload {
     Cdc(cdc::Args),
     /// B5: `/predict` over HTTP with a 100-tree model, and training on 1M rows x 50 features.
     B5(b5::Args),
+    /// Event-log commits: the cost of one append after thousands before it (a long `freshet run`).
+    LogCommits(log_commits::Args),
     /// One open-loop step of B1 lookups against a running server (what `b1 --client-cpus` runs
     /// in a process of its own).
     Load(http_load::LoadArgs),
@@ -86,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         Workload::B3(args) => b3::run(&args),
         Workload::Cdc(args) => cdc::run(&args),
         Workload::B5(args) => b5::run(&args),
+        Workload::LogCommits(args) => log_commits::run(&args),
         Workload::Load(args) => http_load::run_load(&args),
     }
 }

@@ -1,6 +1,7 @@
 //! freshet's offline store: the event log, and everything that reads or writes it.
 //!
-//! - [`log`]: one Delta Lake table per source; atomic, idempotent appends.
+//! - [`log`]: one Delta Lake table per source; atomic, idempotent appends, committed by
+//!   `blind_append` at a cost that does not grow with the log's history.
 //! - [`ingest`]: `freshet ingest`, loading file sources into the log with dead letters.
 //! - [`scan`]: reading a table version's events back for the engine.
 //! - [`training`]: point-in-time training sets through the engine's batch entry point (split over
@@ -15,6 +16,7 @@
 
 mod answers;
 pub mod backfill;
+mod blind_append;
 pub mod columns;
 pub mod compact;
 pub mod dead_letter;

@@ -6,20 +6,27 @@
 //! crashed between writing files and committing leaves only unreferenced files, which no reader sees;
 //! a writer that retries after a crash first asks [`SourceLog::transaction_version`] and skips what
 //! has already landed. This is how a file ingested twice adds nothing, and how the streaming runtime
-//! will make Kafka offsets exactly-once.
+//! makes Kafka offsets exactly-once.
+//!
+//! A stream appends for as long as it runs, so an append must not cost more as the log grows: it
+//! commits through [`crate::blind_append`], which reads nothing of the table's history, and the
+//! table's list of live files is reloaded only by [`SourceLog::refresh`] (or before what reads it).
 
+use crate::blind_append;
 use crate::layout::{DATE, date_of, table_dir, table_schema};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitData, PROTOCOL};
 use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::DeltaOperation;
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use freshet_engine::Value;
 use freshet_project::spec::Field;
 use parquet::file::properties::WriterProperties;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -81,6 +88,33 @@ pub enum LogError {
         /// Why.
         reason: String,
     },
+    /// Another process committed to the log, while this one appended, something an append cannot
+    /// land on top of.
+    #[error(
+        "event log at {dir}: version {version} was written by another process while this one \
+         appended, and {reason}; restart freshet so it reopens the log"
+    )]
+    Conflict {
+        /// The table.
+        dir: PathBuf,
+        /// The other process's commit.
+        version: u64,
+        /// What it did.
+        reason: String,
+    },
+    /// The table's list of files was asked for after appends it has not been reloaded since.
+    #[error(
+        "event log at {dir}: its list of files is of version {loaded}, but this process has \
+         appended up to version {version}; refresh the log before listing its files (a bug in freshet)"
+    )]
+    Unrefreshed {
+        /// The table.
+        dir: PathBuf,
+        /// The version whose files are loaded.
+        loaded: u64,
+        /// The newest version appended.
+        version: u64,
+    },
     /// The table's directory cannot be created or read.
     #[error("event log at {dir}: {source}")]
     Io {
@@ -126,7 +160,12 @@ impl LogRows {
 /// One source's table.
 #[derive(Debug)]
 pub struct SourceLog {
+    /// The table, its state (the list of live files) as of when it was last loaded: appends do not
+    /// bring it up to date (see [`crate::blind_append`]); whatever reads it first catches it up to
+    /// `version`.
     table: DeltaTable,
+    /// The newest version this writer knows: its own last commit, or the table's on load.
+    version: u64,
     dir: PathBuf,
     fields: Vec<Field>,
     timestamp_column: usize,
@@ -222,6 +261,7 @@ impl SourceLog {
                 .map_err(delta)?;
         }
         let log = SourceLog {
+            version: table.version().unwrap_or(0),
             timestamp_column: fields
                 .iter()
                 .position(|f| f.name == timestamp_field)
@@ -275,19 +315,31 @@ impl SourceLog {
         &self.fields
     }
 
-    /// The current table version (0 for a new, empty table).
+    /// The newest table version this log has seen: its own last commit, or what it loaded (0 for a
+    /// new, empty table).
     pub fn version(&self) -> u64 {
-        self.table.version().unwrap_or(0)
+        self.version
     }
 
     /// Reloads the table to its newest version (another process may have appended).
     pub async fn refresh(&mut self) -> Result<(), LogError> {
         let result = self.table.update_state().await;
-        result.map_err(|e| self.delta(e))
+        result.map_err(|e| self.delta(e))?;
+        self.version = self.version.max(self.table.version().unwrap_or(0));
+        Ok(())
+    }
+
+    /// Brings the table's state up to this writer's own last commit, which appends leave behind.
+    async fn catch_up(&mut self) -> Result<(), LogError> {
+        if self.table.version().unwrap_or(0) < self.version {
+            self.refresh().await?;
+        }
+        Ok(())
     }
 
     /// The version recorded for application id `app_id` by the newest append that carried it.
-    pub async fn transaction_version(&self, app_id: &str) -> Result<Option<i64>, LogError> {
+    pub async fn transaction_version(&mut self, app_id: &str) -> Result<Option<i64>, LogError> {
+        self.catch_up().await?;
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
         let log_store = self.table.log_store();
         let result = snapshot
@@ -320,22 +372,50 @@ impl SourceLog {
         self.sync(added.iter().map(|a| a.path.clone()).collect())
             .await?;
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
-        let partition_by = Some(snapshot.metadata().partition_columns().to_vec());
         let operation = DeltaOperation::Write {
             mode: deltalake::protocol::SaveMode::Append,
-            partition_by,
+            partition_by: Some(snapshot.metadata().partition_columns().to_vec()),
             predicate: None,
         };
-        let properties = CommitProperties::default().with_application_transactions(transactions);
-        let committed = CommitBuilder::from(properties)
-            .with_actions(added.into_iter().map(Action::Add).collect())
-            .build(Some(snapshot), self.table.log_store(), operation)
+        let actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
+        PROTOCOL
+            .can_commit(snapshot, &actions, &operation)
+            .map_err(|e| self.delta(e.into()))?;
+        let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
+        let data = CommitData::new(actions, operation, HashMap::new(), transactions);
+        let committed = blind_append::commit(self.table.log_store().as_ref(), self.version, &data)
             .await
             .map_err(|e| self.delta(e))?;
-        let version = committed.version();
-        self.table.state = Some(committed.snapshot());
+        let version = committed.map_err(|c| LogError::Conflict {
+            dir: self.dir.clone(),
+            version: c.version,
+            reason: c.reason,
+        })?;
+        self.version = version;
         self.sync_commit(version).await?;
+        if blind_append::checkpoint_due(version, checkpoint_interval) {
+            self.checkpoint(version).await;
+        }
         Ok(version)
+    }
+
+    /// Writes a checkpoint of `version` (and removes log files past the table's retention), as
+    /// delta-rs does after its own commits: what keeps opening the log from replaying every commit.
+    /// A checkpoint only speeds reading up, and the append it follows has landed, so a failure is
+    /// reported and the next one (`checkpointInterval` versions on) covers this version too.
+    async fn checkpoint(&self, version: u64) {
+        let url = self.table.log_store().root_url().clone();
+        let written = deltalake::checkpoints::create_checkpoint_from_table_url_and_cleanup(
+            url, version, None, None,
+        )
+        .await;
+        if let Err(e) = written {
+            tracing::warn!(
+                log = %self.dir.display(),
+                version,
+                "event log checkpoint failed, readers replay more commits until the next one: {e}"
+            );
+        }
     }
 
     /// Flushes the files at `paths` (relative to the table, as its actions record them) and their
@@ -404,6 +484,9 @@ impl SourceLog {
     /// in the order the table lists them. Readers that go through the files in this order meet the
     /// events roughly in event-time order (one commit's files come in no particular order of days),
     /// which is what the batch path's cheap check for canonical order relies on.
+    ///
+    /// The list is the table's as last loaded; after appends through this log, [`SourceLog::refresh`]
+    /// first (an error says so otherwise, rather than leaving the appended files out).
     pub fn files(&self) -> Result<Vec<PathBuf>, LogError> {
         Ok(self.data_files()?.into_iter().map(|f| f.path).collect())
     }
@@ -425,6 +508,14 @@ impl SourceLog {
     /// The data files of the current version with their date partitions, in [`SourceLog::files`]'
     /// order: what a compaction chooses from.
     pub fn data_files(&self) -> Result<Vec<DataFile>, LogError> {
+        let loaded = self.table.version().unwrap_or(0);
+        if loaded < self.version {
+            return Err(LogError::Unrefreshed {
+                dir: self.dir.clone(),
+                loaded,
+                version: self.version,
+            });
+        }
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
         let root = self.root()?;
         let mut files: Vec<DataFile> = snapshot
@@ -459,6 +550,7 @@ impl SourceLog {
         rewritten: RecordBatch,
         properties: WriterProperties,
     ) -> Result<u64, LogError> {
+        self.catch_up().await?;
         let mut writer = RecordBatchWriter::for_table(&self.table)
             .map_err(|e| self.delta(e))?
             .with_writer_properties(properties);

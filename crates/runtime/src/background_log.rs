@@ -217,6 +217,7 @@ mod tests {
         assert!(log.version() >= 2, "at least two appends");
         assert_eq!(log.transaction_version("p0").await.unwrap(), Some(20));
         assert_eq!(log.transaction_version("p1").await.unwrap(), Some(40));
+        log.refresh().await.unwrap();
         let mut ids = Vec::new();
         freshet_offline::scan::scan_files(&log.files().unwrap(), log.fields(), |e| {
             ids.push(e.position);

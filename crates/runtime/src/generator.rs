@@ -88,7 +88,7 @@ impl GeneratorStream {
         let mut stream = LiveGenerator::new(&config).map_err(|e| fail(e.to_string()))?;
         stream.skip_to(task.next);
         let root = freshet_offline::offline_root(project);
-        let log =
+        let mut log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let logged = log
             .transaction_version(&app_id(&source.name))

@@ -3,6 +3,7 @@
 // Test helpers may fail loudly: a panic is how a test reports a broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod appends;
 mod backfill;
 mod cdc;
 mod compact;

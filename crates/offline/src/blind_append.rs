@@ -1,0 +1,153 @@
+//! Commits of the event log's appends at a cost that does not grow with the log's history.
+//!
+//! delta-rs commits through a snapshot of the whole table, and after every commit it brings that
+//! snapshot's list of live data files up to date: it lists the log directory and re-reads every
+//! file's actions, statistics included. A stream commits many times a minute for as long as it
+//! runs, so each append cost more than the one before (25 ms after one commit, 440 ms after
+//! 2,250; see docs/benchmarks.md, B2k), and the log slowly ate the cores the stream needs.
+//!
+//! An append reads nothing, so it needs none of that. Only two things can conflict with it (the
+//! Delta protocol's rules for a blind append): a commit that changes the table's schema or
+//! protocol, and another writer recording the same application transaction (two processes
+//! claiming one source position). So a commit here is the bytes delta-rs itself would write
+//! ([`CommitData`]), put at the version after the newest one this writer knows through the log
+//! store's put-if-absent. When another writer got there first, only the commit that won is read,
+//! checked for those two conflicts, and the next version tried. Checkpoints are written every
+//! `delta.checkpointInterval` versions, as delta-rs's own post-commit hook does, so a reader
+//! opening the log replays at most that many commits.
+
+use deltalake::kernel::Action;
+use deltalake::kernel::transaction::{CommitData, TransactionError};
+use deltalake::logstore::{CommitOrBytes, LogStore, get_actions};
+use deltalake::{DeltaResult, DeltaTableError};
+
+/// How many commits of other writers one append steps over before it gives up: each one it steps
+/// over means another writer made progress, so this bounds only a pathological pile-up.
+const MAX_VERSIONS_STEPPED: u64 = 10_000;
+
+/// Why an append cannot land on top of a commit another writer made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conflict {
+    /// The winning commit's version.
+    pub(crate) version: u64,
+    /// What it did, in words for the error message.
+    pub(crate) reason: String,
+}
+
+/// The outcome of [`commit`]: the version written, or the commit that conflicts with it.
+pub(crate) type Committed = Result<u64, Conflict>;
+
+/// Writes `data` as the first free version after `known_version`, stepping over commits of other
+/// writers that do not conflict with it (see the module documentation).
+pub(crate) async fn commit(
+    log_store: &dyn LogStore,
+    known_version: u64,
+    data: &CommitData,
+) -> DeltaResult<Committed> {
+    let bytes = data.get_bytes()?;
+    let operation_id = uuid::Uuid::new_v4();
+    // The event log is on a local file system, whose store puts conditionally: it takes the bytes.
+    // (Stores without conditional puts rename a temporary file into place instead; none is used.)
+    let store = log_store.name();
+    if !["DefaultLogStore", "LakeFSLogStore"].contains(&store.as_str()) {
+        return Err(DeltaTableError::Generic(format!(
+            "appends to a table in a {store} are not supported"
+        )));
+    }
+    let entry = CommitOrBytes::LogBytes(bytes);
+    let ours: Vec<&str> = data
+        .app_transactions
+        .iter()
+        .map(|t| t.app_id.as_str())
+        .collect();
+    let mut version = known_version + 1;
+    loop {
+        match log_store
+            .write_commit_entry(version, entry.clone(), operation_id)
+            .await
+        {
+            Ok(()) => return Ok(Ok(version)),
+            Err(TransactionError::VersionAlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let winning = log_store
+            .read_commit_entry(version)
+            .await?
+            .ok_or(DeltaTableError::InvalidVersion(version))?;
+        if let Some(reason) = conflict(&get_actions(version, &winning)?, &ours) {
+            return Ok(Err(Conflict { version, reason }));
+        }
+        if version - known_version >= MAX_VERSIONS_STEPPED {
+            return Err(DeltaTableError::Generic(format!(
+                "gave up after stepping over {MAX_VERSIONS_STEPPED} commits of other writers"
+            )));
+        }
+        version += 1;
+    }
+}
+
+/// What in another writer's commit (`winning`) an append carrying the application transactions
+/// `ours` cannot land on top of; `None` when nothing.
+pub(crate) fn conflict(winning: &[Action], ours: &[&str]) -> Option<String> {
+    winning.iter().find_map(|action| match action {
+        Action::Metadata(_) => Some("it changed the table's schema or properties".to_owned()),
+        Action::Protocol(_) => Some("it changed the table's protocol".to_owned()),
+        Action::Txn(txn) if ours.contains(&txn.app_id.as_str()) => Some(format!(
+            "it recorded progress of `{}` too, so two processes are writing the same source \
+             position",
+            txn.app_id
+        )),
+        _ => None,
+    })
+}
+
+/// Whether version `version` is one a checkpoint follows, every `interval` versions counting the
+/// first as 0, as delta-rs's post-commit hook decides.
+pub(crate) fn checkpoint_due(version: u64, interval: u64) -> bool {
+    interval > 0 && (version + 1).is_multiple_of(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::kernel::{Add, Transaction};
+
+    fn add() -> Action {
+        Action::Add(Add {
+            path: "a.parquet".into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn appends_of_other_sources_positions_do_not_conflict() {
+        let winning = [add(), Action::Txn(Transaction::new("kafka-trips-1", 7))];
+        assert_eq!(conflict(&winning, &["kafka-trips-0"]), None);
+        assert_eq!(conflict(&[add()], &[]), None);
+    }
+
+    #[test]
+    fn the_same_position_a_schema_change_or_a_protocol_change_conflict() {
+        let winning = [add(), Action::Txn(Transaction::new("kafka-trips-0", 7))];
+        let reason = conflict(&winning, &["kafka-trips-0"]).unwrap();
+        assert!(reason.contains("`kafka-trips-0`"), "{reason}");
+        let metadata = Action::Metadata(
+            deltalake::kernel::new_metadata(
+                &deltalake::kernel::StructType::try_new([]).unwrap(),
+                Vec::<String>::new(),
+                std::iter::empty::<(String, String)>(),
+            )
+            .unwrap(),
+        );
+        assert!(conflict(&[metadata], &[]).unwrap().contains("schema"));
+        let protocol = Action::Protocol(deltalake::kernel::Protocol::default());
+        assert!(conflict(&[protocol], &[]).unwrap().contains("protocol"));
+    }
+
+    #[test]
+    fn checkpoints_follow_every_interval_th_version() {
+        let due: Vec<u64> = (0..300).filter(|v| checkpoint_due(*v, 100)).collect();
+        assert_eq!(due, [99, 199, 299]);
+        assert!(!checkpoint_due(99, 0));
+    }
+}
