@@ -9,7 +9,7 @@
 //! makes Kafka offsets exactly-once.
 //!
 //! A stream appends for as long as it runs, so an append must not cost more as the log grows: it
-//! commits through [`crate::blind_append`], which reads nothing of the table's history, and the
+//! commits through `blind_append`, which reads nothing of the table's history, and the
 //! table's list of live files is reloaded only by [`SourceLog::refresh`] (or before what reads it).
 
 use crate::blind_append;
@@ -30,101 +30,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Problems with the event log itself.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    /// Delta Lake refused an operation.
-    #[error("event log at {dir}: {source}")]
-    Delta {
-        /// The table.
-        dir: PathBuf,
-        /// The cause.
-        #[source]
-        source: Box<DeltaTableError>,
-    },
-    /// The table exists with columns the source no longer declares.
-    #[error(
-        "the event log at {dir} holds columns ({found}) but the source now declares ({declared}); \
-         move the old log away (or declare a new source) to start a new one"
-    )]
-    SchemaChanged {
-        /// The table.
-        dir: PathBuf,
-        /// Columns in the table.
-        found: String,
-        /// Columns the source declares.
-        declared: String,
-    },
-    /// A batch to append was malformed (a bug in the caller, reported rather than panicking).
-    #[error("event log at {dir}: cannot build a batch: {reason}")]
-    Batch {
-        /// The table.
-        dir: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// A data file's footer says it is sorted by a key, and its rows are not.
-    #[error(
-        "event log file {file} is marked sorted by `{key}`, but key {found} follows {after}; it was \
-         not written by `freshet compact` or is damaged, so training sets read this log into memory"
-    )]
-    MisSorted {
-        /// The file.
-        file: PathBuf,
-        /// The key column it claims to be sorted by.
-        key: String,
-        /// The key out of order.
-        found: String,
-        /// The key before it.
-        after: String,
-    },
-    /// A data file of the log cannot be read back.
-    #[error(
-        "event log file {file} is unreadable: {reason}; restore it from a backup or re-ingest the source into a new log"
-    )]
-    Corrupt {
-        /// The file.
-        file: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// Another process committed to the log, while this one appended, something an append cannot
-    /// land on top of.
-    #[error(
-        "event log at {dir}: version {version} was written by another process while this one \
-         appended, and {reason}; restart freshet so it reopens the log"
-    )]
-    Conflict {
-        /// The table.
-        dir: PathBuf,
-        /// The other process's commit.
-        version: u64,
-        /// What it did.
-        reason: String,
-    },
-    /// The table's list of files was asked for after appends it has not been reloaded since.
-    #[error(
-        "event log at {dir}: its list of files is of version {loaded}, but this process has \
-         appended up to version {version}; refresh the log before listing its files (a bug in freshet)"
-    )]
-    Unrefreshed {
-        /// The table.
-        dir: PathBuf,
-        /// The version whose files are loaded.
-        loaded: u64,
-        /// The newest version appended.
-        version: u64,
-    },
-    /// The table's directory cannot be created or read.
-    #[error("event log at {dir}: {source}")]
-    Io {
-        /// The directory.
-        dir: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
+mod durable;
+mod error;
+mod files;
+
+use durable::sync_files;
+pub use error::LogError;
+pub use files::DataFile;
+use files::date_partition;
 
 /// Accepted events on their way into the log: rows in the source's schema order, each with the ingest
 /// time the log records and its source position.
@@ -173,20 +86,6 @@ pub struct SourceLog {
 }
 
 const DAY_MICROS: i64 = 86_400_000_000;
-
-/// The date partition a data file lies in (`_freshet_date=YYYY-MM-DD` in its path); empty when the
-/// path has none, which sorts such a file first.
-fn date_partition(path: &Path) -> String {
-    let prefix = format!("{DATE}=");
-    path.components()
-        .find_map(|c| {
-            c.as_os_str()
-                .to_str()?
-                .strip_prefix(&prefix)
-                .map(str::to_owned)
-        })
-        .unwrap_or_default()
-}
 
 /// The lock serialising the creation of the table in `dir` across processes, held until dropped.
 /// The file stays (hidden, beside `_delta_log`).
@@ -588,79 +487,4 @@ fn append_properties() -> WriterProperties {
         .set_compression(parquet::basic::Compression::LZ4_RAW)
         .set_dictionary_page_size_limit(64 * 1024)
         .build()
-}
-
-/// Flushes the files at `paths` (relative to the table at `root`, as Delta records them) and their
-/// directories to disk. The object store's local writes leave files in the page cache, where a crash
-/// of the machine (not only of freshet) loses them: a commit must never name a data file that is not
-/// on disk yet, and a commit must be on disk before anything is recorded on its strength. As a side
-/// effect, a training set built right after `freshet compact` no longer competes with the kernel
-/// writing the new files back.
-fn sync_files(root: &Path, paths: Vec<String>) -> Result<(), LogError> {
-    let io = |dir: &Path, source: std::io::Error| LogError::Io {
-        dir: dir.to_path_buf(),
-        source,
-    };
-    let base = url::Url::from_directory_path(root).ok();
-    let mut dirs = std::collections::BTreeSet::new();
-    for relative in &paths {
-        // Delta paths are percent-encoded: a URL join decodes them.
-        let path = base
-            .as_ref()
-            .and_then(|b| b.join(relative).ok())
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| root.join(relative));
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io(&path, e))?;
-        if let Some(dir) = path.parent() {
-            dirs.insert(dir.to_path_buf());
-        }
-    }
-    for dir in dirs {
-        std::fs::File::open(&dir)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io(&dir, e))?;
-    }
-    Ok(())
-}
-
-/// One data file of a table version, as [`SourceLog::replace_files`] takes it.
-#[derive(Debug, Clone)]
-pub struct DataFile {
-    /// Where it is.
-    pub path: PathBuf,
-    /// Its date partition (`YYYY-MM-DD`).
-    pub day: String,
-    /// The action that takes it out of the table.
-    remove: deltalake::kernel::Remove,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::date_partition;
-    use std::path::Path;
-
-    #[test]
-    fn a_file_s_day_comes_from_its_partition_directory() {
-        let file = Path::new("/log/trips/_freshet_date=2026-01-16/part-00000-29b7.snappy.parquet");
-        assert_eq!(date_partition(file), "2026-01-16");
-        assert_eq!(date_partition(Path::new("/log/trips/part-0.parquet")), "");
-        let mut files = [
-            "/t/_freshet_date=2026-01-03/b.parquet",
-            "/t/_freshet_date=2026-01-01/a.parquet",
-            "/t/_freshet_date=2026-01-03/a.parquet",
-        ]
-        .map(std::path::PathBuf::from);
-        files.sort_by_cached_key(|p| date_partition(p));
-        // Days in order; within a day, the order the table gave.
-        assert_eq!(
-            files.map(|p| p.display().to_string()),
-            [
-                "/t/_freshet_date=2026-01-01/a.parquet",
-                "/t/_freshet_date=2026-01-03/b.parquet",
-                "/t/_freshet_date=2026-01-03/a.parquet",
-            ]
-        );
-    }
 }
