@@ -14,15 +14,25 @@
 //! the background waits instead for [`BackgroundLog::landed`] to reach the round it covers. Exactly-once is
 //! unchanged: a crash with rows in flight or buffered restarts from a checkpoint written before them,
 //! and the log's application transactions skip whatever of the replay had already landed.
+//!
+//! Appends start at most once per [`COMMIT_INTERVAL`] (unless the buffer is full or something waits
+//! for the log). An append costs a few milliseconds however long the log is, so unpaced a stream
+//! under load committed about a hundred times a second, each commit a Parquet file per day it
+//! touches and a file in `_delta_log`: millions of small files a day for readers, checkpoints and
+//! compaction to go through. Nothing is served from the log, so pacing it delays no feature value.
 
 use crate::RunError;
 use freshet_offline::{LogError, LogRows, SourceLog, Transaction};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// Rows buffered behind an append in flight before a round waits for it.
 const MAX_BUFFERED_ROWS: usize = 1 << 20;
+
+/// The least time between the starts of two appends that nothing waits for (see the module doc).
+pub(crate) const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the log is missing: a failed append did not hand it back.
 const GONE: &str = "the event log was lost by a failed append";
@@ -51,11 +61,19 @@ pub(crate) struct BackgroundLog {
     /// Rounds the log holds.
     landed: tokio::sync::watch::Sender<u64>,
     dir: PathBuf,
+    /// The least time between the starts of two appends nothing waits for.
+    interval: Duration,
+    /// When the last append started.
+    last_start: Option<Instant>,
 }
 
 impl BackgroundLog {
-    pub(crate) fn new(log: SourceLog) -> BackgroundLog {
+    /// Appends to `log`, starting one at most every `interval` unless something waits for the log
+    /// ([`COMMIT_INTERVAL`] in a stream).
+    pub(crate) fn new(log: SourceLog, interval: Duration) -> BackgroundLog {
         BackgroundLog {
+            interval,
+            last_start: None,
             dir: log.dir().to_path_buf(),
             idle: Some(log),
             appending: None,
@@ -99,10 +117,21 @@ impl BackgroundLog {
         {
             self.land().await?;
         }
-        if self.appending.is_none() {
+        if self.appending.is_none() && (self.due() || self.full()) {
             self.start()?;
         }
         Ok(())
+    }
+
+    /// Whether an append may start as far as pacing goes.
+    fn due(&self) -> bool {
+        self.last_start
+            .is_none_or(|started| started.elapsed() >= self.interval)
+    }
+
+    /// Whether the buffer holds as many rows as it may before rounds wait for the log.
+    fn full(&self) -> bool {
+        self.buffered.len() >= MAX_BUFFERED_ROWS
     }
 
     /// Starts appending the buffer (the log must be idle).
@@ -113,6 +142,7 @@ impl BackgroundLog {
         let Some(mut log) = self.idle.take() else {
             return Err(lost(&self.dir, GONE));
         };
+        self.last_start = Some(Instant::now());
         let rows = std::mem::take(&mut self.buffered);
         let transactions: Vec<Transaction> = std::mem::take(&mut self.transactions)
             .into_iter()
@@ -158,7 +188,7 @@ impl BackgroundLog {
             .appending
             .as_ref()
             .is_some_and(|(a, _)| !a.is_finished());
-        if in_flight && self.buffered.len() < MAX_BUFFERED_ROWS {
+        if (in_flight || !self.due()) && !self.full() {
             return Ok(());
         }
         self.land().await?;
@@ -185,9 +215,7 @@ mod tests {
         rows
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn rounds_behind_an_append_land_once_in_order_with_their_newest_versions() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn open(dir: &Path) -> SourceLog {
         let fields = [
             Field {
                 name: "id".to_owned(),
@@ -198,10 +226,51 @@ mod tests {
                 data_type: DataType::Timestamp,
             },
         ];
-        let log = SourceLog::open(dir.path(), "s", &fields, "ts")
+        SourceLog::open(dir, "s", &fields, "ts").await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_start_at_most_once_an_interval_unless_the_log_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut background = BackgroundLog::new(open(dir.path()).await, Duration::from_secs(3600));
+        let mut landed = background.landed();
+        background
+            .append(round(0, 10), vec![Transaction::new("p0", 1)])
             .await
             .unwrap();
-        let mut background = BackgroundLog::new(log);
+        // The first append starts at once; the loop coming round lands it.
+        while *landed.borrow_and_update() < 1 {
+            background.progress().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for r in 1..3 {
+            let transactions = vec![Transaction::new("p0", r + 1)];
+            background
+                .append(round(r * 10, 10), transactions)
+                .await
+                .unwrap();
+        }
+        for _ in 0..20 {
+            background.progress().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            *landed.borrow(),
+            1,
+            "the next append waits for the interval"
+        );
+        assert_eq!(background.handed(), 3);
+        // Waiting for the log writes the buffer out at once, in one commit.
+        let log = background.settled().await.unwrap();
+        assert_eq!(log.version(), 2);
+        assert_eq!(*landed.borrow(), 3);
+        assert_eq!(log.transaction_version("p0").await.unwrap(), Some(3));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rounds_behind_an_append_land_once_in_order_with_their_newest_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut background = BackgroundLog::new(open(dir.path()).await, Duration::ZERO);
         // Rounds come faster than commits: most wait in the buffer behind the append in flight.
         for r in 0..20 {
             let transactions = vec![

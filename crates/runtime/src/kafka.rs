@@ -281,7 +281,7 @@ impl KafkaStream {
             start: *start_offset,
             assignment: settings.assignment,
             consumer,
-            log: BackgroundLog::new(log),
+            log: BackgroundLog::new(log, crate::background_log::COMMIT_INTERVAL),
             root,
             owned: BTreeMap::new(),
             pending: Vec::new(),
