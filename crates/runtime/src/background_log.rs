@@ -1,11 +1,11 @@
 //! A stream's event log, appended in the background.
 //!
-//! A Delta commit takes tens of milliseconds (Parquet encoding, the data file, the commit file), far
-//! longer than applying a round of records. Run in line, every record behind it would wait for it
-//! before being applied and served. Here an append runs as a task of its own while later rounds are
-//! applied and served; their rows gather in a buffer and go out together as the next append once
-//! the one in flight has landed. So the log commits as fast as Delta allows, in fewer and larger
-//! commits under load, and never holds up serving.
+//! An append takes milliseconds (Parquet encoding, the data file, the commit file, each flushed to
+//! disk), far longer than applying a round of records. Run in line, every record behind it would
+//! wait for it before being applied and served. Here an append runs as a task of its own while later
+//! rounds are applied and served; their rows gather in a buffer and go out together as the next
+//! append, once the one in flight has landed and the pacing below allows. So the log never holds up
+//! serving.
 //!
 //! At most one append is in flight, so appends land in order; the buffer is bounded, and a round that
 //! would overfill it waits for the append in flight. Whatever needs the log to be complete waits for
