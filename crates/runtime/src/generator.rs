@@ -4,8 +4,14 @@
 //! Generator events are known when they happen (ingest time = event time, in simulated time), and
 //! the stream is a pure function of its seed and start, so an event replayed after a restart is the
 //! same event at the same position.
+//!
+//! A tick's events go to the event log through a [`BackgroundLog`], paced like a Kafka stream's:
+//! appended in line, a stream ticking ten times a second committed ten Parquet files and ten
+//! `_delta_log` entries a second. A checkpoint waits for the log to hold every event it covers, since
+//! a restart skips what the checkpoint covers and would never log it again.
 
 use crate::RunError;
+use crate::background_log::{BackgroundLog, COMMIT_INTERVAL};
 use crate::task::{Event, Task, write_records};
 use freshet_engine::Value;
 use freshet_offline::{LogRows, SourceLog, Transaction};
@@ -14,6 +20,7 @@ use freshet_project::Project;
 use freshet_project::scenarios::Scenario;
 use freshet_project::spec::{Connector, SourceSpec};
 use freshet_sources::generator::{LiveConfig, LiveGenerator};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One live generator source.
@@ -21,8 +28,8 @@ use std::time::Duration;
 pub(crate) struct GeneratorStream {
     pub(crate) task: Task,
     stream: LiveGenerator,
-    log: SourceLog,
-    /// Positions below this are in the event log already.
+    log: BackgroundLog,
+    /// Positions below this are in the event log or handed to it.
     logged: u64,
     /// The schema column holding the event time.
     time_column: usize,
@@ -97,7 +104,7 @@ impl GeneratorStream {
         Ok(Some(GeneratorStream {
             task,
             stream,
-            log,
+            log: BackgroundLog::new(log, COMMIT_INTERVAL),
             logged: u64::try_from(logged).unwrap_or(0),
             newest: None,
             time_column: source
@@ -127,6 +134,8 @@ impl GeneratorStream {
 
     /// Releases, logs and applies the events due at simulated time `now`; returns how many.
     pub(crate) async fn tick(&mut self, store: &OnlineStore, now: i64) -> Result<usize, RunError> {
+        // Buffered events go out once the pacing allows, even in a tick that releases none.
+        self.log.progress().await?;
         let batch = self.stream.due(now, TICK_EVENTS);
         let Some(&(last, _)) = batch.last() else {
             return Ok(0);
@@ -151,7 +160,7 @@ impl GeneratorStream {
         }
         if !rows.is_empty() {
             let txn = Transaction::new(app_id(&self.task.source), (last + 1) as i64);
-            self.log.append(&rows, vec![txn]).await?;
+            self.log.append(rows, vec![txn]).await?;
             self.logged = last + 1;
         }
         self.newest = events.iter().map(|e| e.event_time).max().max(self.newest);
@@ -159,5 +168,12 @@ impl GeneratorStream {
         write_records(store, records).await?;
         self.task.next = last + 1;
         Ok(events.len())
+    }
+
+    /// Writes a checkpoint of the stream once the event log holds every event it covers; returns
+    /// its path.
+    pub(crate) async fn checkpoint(&mut self) -> Result<PathBuf, RunError> {
+        self.log.settled().await?;
+        self.task.checkpoint()
     }
 }

@@ -218,7 +218,7 @@ pub async fn run(
                 store.sync().await?;
             }
             for g in &mut generators {
-                let path = g.task.checkpoint()?;
+                let path = g.checkpoint().await?;
                 tracing::info!("checkpoint written to {}", path.display());
             }
             for k in &mut kafka {
