@@ -66,6 +66,39 @@ pub(crate) fn embedded_key_into(view: &str, entity: &EntityKey, out: &mut impl E
     encode_entity(entity, out);
 }
 
+/// Sorts keyed records into the order of their keys' bytes, as redb keeps them.
+///
+/// A drained batch holds up to a million keys, and all of one view's keys begin with the same view
+/// name: a plain comparison sort calls `memcmp` about twenty times per key, each scanning that
+/// shared name first (a tenth of the drainer's time in B2k). Here the batch's common prefix is
+/// found once, each key gets the next eight bytes as a big-endian integer, and the sort compares
+/// those integers, comparing whole keys only where they tie.
+pub(crate) fn sort_in_key_order<V>(records: &mut [(&[u8], V)]) {
+    let Some(((first, _), rest)) = records.split_first() else {
+        return;
+    };
+    let shared = rest.iter().fold(first.len(), |shared, (key, _)| {
+        common_prefix_len(first.get(..shared).unwrap_or_default(), key)
+    });
+    records.sort_by_cached_key(|&(key, _)| (next_eight(key, shared), key));
+}
+
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The eight bytes of `key` from `from` as a big-endian integer, zero-padded: integers order as
+/// the bytes do, and where the padding ties a shorter key with a longer one, the whole keys are
+/// compared.
+fn next_eight(key: &[u8], from: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    let tail = key.get(from..).unwrap_or_default();
+    for (slot, byte) in bytes.iter_mut().zip(tail) {
+        *slot = *byte;
+    }
+    u64::from_be_bytes(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,11 +113,41 @@ mod tests {
 
     proptest! {
         #[test]
+        fn records_sort_as_their_key_bytes_do(keys in proptest::collection::btree_set(proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(0u8), Just(255u8)], 0..14), 0..60), shift in 0usize..60) {
+            // Keys of several lengths sharing prefixes, shuffled; each record carries its key's rank.
+            let mut sorted: Vec<Vec<u8>> = keys.into_iter().collect();
+            sorted.sort();
+            let mut records: Vec<(&[u8], usize)> = sorted.iter().enumerate().map(|(i, k)| (k.as_slice(), i)).collect();
+            if !records.is_empty() {
+                let by = shift % records.len();
+                records.rotate_left(by);
+                records.reverse();
+            }
+            sort_in_key_order(&mut records);
+            let ranks: Vec<usize> = records.iter().map(|r| r.1).collect();
+            prop_assert_eq!(ranks, (0..sorted.len()).collect::<Vec<_>>());
+        }
+
+        #[test]
         fn different_entities_never_share_a_key(a in proptest::collection::vec(part(), 1..3), b in proptest::collection::vec(part(), 1..3)) {
             let (a, b) = (EntityKey::from_parts(a), EntityKey::from_parts(b));
             prop_assert_eq!(a == b, redis_key("p", "v", &a) == redis_key("p", "v", &b));
             prop_assert_eq!(a == b, embedded_key("v", &a) == embedded_key("v", &b));
         }
+    }
+
+    #[test]
+    fn a_batch_of_view_keys_sorts_past_the_shared_view_name() {
+        let keys: Vec<Vec<u8>> = [1001, 7, 100_000_000, 42, 1000]
+            .into_iter()
+            .map(|id| embedded_key("driver_stats", &EntityKey::int(id)))
+            .chain([embedded_key("a_view", &EntityKey::int(5))])
+            .collect();
+        let mut records: Vec<(&[u8], ())> = keys.iter().map(|k| (k.as_slice(), ())).collect();
+        sort_in_key_order(&mut records);
+        let mut expected: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        expected.sort();
+        assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), expected);
     }
 
     #[test]
