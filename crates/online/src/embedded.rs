@@ -11,7 +11,7 @@
 //! `crate::write_behind`).
 
 use crate::StoreError;
-use crate::keys::{InlineKey, embedded_key, embedded_key_into, sort_in_key_order};
+use crate::keys::{InlineKey, embedded_key, embedded_key_into, in_key_order};
 use crate::write_behind::{KeyedRecord, WriteBehind, newer, supersedes};
 use freshet_engine::EntityKey;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -245,9 +245,7 @@ fn drain(behind: &WriteBehind, db: &Weak<Database>) {
             Some(db) => {
                 // In key order, consecutive inserts land in the same leaf and descend through
                 // the same branch pages, so each page is copied once per batch and stays in cache.
-                let mut records: Vec<(&[u8], &[u8])> = batch.iter().collect();
-                sort_in_key_order(&mut records);
-                commit(&db, records.into_iter(), redb::Durability::None)
+                commit(&db, in_key_order(batch.iter()), redb::Durability::None)
                     .map(drop)
                     .map_err(|e| e.to_string())
             }
