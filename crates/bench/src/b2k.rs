@@ -26,7 +26,7 @@
 //! Targets (PRODUCT.md): at least 300,000 events/s per core; event-to-servable p99 at most 50 ms at
 //! 50,000 events/s.
 
-use crate::machine::{cpu_seconds, threads_cpu_seconds};
+use crate::machine::{cpu_seconds, cpu_seconds_by_thread, threads_cpu_seconds};
 use crate::workload::{HttpProbe, rides};
 use freshet_engine::Value;
 use freshet_kafka::MockCluster;
@@ -273,6 +273,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .build()?;
     let done = Arc::new(AtomicBool::new(false));
     let cpu_before = cpu_seconds();
+    let threads_before = cpu_seconds_by_thread();
+    let mut threads_after = threads_before.clone();
+    let mut process_after = cpu_before;
     let broker_before = threads_cpu_seconds(MOCK_BROKER_THREAD);
     let started = Instant::now();
     let mut first = None;
@@ -281,6 +284,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         let clock = Arc::new(AtomicI64::new(0));
         let done_flag = done.clone();
         let mut status = |s: Status| {
+            // Read while the consumer's and the store's threads still live: the last report comes
+            // after the final checkpoint, before they stop.
+            threads_after = cpu_seconds_by_thread();
+            process_after = cpu_seconds();
             if s.events > 0 && first.is_none() {
                 first = Some(Instant::now());
             }
@@ -328,10 +335,42 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     println!(
+        "         by thread: {}",
+        thread_shares(
+            &threads_before,
+            &threads_after,
+            process_after.zip(cpu_before).map(|(a, b)| a - b)
+        )
+    );
+    println!(
         "         {} checkpoints, {} dead letters",
         report.checkpoints, report.dead_letters
     );
     Ok(())
+}
+
+/// The CPU seconds each thread name used between two readings, largest first (the process's own
+/// name is its main thread, which runs the loop here). Threads that ended between the readings (the store's drainer stops whenever nothing is held)
+/// are counted together, as what the process used beyond its live threads.
+fn thread_shares(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    process: Option<f64>,
+) -> String {
+    let mut used: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, cpu)| (name.clone(), cpu - before.get(name).copied().unwrap_or(0.0)))
+        .collect();
+    let live: f64 = used.iter().map(|(_, cpu)| cpu).sum();
+    if let Some(process) = process {
+        used.push(("ended threads".to_owned(), process - live));
+    }
+    used.retain(|(_, cpu)| *cpu >= 0.01);
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    used.iter()
+        .map(|(name, cpu)| format!("{name} {cpu:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Live production at `args.rate` with a marker probe; prints event-to-servable percentiles.
