@@ -15,8 +15,9 @@
 //! unchanged: a crash with rows in flight or buffered restarts from a checkpoint written before them,
 //! and the log's application transactions skip whatever of the replay had already landed.
 //!
-//! Appends start at most once per [`COMMIT_INTERVAL`] (unless the buffer is full or something waits
-//! for the log). An append costs a few milliseconds however long the log is, so unpaced a stream
+//! Appends start at most once per interval, [`COMMIT_INTERVAL`] unless `freshet run
+//! --log-commit-interval` says otherwise (and unless the buffer is full or something waits for the
+//! log). An append costs a few milliseconds however long the log is, so unpaced a stream
 //! under load committed about a hundred times a second, each commit a Parquet file per day it
 //! touches and a file in `_delta_log`: millions of small files a day for readers, checkpoints and
 //! compaction to go through. Nothing is served from the log, so pacing it delays no feature value.
@@ -31,8 +32,9 @@ use tokio::task::JoinHandle;
 /// Rows buffered behind an append in flight before a round waits for it.
 const MAX_BUFFERED_ROWS: usize = 1 << 20;
 
-/// The least time between the starts of two appends that nothing waits for (see the module doc).
-pub(crate) const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// The least time between the starts of two appends that nothing waits for, by default (see the
+/// module doc).
+pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the log is missing: a failed append did not hand it back.
 const GONE: &str = "the event log was lost by a failed append";
@@ -69,7 +71,7 @@ pub(crate) struct BackgroundLog {
 
 impl BackgroundLog {
     /// Appends to `log`, starting one at most every `interval` unless something waits for the log
-    /// ([`COMMIT_INTERVAL`] in a stream).
+    /// ([`RunOptions::log_commit_interval`](crate::RunOptions::log_commit_interval) in a stream).
     pub(crate) fn new(log: SourceLog, interval: Duration) -> BackgroundLog {
         BackgroundLog {
             interval,

@@ -5,13 +5,13 @@
 //! the stream is a pure function of its seed and start, so an event replayed after a restart is the
 //! same event at the same position.
 //!
-//! A tick's events go to the event log through a [`BackgroundLog`], paced like a Kafka stream's:
+//! A tick's events go to the event log through a `BackgroundLog`, paced like a Kafka stream's:
 //! appended in line, a stream ticking ten times a second committed ten Parquet files and ten
 //! `_delta_log` entries a second. A checkpoint waits for the log to hold every event it covers, since
 //! a restart skips what the checkpoint covers and would never log it again.
 
 use crate::RunError;
-use crate::background_log::{BackgroundLog, COMMIT_INTERVAL};
+use crate::background_log::BackgroundLog;
 use crate::task::{Event, Task, write_records};
 use freshet_engine::Value;
 use freshet_offline::{LogRows, SourceLog, Transaction};
@@ -73,11 +73,13 @@ pub fn live_config(source: &SourceSpec, start_micros: i64) -> Result<LiveConfig,
 }
 
 impl GeneratorStream {
-    /// Opens `source` at its checkpointed position; `None` if it is not a generator source.
+    /// Opens `source` at its checkpointed position, its log committing at most once every
+    /// `log_interval` unless waited for; `None` if it is not a generator source.
     pub(crate) async fn open(
         project: &Project,
         source: &SourceSpec,
         wall_micros: i64,
+        log_interval: Duration,
     ) -> Result<Option<GeneratorStream>, RunError> {
         if !matches!(source.connector, Connector::Generator { .. }) {
             return Ok(None);
@@ -104,7 +106,7 @@ impl GeneratorStream {
         Ok(Some(GeneratorStream {
             task,
             stream,
-            log: BackgroundLog::new(log, COMMIT_INTERVAL),
+            log: BackgroundLog::new(log, log_interval),
             logged: u64::try_from(logged).unwrap_or(0),
             newest: None,
             time_column: source

@@ -234,6 +234,7 @@ impl KafkaStream {
         project: &Project,
         source: &SourceSpec,
         wake: Arc<tokio::sync::Notify>,
+        log_interval: Duration,
     ) -> Result<Option<KafkaStream>, RunError> {
         let Connector::Kafka {
             brokers,
@@ -281,7 +282,7 @@ impl KafkaStream {
             start: *start_offset,
             assignment: settings.assignment,
             consumer,
-            log: BackgroundLog::new(log, crate::background_log::COMMIT_INTERVAL),
+            log: BackgroundLog::new(log, log_interval),
             root,
             owned: BTreeMap::new(),
             pending: Vec::new(),

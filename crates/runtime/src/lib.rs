@@ -28,6 +28,7 @@ mod partition_claim;
 mod scheduled;
 mod task;
 
+pub use background_log::COMMIT_INTERVAL;
 pub use dead_letters::DeadLetterError;
 pub use kafka::MAX_PAYLOAD_BYTES;
 
@@ -88,6 +89,10 @@ pub struct RunOptions {
     pub checkpoint_interval: Duration,
     /// Time between ticks (how often sources release events).
     pub tick: Duration,
+    /// The least time between two event-log commits of a stream that nothing waits for: each
+    /// commit is a Parquet file per day it touches and a `_delta_log` entry, so a longer interval
+    /// leaves fewer, larger files (a checkpoint still writes out what is buffered at once).
+    pub log_commit_interval: Duration,
 }
 
 impl Default for RunOptions {
@@ -96,6 +101,7 @@ impl Default for RunOptions {
             duration: None,
             checkpoint_interval: Duration::from_secs(10),
             tick: Duration::from_millis(100),
+            log_commit_interval: background_log::COMMIT_INTERVAL,
         }
     }
 }
@@ -153,9 +159,13 @@ pub async fn run(
     let mut kafka = Vec::new();
     let mut changes = Vec::new();
     for source in &project.spec.sources {
-        if let Some(g) = GeneratorStream::open(project, source, wall_micros()).await? {
+        let log_interval = options.log_commit_interval;
+        if let Some(g) = GeneratorStream::open(project, source, wall_micros(), log_interval).await?
+        {
             generators.push(g);
-        } else if let Some(k) = KafkaStream::open(project, source, wake.clone()).await? {
+        } else if let Some(k) =
+            KafkaStream::open(project, source, wake.clone(), log_interval).await?
+        {
             kafka.push(k);
         } else if let Some(c) = CdcStream::open(project, source, wake.clone()) {
             changes.push(c);

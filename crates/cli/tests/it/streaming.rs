@@ -116,6 +116,57 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
     });
 }
 
+/// The versions of the generator's event log after a 2.5 s run with `--log-commit-interval`
+/// `seconds` (no periodic checkpoint within the run).
+fn log_versions_after_a_run(seconds: &str) -> u64 {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("live");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("freshet.yaml"), PROJECT).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let args = [
+        "run",
+        "-p",
+        "live",
+        "--duration",
+        "2.5",
+        "--checkpoint-interval",
+        "600",
+        "--log-commit-interval",
+        seconds,
+        "--port",
+        &port,
+    ];
+    let out = freshet(root.path(), &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = load_project(&dir, &ProcessEnv).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async { super::first_source_log(&dir, &project).await.version() })
+}
+
+#[test]
+fn the_log_commit_interval_sets_how_often_a_stream_commits() {
+    // Ticks come ten times a second: unpaced, nearly each is a commit.
+    let unpaced = log_versions_after_a_run("0");
+    assert!(unpaced >= 10, "{unpaced} versions without pacing");
+    // Paced by a minute: the table's creation, the first append, and the one the stop waits for.
+    let paced = log_versions_after_a_run("60");
+    assert!(paced <= 3, "{paced} versions with a minute between commits");
+}
+
 const SCHEDULED: &str = r#"project: batch
 entities:
   - {name: driver, join_keys: [driver_id]}
