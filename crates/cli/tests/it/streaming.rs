@@ -24,8 +24,8 @@ feature_views:
       - {name: last_fare, aggregation: last, column: fare}
 "#;
 
-#[test]
-fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
+/// A temporary directory holding the `live` project, its project directory, and a free port.
+fn live_project() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("live");
     std::fs::create_dir_all(&dir).unwrap();
@@ -36,6 +36,12 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
         .unwrap()
         .port()
         .to_string();
+    (root, dir, port)
+}
+
+#[test]
+fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
+    let (root, dir, port) = live_project();
     for kill_after in [1.5, 2.5] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_freshet"))
             .args([
@@ -119,16 +125,7 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
 /// The versions of the generator's event log after a 2.5 s run with `--log-commit-interval`
 /// `seconds` (no periodic checkpoint within the run).
 fn log_versions_after_a_run(seconds: &str) -> u64 {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("live");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("freshet.yaml"), PROJECT).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let (root, dir, port) = live_project();
     let args = [
         "run",
         "-p",
