@@ -228,7 +228,7 @@ pub(crate) struct TrainingSetArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
     /// Stop by itself after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) duration: Option<f64>,
     /// Port of the feature server.
     #[arg(long, default_value_t = 6566)]
@@ -320,7 +320,7 @@ pub(crate) struct BackfillArgs {
     #[arg(long = "view", value_name = "NAME")]
     pub(crate) views: Vec<String>,
     /// Seconds between checkpoints while running.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) checkpoint_interval: f64,
 }
 
@@ -338,15 +338,15 @@ pub(crate) struct CompactArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// Stop by itself after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) duration: Option<f64>,
     /// Seconds between checkpoints.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) checkpoint_interval: f64,
     /// The least seconds between two event-log commits of a stream (each commit adds a Parquet
     /// file and a `_delta_log` entry; a longer interval leaves fewer, larger files). Serving never
     /// waits for the log.
-    #[arg(long, default_value_t = freshet_runtime::COMMIT_INTERVAL.as_secs_f64(), value_name = "SECONDS")]
+    #[arg(long, default_value_t = freshet_runtime::COMMIT_INTERVAL.as_secs_f64(), value_name = "SECONDS", value_parser = seconds)]
     pub(crate) log_commit_interval: f64,
     /// Port of the feature server [default: `serving.port`, else 6566].
     #[arg(long)]
@@ -397,6 +397,20 @@ pub(crate) struct HistoryArgs {
     /// Show this version in full instead of listing all.
     #[arg(value_name = "VERSION")]
     pub(crate) number: Option<u64>,
+}
+
+/// A flag's number of seconds: finite, not negative, and within what a `Duration` holds, so the
+/// commands convert it without a panic (`Duration::from_secs_f64` panics on anything else).
+fn seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds; give one like 1.5"))?;
+    if value < 0.0 || std::time::Duration::try_from_secs_f64(value).is_err() {
+        return Err(format!(
+            "`{text}` is not a usable number of seconds; give a finite number >= 0, like 1.5"
+        ));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -22,9 +22,8 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
     let options = RunOptions {
         duration: args.duration.map(Duration::from_secs_f64),
         checkpoint_interval: Duration::from_secs_f64(args.checkpoint_interval.max(0.05)),
-        // Negative means none; an interval too long for a `Duration` means only when waited for.
-        log_commit_interval: Duration::try_from_secs_f64(args.log_commit_interval.max(0.0))
-            .unwrap_or(Duration::MAX),
+        // The flags' parser admits only seconds a `Duration` holds.
+        log_commit_interval: Duration::from_secs_f64(args.log_commit_interval),
         ..RunOptions::default()
     };
     let bar = crate::output::spinner(json, "{spinner} {msg}");

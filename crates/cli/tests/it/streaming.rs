@@ -164,6 +164,26 @@ fn the_log_commit_interval_sets_how_often_a_stream_commits() {
     assert!(paced <= 3, "{paced} versions with a minute between commits");
 }
 
+#[test]
+fn a_number_of_seconds_no_duration_holds_is_refused_with_the_flag_named() {
+    let (root, _dir, _port) = live_project();
+    for (flag, value) in [
+        ("--duration", "-1"),
+        ("--checkpoint-interval", "inf"),
+        ("--log-commit-interval", "NaN"),
+        ("--log-commit-interval", "soon"),
+    ] {
+        let out = freshet(
+            root.path(),
+            &["run", "-p", "live", &format!("{flag}={value}")],
+        );
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}={value}: {text}");
+        assert!(text.contains(flag), "{flag}={value}: {text}");
+        assert!(text.contains("like 1.5"), "{flag}={value}: {text}");
+    }
+}
+
 const SCHEDULED: &str = r#"project: batch
 entities:
   - {name: driver, join_keys: [driver_id]}
