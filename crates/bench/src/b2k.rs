@@ -273,7 +273,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .build()?;
     let done = Arc::new(AtomicBool::new(false));
     let cpu_before = cpu_seconds();
-    let threads_before = cpu_seconds_by_thread();
+    let threads_before = cpu_seconds_by_thread().unwrap_or_default();
     let mut threads_after = threads_before.clone();
     let mut process_after = cpu_before;
     let broker_before = threads_cpu_seconds(MOCK_BROKER_THREAD);
@@ -286,7 +286,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         let mut status = |s: Status| {
             // Read while the consumer's and the store's threads still live: the last report comes
             // after the final checkpoint, before they stop.
-            threads_after = cpu_seconds_by_thread();
+            threads_after = cpu_seconds_by_thread().unwrap_or_default();
             process_after = cpu_seconds();
             if s.events > 0 && first.is_none() {
                 first = Some(Instant::now());
@@ -350,8 +350,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The CPU seconds each thread name used between two readings, largest first (the process's own
-/// name is its main thread, which runs the loop here). Threads that ended between the readings (the store's drainer stops whenever nothing is held)
-/// are counted together, as what the process used beyond its live threads.
+/// name is its main thread, which runs the loop here). Threads that ended between the readings
+/// (the store's drainer stops whenever nothing is held) are counted together, as what the process
+/// used beyond its live threads.
 fn thread_shares(
     before: &std::collections::BTreeMap<String, f64>,
     after: &std::collections::BTreeMap<String, f64>,

@@ -1,5 +1,6 @@
 //! What machine a figure was measured on: CPU model, cores, memory, and the process's resident memory.
 
+use std::collections::BTreeMap;
 use std::fs;
 
 /// One line describing the machine (Linux; elsewhere what can be known).
@@ -66,29 +67,22 @@ pub(crate) fn cpu_seconds() -> Option<f64> {
 /// or not yet reaped, seconds (Linux). Lets a benchmark leave out a thread that is not the system
 /// under test, such as an in-process broker's.
 pub(crate) fn threads_cpu_seconds(prefix: &str) -> Option<f64> {
-    let mut total = 0.0;
-    for task in fs::read_dir("/proc/self/task").ok()? {
-        let Ok(stat) = fs::read_to_string(task.ok()?.path().join("stat")) else {
-            continue; // the thread ended since the listing
-        };
-        if let Some((name, cpu)) = stat_cpu_seconds(&stat)
-            && name.starts_with(prefix)
-        {
-            total += cpu;
-        }
-    }
-    Some(total)
+    let by_name = cpu_seconds_by_thread()?;
+    Some(
+        by_name
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, cpu)| cpu)
+            .sum(),
+    )
 }
 
 /// CPU time (user + system) of this process's live threads, summed by thread name, seconds
 /// (Linux). Two readings subtracted tell which part of a pipeline a change made cheaper, which a
 /// whole-process figure on a noisy host hides.
-pub(crate) fn cpu_seconds_by_thread() -> std::collections::BTreeMap<String, f64> {
-    let mut by_name = std::collections::BTreeMap::new();
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return by_name;
-    };
-    for task in tasks.flatten() {
+pub(crate) fn cpu_seconds_by_thread() -> Option<BTreeMap<String, f64>> {
+    let mut by_name = BTreeMap::new();
+    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
         let Ok(stat) = fs::read_to_string(task.path().join("stat")) else {
             continue; // the thread ended since the listing
         };
@@ -96,7 +90,7 @@ pub(crate) fn cpu_seconds_by_thread() -> std::collections::BTreeMap<String, f64>
             *by_name.entry(name.to_owned()).or_insert(0.0) += cpu;
         }
     }
-    by_name
+    Some(by_name)
 }
 
 /// The command name and the user + system seconds of a `/proc/.../stat` line.
