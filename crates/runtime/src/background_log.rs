@@ -55,6 +55,8 @@ type Landing = (JoinHandle<(SourceLog, Result<u64, LogError>)>, u64);
 pub(crate) struct BackgroundLog {
     idle: Option<SourceLog>,
     appending: Option<Landing>,
+    /// Rows of the append in flight.
+    in_flight_rows: usize,
     buffered: LogRows,
     /// The newest version per application id of the buffered rounds.
     transactions: BTreeMap<String, i64>,
@@ -79,6 +81,7 @@ impl BackgroundLog {
             dir: log.dir().to_path_buf(),
             idle: Some(log),
             appending: None,
+            in_flight_rows: 0,
             buffered: LogRows::default(),
             transactions: BTreeMap::new(),
             handed: 0,
@@ -93,6 +96,7 @@ impl BackgroundLog {
                 .await
                 .map_err(|e| lost(&self.dir, &format!("the append task failed: {e}")))?;
             self.idle = Some(log);
+            self.in_flight_rows = 0;
             result?;
             self.landed.send_replace(rounds);
         }
@@ -102,6 +106,12 @@ impl BackgroundLog {
     /// Rounds handed over so far: the log holds them all once [`BackgroundLog::landed`] reaches it.
     pub(crate) fn handed(&self) -> u64 {
         self.handed
+    }
+
+    /// Rows handed over and served but not yet committed to the log: buffered, or in an append
+    /// that has not landed. How far the log lags the stream.
+    pub(crate) fn pending_rows(&self) -> usize {
+        self.buffered.len() + self.in_flight_rows
     }
 
     /// Follows the number of rounds the log holds.
@@ -146,6 +156,7 @@ impl BackgroundLog {
         };
         self.last_start = Some(Instant::now());
         let rows = std::mem::take(&mut self.buffered);
+        self.in_flight_rows = rows.len();
         let transactions: Vec<Transaction> = std::mem::take(&mut self.transactions)
             .into_iter()
             .map(|(app, version)| Transaction::new(app, version))
@@ -262,7 +273,10 @@ mod tests {
             "the next append waits for the interval"
         );
         assert_eq!(background.handed(), 3);
+        assert_eq!(background.pending_rows(), 20, "two rounds wait");
         // Waiting for the log writes the buffer out at once, in one commit.
+        background.settled().await.unwrap();
+        assert_eq!(background.pending_rows(), 0);
         let log = background.settled().await.unwrap();
         assert_eq!(log.version(), 2);
         assert_eq!(*landed.borrow(), 3);

@@ -172,6 +172,11 @@ impl GeneratorStream {
         Ok(events.len())
     }
 
+    /// The source and the events it has applied and served but not yet committed to its log.
+    pub(crate) fn log_pending(&self) -> (String, u64) {
+        (self.task.source.clone(), self.log.pending_rows() as u64)
+    }
+
     /// Writes a checkpoint of the stream once the event log holds every event it covers; returns
     /// its path.
     pub(crate) async fn checkpoint(&mut self) -> Result<PathBuf, RunError> {

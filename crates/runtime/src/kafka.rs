@@ -548,6 +548,11 @@ impl KafkaStream {
             .collect()
     }
 
+    /// The source and the events it has applied and served but not yet committed to its log.
+    pub(crate) fn log_pending(&self) -> (String, u64) {
+        (self.name.clone(), self.log.pending_rows() as u64)
+    }
+
     /// Leaves the group (the caller has checkpointed).
     pub(crate) fn close(self) {
         self.consumer.close();

@@ -122,6 +122,9 @@ pub struct Status {
     /// Each source's next position (`source/partition` for Kafka partitions this worker owns; for a
     /// `postgres_cdc` source, the end LSN of the newest commit it logged).
     pub positions: Vec<(String, u64)>,
+    /// Each stream's events applied and served but not yet committed to its event log (the log
+    /// commits at most once per `log_commit_interval`).
+    pub log_pending: Vec<(String, u64)>,
     /// Records sent to dead-letter files by this run.
     pub dead_letters: u64,
     /// Runs of scheduled batch sources completed by this run.
@@ -255,6 +258,11 @@ pub async fn run(
                 .map(|g| (g.task.source.clone(), g.task.next))
                 .chain(kafka.iter().flat_map(KafkaStream::positions))
                 .chain(changes.iter().map(|c| (c.source.clone(), c.position)))
+                .collect();
+            report.log_pending = generators
+                .iter()
+                .map(GeneratorStream::log_pending)
+                .chain(kafka.iter().map(KafkaStream::log_pending))
                 .collect();
             report.dead_letters = kafka.iter().map(|k| k.dead_letters).sum::<u64>()
                 + changes.iter().map(|c| c.refused).sum::<u64>();

@@ -35,6 +35,7 @@ pub struct Metrics {
     store_errors: Counter,
     freshness: Family<View, Gauge<f64, AtomicU64>>,
     stream_position: Family<Source, Gauge>,
+    log_pending: Family<Source, Gauge>,
     stream_events: Counter,
     stream_time: Gauge<f64, AtomicU64>,
     checkpoints: Counter,
@@ -103,6 +104,12 @@ impl Metrics {
             "Next position of each streaming source (events released so far)",
             stream_position.clone(),
         );
+        let log_pending = Family::<Source, Gauge>::default();
+        registry.register(
+            "event_log_pending_rows",
+            "Events of each stream applied and served but not yet committed to its event log",
+            log_pending.clone(),
+        );
         let stream_events = Counter::default();
         registry.register(
             "stream_events",
@@ -144,6 +151,7 @@ impl Metrics {
             store_errors,
             freshness,
             stream_position,
+            log_pending,
             stream_events,
             stream_time,
             checkpoints,
@@ -218,13 +226,14 @@ impl Metrics {
     }
 
     /// Records a streaming run's progress: events, checkpoints and dead letters since the last call, each source's
-    /// position, and the streams' clock.
+    /// position, each stream's events not yet in its event log, and the streams' clock.
     pub fn stream(
         &self,
         new_events: u64,
         new_checkpoints: u64,
         new_dead_letters: u64,
         positions: &[(String, u64)],
+        log_pending: &[(String, u64)],
         time_micros: i64,
     ) {
         self.stream_events.inc_by(new_events);
@@ -236,6 +245,13 @@ impl Metrics {
                     source: source.clone(),
                 })
                 .set(i64::try_from(*position).unwrap_or(i64::MAX));
+        }
+        for (source, rows) in log_pending {
+            self.log_pending
+                .get_or_create(&Source {
+                    source: source.clone(),
+                })
+                .set(i64::try_from(*rows).unwrap_or(i64::MAX));
         }
         self.stream_time.set(time_micros as f64 / 1e6);
     }

@@ -63,6 +63,7 @@ pub(crate) fn publish_status(
         now.checkpoints - before.checkpoints,
         now.dead_letters - before.dead_letters,
         &now.positions,
+        &now.log_pending,
         now.simulated_now,
     );
 }

@@ -213,6 +213,10 @@ fn a_running_stream_shows_its_progress_in_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("freshet_stream_time_seconds"), "{metrics}");
+    assert!(
+        metrics.contains(r#"freshet_event_log_pending_rows{source="trips"}"#),
+        "{metrics}"
+    );
     let stopped = Command::new("kill")
         .args(["-TERM", &run.id().to_string()])
         .status()
