@@ -37,7 +37,9 @@ pub(crate) struct GeneratorStream {
     newest: Option<i64>,
 }
 
-fn app_id(source: &str) -> String {
+/// The application id a generator stream's log commits carry, with the next position as version:
+/// what to read to learn how far the log holds the stream.
+pub fn app_id(source: &str) -> String {
     format!("freshet/stream/{source}")
 }
 

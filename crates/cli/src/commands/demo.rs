@@ -228,21 +228,37 @@ fn spawn_trainer(
                 break s;
             }
         };
-        let result = write_labels(&project, &status).and_then(|_| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
-            runtime.block_on(super::train::train_model(
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                if let Ok(mut t) = training.lock() {
+                    *t = Training::Failed(format!("no runtime to train on: {e}"));
+                }
+                return;
+            }
+        };
+        let result = runtime.block_on(async {
+            if !history_logged(&project, &status, &stopping).await? {
+                return Ok(None);
+            }
+            write_labels(&project, &status)?;
+            super::train::train_model(
                 &project,
                 "churn",
                 &TrainOptions::default(),
                 true,
                 &ProgressBar::hidden(),
-            ))
+            )
+            .await
+            .map(Some)
         });
         let outcome = match result {
-            Ok(artifact) => {
+            // Stopped before the history was in the log, as when stopped before it was released.
+            Ok(None) => return,
+            Ok(Some(artifact)) => {
                 state.reload_models(&project);
                 Training::Done(Box::new(artifact))
             }
@@ -255,6 +271,49 @@ fn spawn_trainer(
             *t = outcome;
         }
     })
+}
+
+/// Waits until the event log holds every `trips` event the stream had released when `status` was
+/// reported: the stream commits its log in the background (at most once a second), so the newest
+/// events of a caught-up stream, up to a few hundred thousand of history, may still be on their way,
+/// and a training set read before they land would miss them. False if the demo stops first.
+async fn history_logged(
+    project: &Project,
+    status: &Status,
+    stopping: &AtomicBool,
+) -> Result<bool, Failure> {
+    let released = status
+        .positions
+        .iter()
+        .find(|(name, _)| name == "trips")
+        .map_or(0, |(_, next)| *next);
+    let source = project
+        .spec
+        .sources
+        .iter()
+        .find(|s| s.name == "trips")
+        .ok_or_else(|| {
+            refused(
+                "the demo project lost its `trips` source",
+                "rerun `freshet demo`",
+            )
+        })?;
+    let root = freshet_offline::offline_root(project);
+    let log_failed = |e: freshet_offline::LogError| Failure::Other(anyhow::Error::new(e));
+    let mut log =
+        freshet_offline::SourceLog::open(&root, "trips", &source.schema, &source.timestamp_field)
+            .await
+            .map_err(log_failed)?;
+    let app_id = freshet_runtime::generator::app_id("trips");
+    while !stopping.load(Ordering::Relaxed) {
+        log.refresh().await.map_err(log_failed)?;
+        let logged = log.transaction_version(&app_id).await.map_err(log_failed)?;
+        if logged.is_some_and(|next| u64::try_from(next).unwrap_or(0) >= released) {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(false)
 }
 
 /// Daily churn labels, from a week into the history until a week before the stream's clock (later
@@ -360,4 +419,64 @@ fn report(dir: &Path, args: &DemoArgs, outcome: &Outcome, json: bool) {
     }
     text.push('\n');
     print_text(&text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use freshet_offline::{LogRows, SourceLog, Transaction};
+    use freshet_runtime::generator::app_id;
+
+    async fn commit_position(log: &mut SourceLog, next: i64) {
+        let transaction = Transaction::new(app_id("trips"), next);
+        log.append(&LogRows::default(), vec![transaction])
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn training_waits_until_the_log_holds_what_the_stream_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = TEMPLATE
+            .replace("{{RATE}}", "100")
+            .replace("{{DRIVERS}}", "10")
+            .replace("{{HISTORY}}", "21d");
+        std::fs::write(dir.path().join(freshet_project::PROJECT_FILE), text).unwrap();
+        let project = super::super::load(dir.path()).unwrap();
+        let source = &project.spec.sources[0];
+        let root = freshet_offline::offline_root(&project);
+        let mut log = SourceLog::open(&root, "trips", &source.schema, &source.timestamp_field)
+            .await
+            .unwrap();
+        commit_position(&mut log, 10).await;
+        let released = |next| Status {
+            positions: vec![("trips".to_owned(), next)],
+            ..Status::default()
+        };
+        let (running, stopped) = (AtomicBool::new(false), AtomicBool::new(true));
+        assert!(
+            history_logged(&project, &released(10), &running)
+                .await
+                .unwrap()
+        );
+        // A stopping demo gives up waiting.
+        assert!(
+            !history_logged(&project, &released(11), &stopped)
+                .await
+                .unwrap()
+        );
+        // Released beyond what the log holds: it waits until another writer's commit lands.
+        let ahead = released(11);
+        let mut waiting = std::pin::pin!(history_logged(&project, &ahead, &running));
+        let early = tokio::time::timeout(Duration::from_millis(600), &mut waiting).await;
+        assert!(
+            early.is_err(),
+            "it returned before the log held position 11"
+        );
+        commit_position(&mut log, 11).await;
+        let logged = tokio::time::timeout(Duration::from_secs(20), waiting)
+            .await
+            .expect("the wait sees the landed commit");
+        assert!(logged.unwrap());
+    }
 }
