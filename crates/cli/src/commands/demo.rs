@@ -273,6 +273,21 @@ fn spawn_trainer(
     })
 }
 
+/// The demo project's `trips` generator source.
+fn trips_source(project: &Project) -> Result<&freshet_project::spec::SourceSpec, Failure> {
+    project
+        .spec
+        .sources
+        .iter()
+        .find(|s| s.name == "trips")
+        .ok_or_else(|| {
+            refused(
+                "the demo project lost its `trips` source",
+                "rerun `freshet demo`",
+            )
+        })
+}
+
 /// Waits until the event log holds every `trips` event the stream had released when `status` was
 /// reported: the stream commits its log in the background (at most once a second), so the newest
 /// events of a caught-up stream, up to a few hundred thousand of history, may still be on their way,
@@ -287,17 +302,7 @@ async fn history_logged(
         .iter()
         .find(|(name, _)| name == "trips")
         .map_or(0, |(_, next)| *next);
-    let source = project
-        .spec
-        .sources
-        .iter()
-        .find(|s| s.name == "trips")
-        .ok_or_else(|| {
-            refused(
-                "the demo project lost its `trips` source",
-                "rerun `freshet demo`",
-            )
-        })?;
+    let source = trips_source(project)?;
     let root = freshet_offline::offline_root(project);
     let log_failed = |e: freshet_offline::LogError| Failure::Other(anyhow::Error::new(e));
     let mut log =
@@ -319,17 +324,7 @@ async fn history_logged(
 /// Daily churn labels, from a week into the history until a week before the stream's clock (later
 /// observations have not seen their outcome yet), from the generator's ground truth.
 fn write_labels(project: &Project, status: &Status) -> Result<usize, Failure> {
-    let source = project
-        .spec
-        .sources
-        .iter()
-        .find(|s| s.name == "trips")
-        .ok_or_else(|| {
-            refused(
-                "the demo project lost its `trips` source",
-                "rerun `freshet demo`",
-            )
-        })?;
+    let source = trips_source(project)?;
     let start = status
         .generator_starts
         .iter()
