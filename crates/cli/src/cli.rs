@@ -343,9 +343,9 @@ pub(crate) struct RunArgs {
     /// Seconds between checkpoints.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) checkpoint_interval: f64,
-    /// The least seconds between two event-log commits of a stream (each commit adds a Parquet
-    /// file and a `_delta_log` entry; a longer interval leaves fewer, larger files). Serving never
-    /// waits for the log.
+    /// The least seconds between two event-log commits of a Kafka or generator stream (each commit
+    /// adds a Parquet file and a `_delta_log` entry; a longer interval leaves fewer, larger files).
+    /// Serving never waits for the log.
     #[arg(long, default_value_t = freshet_runtime::COMMIT_INTERVAL.as_secs_f64(), value_name = "SECONDS", value_parser = seconds)]
     pub(crate) log_commit_interval: f64,
     /// Port of the feature server [default: `serving.port`, else 6566].
