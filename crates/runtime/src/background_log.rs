@@ -47,16 +47,14 @@ fn lost(dir: &Path, reason: &str) -> RunError {
     })
 }
 
-/// An append in flight, and the number of rounds the log holds once it lands.
-type Landing = (JoinHandle<(SourceLog, Result<u64, LogError>)>, u64);
+/// An append in flight, the number of rounds the log holds once it lands, and its rows.
+type Landing = (JoinHandle<(SourceLog, Result<u64, LogError>)>, u64, usize);
 
 /// The log, or the append that holds it, and the rows waiting for the next append.
 #[derive(Debug)]
 pub(crate) struct BackgroundLog {
     idle: Option<SourceLog>,
     appending: Option<Landing>,
-    /// Rows of the append in flight.
-    in_flight_rows: usize,
     buffered: LogRows,
     /// The newest version per application id of the buffered rounds.
     transactions: BTreeMap<String, i64>,
@@ -81,7 +79,6 @@ impl BackgroundLog {
             dir: log.dir().to_path_buf(),
             idle: Some(log),
             appending: None,
-            in_flight_rows: 0,
             buffered: LogRows::default(),
             transactions: BTreeMap::new(),
             handed: 0,
@@ -91,12 +88,11 @@ impl BackgroundLog {
 
     /// Waits for the append in flight, if any; its error if it failed.
     async fn land(&mut self) -> Result<(), RunError> {
-        if let Some((landing, rounds)) = self.appending.take() {
+        if let Some((landing, rounds, _)) = self.appending.take() {
             let (log, result) = landing
                 .await
                 .map_err(|e| lost(&self.dir, &format!("the append task failed: {e}")))?;
             self.idle = Some(log);
-            self.in_flight_rows = 0;
             result?;
             self.landed.send_replace(rounds);
         }
@@ -111,7 +107,7 @@ impl BackgroundLog {
     /// Rows handed over and served but not yet committed to the log: buffered, or in an append
     /// that has not landed. How far the log lags the stream.
     pub(crate) fn pending_rows(&self) -> usize {
-        self.buffered.len() + self.in_flight_rows
+        self.buffered.len() + self.appending.as_ref().map_or(0, |(_, _, rows)| *rows)
     }
 
     /// Follows the number of rounds the log holds.
@@ -125,7 +121,7 @@ impl BackgroundLog {
         if self
             .appending
             .as_ref()
-            .is_some_and(|(a, _)| a.is_finished())
+            .is_some_and(|(a, _, _)| a.is_finished())
         {
             self.land().await?;
         }
@@ -156,7 +152,7 @@ impl BackgroundLog {
         };
         self.last_start = Some(Instant::now());
         let rows = std::mem::take(&mut self.buffered);
-        self.in_flight_rows = rows.len();
+        let row_count = rows.len();
         let transactions: Vec<Transaction> = std::mem::take(&mut self.transactions)
             .into_iter()
             .map(|(app, version)| Transaction::new(app, version))
@@ -169,7 +165,7 @@ impl BackgroundLog {
             let result = runtime.block_on(log.append(&rows, transactions));
             (log, result)
         });
-        self.appending = Some((task, self.handed));
+        self.appending = Some((task, self.handed, row_count));
         Ok(())
     }
 
@@ -200,7 +196,7 @@ impl BackgroundLog {
         let in_flight = self
             .appending
             .as_ref()
-            .is_some_and(|(a, _)| !a.is_finished());
+            .is_some_and(|(a, _, _)| !a.is_finished());
         if (in_flight || !self.due()) && !self.full() {
             return Ok(());
         }

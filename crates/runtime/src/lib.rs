@@ -161,8 +161,8 @@ pub async fn run(
     let mut generators = Vec::new();
     let mut kafka = Vec::new();
     let mut changes = Vec::new();
+    let log_interval = options.log_commit_interval;
     for source in &project.spec.sources {
-        let log_interval = options.log_commit_interval;
         if let Some(g) = GeneratorStream::open(project, source, wall_micros(), log_interval).await?
         {
             generators.push(g);
