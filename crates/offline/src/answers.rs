@@ -16,8 +16,10 @@
 
 use crate::columns::FeatureBuilder;
 use crate::output::OutputColumn;
+use crate::output::stored_type;
 use crate::views::{ServiceView, TrainingError, ViewEvents, ViewStatus, entity_group};
-use arrow_array::{ArrayRef, StringArray};
+use arrow_array::ArrayRef;
+use arrow_array::builder::StringViewBuilder;
 use arrow_schema::Field;
 use freshet_engine::in_place::{PickedRow, RowSource};
 use freshet_engine::{Query, QueryError, ViewDef, ViewRow, answer_batch_each};
@@ -250,7 +252,7 @@ pub(crate) fn assemble(
     let at = Arc::new(at);
     let mut out = Vec::with_capacity(view.features.len() + 1);
     for (parts, &(feature, _)) in columns.into_iter().zip(&view.features) {
-        let Some(data_type) = parts.first().map(|a| a.data_type().clone()) else {
+        let Some(data_type) = parts.first().map(|a| stored_type(a.data_type())) else {
             return Err(TrainingError::Internal(format!(
                 "view `{}` has no thread's answers",
                 view.name
@@ -271,11 +273,11 @@ pub(crate) fn assemble(
         ));
     }
     let make_status = move |rows: std::ops::Range<usize>| -> Result<ArrayRef, String> {
-        let status: StringArray = at[rows]
-            .iter()
-            .map(|&(thread, row)| Some(statuses[thread][row].name()))
-            .collect();
-        Ok(Arc::new(status))
+        let mut status = StringViewBuilder::with_capacity(rows.len());
+        for &(thread, row) in &at[rows] {
+            status.append_value(statuses[thread][row].name());
+        }
+        Ok(Arc::new(status.finish()))
     };
     out.push(OutputColumn::deferred(
         Field::new(

@@ -10,11 +10,15 @@
 //! in spine order by the thread that then encodes them, one queue for both, so that neither phase
 //! waits for the slower thread of the other (ordering was a tenth of B3, encoding a fifth).
 //!
+//! A text column may be made as string views (Arrow's `Utf8View`) under a field of plain text: the
+//! Parquet writer stores a view as the text it holds, so the file, its schema included, is the one
+//! plain text would give ([`stored_type`]).
+//!
 //! The file is staged beside its destination and renamed into place: a failed write leaves nothing.
 
 use crate::views::TrainingError;
 use arrow_array::ArrayRef;
-use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::basic::Compression;
@@ -80,7 +84,7 @@ impl OutputColumn {
                 array.len()
             ));
         }
-        if array.data_type() != self.field.data_type() {
+        if &stored_type(array.data_type()) != self.field.data_type() {
             return Err(format!(
                 "column `{name}` is {}, not {}",
                 array.data_type(),
@@ -91,6 +95,16 @@ impl OutputColumn {
             return Err(format!("column `{name}` may not hold nulls"));
         }
         Ok(array)
+    }
+}
+
+/// The type a column made as `made` has in the file: text and bytes made as views are stored as
+/// plain text and bytes, the rest as made.
+pub(crate) fn stored_type(made: &DataType) -> DataType {
+    match made {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        other => other.clone(),
     }
 }
 
@@ -188,7 +202,7 @@ fn properties(schema: &Schema) -> WriterProperties {
             // A timestamp column (a spine's times, a feature's newest time) rarely repeats a value:
             // its dictionary was filled to its megabyte limit and then dropped, a third of the
             // write's time.
-            arrow_schema::DataType::Timestamp(..) => {
+            DataType::Timestamp(..) => {
                 props = props.set_column_dictionary_enabled(column(), false);
             }
             t if is_text(t) => props = props.set_column_compression(column(), Compression::SNAPPY),
@@ -199,7 +213,7 @@ fn properties(schema: &Schema) -> WriterProperties {
 }
 
 /// Whether columns of type `t` hold text (compressed in the output).
-fn is_text(t: &arrow_schema::DataType) -> bool {
+fn is_text(t: &DataType) -> bool {
     use arrow_schema::DataType as T;
     match t {
         T::Utf8 | T::LargeUtf8 | T::Utf8View | T::Binary | T::LargeBinary | T::BinaryView => true,
@@ -389,6 +403,35 @@ mod tests {
             "{error}"
         );
         assert!(!bad.exists());
+    }
+
+    #[test]
+    fn text_made_as_views_is_written_as_the_plain_text_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        // Short texts lie inside their views, long ones in a buffer: both kinds, and nulls.
+        let texts: Vec<Option<String>> = (0..5000)
+            .map(|i| (i % 7 != 0).then(|| format!("v{i}{}", "x".repeat(i % 20))))
+            .collect();
+        let field = || Field::new("s", DataType::Utf8, true);
+        let plain = dir.path().join("plain.parquet");
+        let plain_array: ArrayRef = Arc::new(StringArray::from(texts.clone()));
+        write_parquet(&plain, vec![(field(), plain_array)]).unwrap();
+        let viewed = dir.path().join("viewed.parquet");
+        let views: ArrayRef = Arc::new(arrow_array::StringViewArray::from(texts.clone()));
+        let column = OutputColumn::deferred(
+            field(),
+            texts.len(),
+            0,
+            Box::new(move |range| Ok(views.slice(range.start, range.len()))),
+        );
+        write_columns(&viewed, vec![column]).unwrap();
+        assert_eq!(
+            std::fs::read(&viewed).unwrap(),
+            std::fs::read(&plain).unwrap(),
+            "the same file, its schema saying plain text"
+        );
+        let (batches, _) = read(&viewed);
+        assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Utf8);
     }
 
     #[test]
