@@ -372,7 +372,10 @@ async fn get_online_features(
             .metrics
             .freshness(view, (now - newest) as f64 / 1_000_000.0);
     }
-    Ok(axum::Json(answer).into_response())
+    let json = crate::feast_json::to_json(&answer);
+    // The header `axum::Json` sets.
+    let json_type = header::HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json_type)], json).into_response())
 }
 
 async fn push(

@@ -2,7 +2,8 @@
 //! authentication, metrics and an OpenAPI document.
 //!
 //! - [`catalog`]: the views, features and services a request may name, resolved once.
-//! - [`lookup`]: entity keys in, the engine's answers as of now out, in Feast's column-major shape.
+//! - [`lookup`]: entity keys in, the engine's answers as of now out, in Feast's column-major shape;
+//!   [`feast_json`] writes that answer's JSON.
 //! - [`push`]: events pushed over HTTP, through the engine into the online store and the event log.
 //! - [`predict`]: the project's production models, checked against its features, served per entity.
 //! - [`app`]: the HTTP routes and layers (axum), and [`serve`] to run them until a shutdown signal.
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod catalog;
 pub mod error;
+pub mod feast_json;
 pub mod lookup;
 pub mod metrics;
 pub mod openapi;
