@@ -15,8 +15,7 @@
 //!   spine order (one interleave) by the thread that then encodes it ([`crate::output`]).
 
 use crate::columns::FeatureBuilder;
-use crate::output::OutputColumn;
-use crate::output::stored_type;
+use crate::output::{OutputColumn, stored_type};
 use crate::views::{ServiceView, TrainingError, ViewEvents, ViewStatus, entity_group};
 use arrow_array::ArrayRef;
 use arrow_array::builder::StringViewBuilder;

@@ -8,9 +8,9 @@
 //! column from answers already held.
 //!
 //! A builder's text comes out as string views, not offsets and bytes: each thread's answers are put
-//! in spine order afterwards, and moving a view (16 bytes, holding a text of up to 12 bytes whole:
-//! an id, a category) cost a fifth of what copying each string's bytes did. The output writes a view
-//! as the text it holds ([`crate::output`]).
+//! in spine order afterwards, which copied every string's bytes one `memcpy` at a time (8.6 % of
+//! B3), where a view moves 16 bytes and holds a text of up to 12 bytes (an id, a category) whole.
+//! The output writes a view as the text it holds (the `output` module).
 
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, StringViewBuilder, TimestampMicrosecondBuilder,

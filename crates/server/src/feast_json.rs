@@ -82,8 +82,8 @@ fn text(out: &mut Vec<u8>, s: &str) {
 }
 
 fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Writing into a vector fails only if serializing fails, and a `serde_json::Value` or a
-    // string always serializes; the fallback keeps the document well formed all the same.
+    // Serializing a `serde_json::Value` or a string into a vector cannot fail: a value's map keys
+    // are strings, and a vector's writes always succeed. Were it to, `null` stands for the value.
     if serde_json::to_writer(&mut *out, value).is_err() {
         out.extend_from_slice(b"null");
     }
