@@ -18,6 +18,8 @@ pub struct ServedView {
     pub join_keys: Vec<(String, DataType)>,
     /// Feature names and output types, in definition order.
     pub features: Vec<(String, FeatureType)>,
+    /// Each feature's full name, `view__feature`, made once rather than per request.
+    pub full_names: Vec<String>,
 }
 
 /// A resolved feature: its view and its index in the view.
@@ -70,6 +72,11 @@ impl Catalog {
                         .features
                         .iter()
                         .map(|f| (f.name.clone(), f.output_type))
+                        .collect(),
+                    full_names: view
+                        .features
+                        .iter()
+                        .map(|f| format!("{}__{}", view.name, f.name))
                         .collect(),
                 }
             })

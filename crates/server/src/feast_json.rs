@@ -136,7 +136,7 @@ mod tests {
                 .prop_map(|(values, statuses, event_timestamps)| Column {
                     values,
                     statuses,
-                    event_timestamps,
+                    event_timestamps: event_timestamps.into(),
                 });
             (
                 proptest::collection::vec(text(), columns),
@@ -167,7 +167,7 @@ mod tests {
         let column = Column {
             values: vec![Json::from(1234.5678)],
             statuses: vec!["PRESENT"],
-            event_timestamps: vec!["2026-01-01T00:30:00.250Z".to_owned()],
+            event_timestamps: vec!["2026-01-01T00:30:00.250Z".to_owned()].into(),
         };
         let answer = OnlineFeatures {
             metadata: Metadata {

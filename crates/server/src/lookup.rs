@@ -15,6 +15,7 @@ use freshet_online::OnlineStore;
 use freshet_sources::formats::json_value;
 use serde::Serialize;
 use serde_json::Value as Json;
+use std::sync::Arc;
 
 /// The answer, in Feast's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,8 +43,9 @@ pub struct Column {
     pub values: Vec<Json>,
     /// `PRESENT`, `NULL_VALUE`, `NOT_FOUND` or `OUTSIDE_MAX_AGE`.
     pub statuses: Vec<&'static str>,
-    /// RFC 3339 event time of the newest event counted (`1970-01-01T00:00:00Z` when none).
-    pub event_timestamps: Vec<String>,
+    /// RFC 3339 event time of the newest event counted (`1970-01-01T00:00:00Z` when none): per
+    /// entity, the newest of its view's events, so the columns of one view share one list.
+    pub event_timestamps: Arc<[String]>,
 }
 
 const EPOCH: &str = "1970-01-01T00:00:00Z";
@@ -226,7 +228,7 @@ pub async fn lookup(
         rows: answers,
     } = read_views(catalog, store, refs, entities, now).await?;
     // Per view and row: the newest event's time, formatted once for all the view's features.
-    let times: Vec<Vec<String>> = answers
+    let times: Vec<Arc<[String]>> = answers
         .iter()
         .map(|rows| {
             rows.iter()
@@ -246,24 +248,30 @@ pub async fn lookup(
         })
         .collect();
     let mut names: Vec<String> = entities.keys().cloned().collect();
+    // Every join key has one value per entity (`entity_rows` checked), and no event time.
+    let rows = entities
+        .values()
+        .next()
+        .and_then(Json::as_array)
+        .map_or(0, Vec::len);
+    let keys_time: Arc<[String]> = vec![EPOCH.to_owned(); rows].into();
     let mut results: Vec<Column> = entities
         .values()
         .map(|column| {
             let values = column.as_array().cloned().unwrap_or_default();
             Column {
                 statuses: vec!["PRESENT"; values.len()],
-                event_timestamps: vec![EPOCH.to_owned(); values.len()],
+                event_timestamps: keys_time.clone(),
                 values,
             }
         })
         .collect();
     for r in refs {
         let served = &catalog.views[r.view];
-        let feature = &served.features[r.feature].0;
         names.push(if full_feature_names {
-            format!("{}__{feature}", served.name)
+            served.full_names[r.feature].clone()
         } else {
-            feature.clone()
+            served.features[r.feature].0.clone()
         });
         let Some(slot) = views.iter().position(|&v| v == r.view) else {
             continue;
