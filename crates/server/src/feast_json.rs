@@ -15,33 +15,40 @@ use crate::lookup::OnlineFeatures;
 /// `answer` as compact JSON, byte for byte what `serde_json::to_vec(answer)` gives.
 pub fn to_json(answer: &OnlineFeatures) -> Vec<u8> {
     let mut out = Vec::with_capacity(estimated_len(answer));
-    out.extend_from_slice(b"{\"metadata\":{\"feature_names\":[");
-    for (i, name) in answer.metadata.feature_names.iter().enumerate() {
-        comma(&mut out, i);
-        text(&mut out, name);
-    }
-    out.extend_from_slice(b"]},\"results\":[");
-    for (i, column) in answer.results.iter().enumerate() {
-        comma(&mut out, i);
-        out.extend_from_slice(b"{\"values\":[");
-        for (j, value) in column.values.iter().enumerate() {
-            comma(&mut out, j);
-            json(&mut out, value);
-        }
-        out.extend_from_slice(b"],\"statuses\":[");
-        for (j, status) in column.statuses.iter().enumerate() {
-            comma(&mut out, j);
-            text(&mut out, status);
-        }
-        out.extend_from_slice(b"],\"event_timestamps\":[");
-        for (j, time) in column.event_timestamps.iter().enumerate() {
-            comma(&mut out, j);
-            text(&mut out, time);
-        }
-        out.extend_from_slice(b"]}");
-    }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(b"{\"metadata\":{\"feature_names\":");
+    list(&mut out, &answer.metadata.feature_names, |out, name| {
+        text(out, name);
+    });
+    out.extend_from_slice(b"},\"results\":");
+    list(&mut out, &answer.results, |out, column| {
+        out.extend_from_slice(b"{\"values\":");
+        list(out, &column.values, json);
+        out.extend_from_slice(b",\"statuses\":");
+        list(out, &column.statuses, |out, status| text(out, status));
+        out.extend_from_slice(b",\"event_timestamps\":");
+        list(out, column.event_timestamps.iter(), |out, time| {
+            text(out, time)
+        });
+        out.push(b'}');
+    });
+    out.push(b'}');
     out
+}
+
+/// A JSON array of `items`, each written by `item`.
+fn list<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, x);
+    }
+    out.push(b']');
 }
 
 /// About how long the JSON of `answer` is: exact for text that needs no escaping, a guess for
@@ -60,12 +67,6 @@ fn estimated_len(answer: &OnlineFeatures) -> usize {
         })
         .sum();
     64 + names + columns
-}
-
-fn comma(out: &mut Vec<u8>, i: usize) {
-    if i > 0 {
-        out.push(b',');
-    }
 }
 
 /// A JSON string: copied between quotes when nothing in it needs escaping, else through serde_json.
