@@ -405,7 +405,8 @@ fn seconds(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds; give one like 1.5"))?;
-    if value < 0.0 || std::time::Duration::try_from_secs_f64(value).is_err() {
+    // `try_from_secs_f64` refuses negative, infinite and NaN seconds as well as too many.
+    if std::time::Duration::try_from_secs_f64(value).is_err() {
         return Err(format!(
             "`{text}` is not a usable number of seconds; give a finite number >= 0, like 1.5"
         ));

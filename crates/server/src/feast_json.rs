@@ -54,19 +54,22 @@ fn list<T>(
 /// About how long the JSON of `answer` is: exact for text that needs no escaping, a guess for
 /// values (a float's digits), so the buffer seldom grows.
 fn estimated_len(answer: &OnlineFeatures) -> usize {
-    // Quotes and a comma per text; brackets and keys per column.
-    let texts = |items: &mut dyn Iterator<Item = usize>| items.map(|len| len + 3).sum::<usize>();
-    let names = texts(&mut answer.metadata.feature_names.iter().map(String::len));
+    let names = quoted(answer.metadata.feature_names.iter().map(String::len));
     let columns: usize = answer
         .results
         .iter()
         .map(|c| {
             64 + 24 * c.values.len()
-                + texts(&mut c.statuses.iter().map(|s| s.len()))
-                + texts(&mut c.event_timestamps.iter().map(String::len))
+                + quoted(c.statuses.iter().map(|s| s.len()))
+                + quoted(c.event_timestamps.iter().map(String::len))
         })
         .sum();
     64 + names + columns
+}
+
+/// The bytes of texts of lengths `lens` written in a list: each with its quotes and a comma.
+fn quoted(lens: impl Iterator<Item = usize>) -> usize {
+    lens.map(|len| len + 3).sum()
 }
 
 /// A JSON string: copied between quotes when nothing in it needs escaping, else through serde_json.
