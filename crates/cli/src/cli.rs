@@ -111,6 +111,12 @@ pub(crate) enum Command {
     )]
     Compact(CompactArgs),
 
+    /// Delete the event log's files no current version names, once past the retention (Delta's VACUUM).
+    #[command(
+        after_help = "Compaction leaves the files it replaced on disk for readers of older versions, and an\nappend interrupted by a crash leaves files no commit names. Vacuum deletes both once they\nare older than the retention: the table's delta.deletedFileRetentionDuration (7 days unless\nset) by default. A shorter --retain is refused unless --force, which is safe only while no\nother freshet process uses the log (it could delete an append's files before its commit).\n\nExamples:\n  freshet vacuum -p rides --dry-run\n  freshet vacuum --source trips --retain 1d --force --json"
+    )]
+    Vacuum(VacuumArgs),
+
     /// Run the project's streams into the event log, the engine and the online store, and serve.
     #[command(
         after_help = "Streams every Kafka and generator source, ingests file sources with `every:` on their\nschedule, and serves features and predictions meanwhile. Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute"
@@ -333,6 +339,24 @@ pub(crate) struct CompactArgs {
     /// (memory needed grows with it).
     #[arg(long, default_value_t = freshet_offline::compact::CompactOptions::default().max_rows_per_file, value_name = "N")]
     pub(crate) max_rows_per_file: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VacuumArgs {
+    /// A source whose log to vacuum (repeatable); every source with a log when omitted.
+    #[arg(long = "source", value_name = "NAME")]
+    pub(crate) sources: Vec<String>,
+    /// Delete files that stopped being current longer ago than this (`30m`, `12h`, `7d`); the
+    /// table's delta.deletedFileRetentionDuration when omitted.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) retain: Option<freshet_project::duration::Duration>,
+    /// Allow a retention shorter than the table's: only while no other freshet process writes or
+    /// reads this log.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// List the files that would be deleted, and delete nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@
 //! [`CompactOptions::max_rows_per_file`] is rewritten in runs of consecutive files, each sorted on its
 //! own.
 
-use crate::layout::{DATE, INGEST_TIME, POSITION, table_dir};
+use crate::layout::{DATE, INGEST_TIME, POSITION};
 use crate::log::{DataFile, LogError, SourceLog};
 use crate::scan::{corrupt, read_footer};
 use crate::views::join_keys;
@@ -55,13 +55,8 @@ impl Default for CompactOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum CompactError {
     /// No such source.
-    #[error("unknown source `{name}`; sources: {available}")]
-    UnknownSource {
-        /// The name asked for.
-        name: String,
-        /// What exists.
-        available: String,
-    },
+    #[error(transparent)]
+    UnknownSource(#[from] crate::UnknownSource),
     /// The event log cannot be read or written.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -109,35 +104,7 @@ pub async fn compact(
     progress: &mut (dyn FnMut(CompactProgress) + Send),
 ) -> Result<Vec<CompactReport>, CompactError> {
     let root = crate::offline_root(project);
-    let chosen: Vec<&freshet_project::spec::SourceSpec> = if sources.is_empty() {
-        project
-            .spec
-            .sources
-            .iter()
-            .filter(|s| table_dir(&root, &s.name).join("_delta_log").is_dir())
-            .collect()
-    } else {
-        sources
-            .iter()
-            .map(|name| {
-                project
-                    .spec
-                    .sources
-                    .iter()
-                    .find(|s| &s.name == name)
-                    .ok_or_else(|| CompactError::UnknownSource {
-                        name: name.clone(),
-                        available: project
-                            .spec
-                            .sources
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let chosen = crate::logged_sources(project, sources)?;
     let mut reports = Vec::with_capacity(chosen.len());
     for source in chosen {
         let mut log =

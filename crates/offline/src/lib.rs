@@ -10,6 +10,8 @@
 //! - [`labels`]: a model's labelled rows, the spine it is trained on.
 //! - [`backfill`]: rebuilding each view's serving state from the log, resumably.
 //! - [`compact`]: rewriting each day of a log as one file sorted by entity (Delta's `OPTIMIZE`).
+//! - [`vacuum`]: deleting the files no current version names once the retention has passed
+//!   (Delta's `VACUUM`).
 //!
 //! This crate owns the heavy dependencies of the offline path (Delta Lake and its async runtime) so the
 //! engine and the project model stay free of them.
@@ -29,6 +31,7 @@ mod output;
 pub mod scan;
 pub mod spine;
 pub mod training;
+pub mod vacuum;
 pub mod views;
 
 pub use deltalake::kernel::Transaction;
@@ -36,7 +39,7 @@ pub use log::{LogError, LogRows, SourceLog};
 
 use freshet_engine::ViewDef;
 use freshet_project::Project;
-use freshet_project::spec::OfflineStoreSpec;
+use freshet_project::spec::{OfflineStoreSpec, SourceSpec};
 use std::path::PathBuf;
 
 /// The offline store's root directory: the project's `offline_store.path`, relative to the project.
@@ -55,5 +58,51 @@ pub fn views_of_source(project: &Project, source: &str) -> Vec<ViewDef> {
         .zip(&project.views)
         .filter(|(view, _)| view.source == source)
         .map(|(_, compiled)| compiled.def.clone())
+        .collect()
+}
+
+/// A source a command named that the project does not declare.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown source `{name}`; sources: {available}")]
+pub struct UnknownSource {
+    /// The name asked for.
+    pub name: String,
+    /// The sources the project declares.
+    pub available: String,
+}
+
+/// The sources a log maintenance command works on: those of `names`, in that order, or, when
+/// `names` is empty, every source that has an event log.
+pub fn logged_sources<'p>(
+    project: &'p Project,
+    names: &[String],
+) -> Result<Vec<&'p SourceSpec>, UnknownSource> {
+    let sources = &project.spec.sources;
+    if names.is_empty() {
+        let root = offline_root(project);
+        return Ok(sources
+            .iter()
+            .filter(|s| {
+                layout::table_dir(&root, &s.name)
+                    .join("_delta_log")
+                    .is_dir()
+            })
+            .collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            sources
+                .iter()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| UnknownSource {
+                    name: name.clone(),
+                    available: sources
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+        })
         .collect()
 }

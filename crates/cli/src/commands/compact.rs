@@ -29,7 +29,7 @@ pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Fail
     let result = runtime.block_on(compact(&project, &args.sources, &options, &mut progress));
     bar.finish_and_clear();
     let reports = result.map_err(|e| match e {
-        CompactError::UnknownSource { .. } => Failure::Refused {
+        CompactError::UnknownSource(_) => Failure::Refused {
             message: e.to_string(),
             help: "pass --source with one of the listed names, or none for every source".to_owned(),
         },

@@ -17,6 +17,7 @@ mod serve;
 mod serving;
 mod train;
 mod training_set;
+mod vacuum;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -38,6 +39,7 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Command::TrainingSet(args) => training_set::run(&cli.project_dir, args, cli.json),
         Command::Backfill(args) => backfill::run(&cli.project_dir, args, cli.json),
         Command::Compact(args) => compact::run(&cli.project_dir, args, cli.json),
+        Command::Vacuum(args) => vacuum::run(&cli.project_dir, args, cli.json),
         Command::Serve(args) => serve::run(&cli.project_dir, args),
         Command::Run(args) => run::run(&cli.project_dir, args, cli.json),
         Command::Get(args) => get::run(&cli.project_dir, args, cli.json),

@@ -30,7 +30,9 @@ fn help_shows_examples() {
     let out = freshet(&fixture("many_mistakes"), &["--help"]);
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!("help", stdout(&out));
-    for command in ["init", "validate", "plan", "apply", "history"] {
+    for command in [
+        "init", "validate", "plan", "apply", "history", "compact", "vacuum",
+    ] {
         let out = freshet(&fixture("many_mistakes"), &[command, "--help"]);
         assert!(
             stdout(&out).contains("Examples:"),

@@ -249,6 +249,80 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
         "{}",
         stdout(&out)
     );
+
+    // Vacuum keeps the replaced files within the table's retention, refuses a shorter one unless
+    // forced, and then deletes them (and whatever the killed ingest left uncommitted); the
+    // independent reader still finds every event once.
+    let table = dir.join(".freshet/offline/events/trips");
+    let files = || count_parquet(&table);
+    let before = files();
+    let out = freshet(root.path(), &["vacuum", "-p", "proj", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["sources"][0]["files"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let out = freshet(root.path(), &["vacuum", "-p", "proj", "--retain", "1h"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: source `trips`: a retention of 1h is shorter than its event log's delta.deletedFileRetentionDuration (7d)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("help: omit --retain"),
+        "{}",
+        stderr(&out)
+    );
+    let out = freshet(
+        root.path(),
+        &[
+            "vacuum",
+            "-p",
+            "proj",
+            "--retain",
+            "1ms",
+            "--force",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("trips: would delete "),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(files(), before);
+    let out = freshet(
+        root.path(),
+        &[
+            "vacuum", "-p", "proj", "--retain", "1ms", "--force", "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deleted = report["sources"][0]["files"].as_array().map_or(0, Vec::len);
+    assert!(
+        deleted as u64 >= compacted["files_removed"].as_u64().unwrap(),
+        "{report}"
+    );
+    assert_eq!(files(), before - deleted);
+    let (rows, positions, vacuumed) = read_with_python(&table, "trip_id");
+    assert_eq!((rows, positions), (events, events));
+    let vacuumed: Vec<&str> = vacuumed.iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(vacuumed, ids);
+}
+
+/// Parquet data files under a table directory (its log aside).
+fn count_parquet(table: &Path) -> usize {
+    fs::read_dir(table)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|day| day.file_name() != "_delta_log" && day.path().is_dir())
+        .flat_map(|day| fs::read_dir(day.path()).unwrap().filter_map(Result::ok))
+        .filter(|f| f.path().extension().is_some_and(|e| e == "parquet"))
+        .count()
 }
 
 #[test]

@@ -33,11 +33,13 @@ use std::sync::Arc;
 mod durable;
 mod error;
 mod files;
+mod vacuum;
 
 use durable::sync_files;
 pub use error::LogError;
 pub use files::DataFile;
 use files::date_partition;
+pub use vacuum::Vacuumed;
 
 /// Accepted events on their way into the log: rows in the source's schema order, each with the ingest
 /// time the log records and its source position.

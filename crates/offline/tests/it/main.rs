@@ -13,6 +13,7 @@ mod ingest;
 mod oracle;
 mod postgres;
 mod training;
+mod vacuum;
 
 use freshet_engine::Value;
 use freshet_offline::SourceLog;
