@@ -3,9 +3,11 @@
 //! refused unless forced, and appends go on after it.
 
 use crate::{Fixture, TRIPS};
+use freshet_engine::{Timestamp, Value};
 use freshet_offline::compact::{CompactOptions, compact};
 use freshet_offline::ingest::IngestOptions;
 use freshet_offline::vacuum::{VacuumError, VacuumOptions, VacuumReport, vacuum};
+use freshet_offline::{LogRows, Transaction};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -180,7 +182,9 @@ async fn a_retention_shorter_than_the_tables_is_refused_unless_forced() {
 #[tokio::test]
 async fn appends_go_on_after_a_vacuum_commits() {
     let fixture = compacted().await;
-    let version = fixture.open_log("trips").await.version();
+    // A writer that opened the log before the vacuum, as a running `freshet run` has.
+    let mut writer = fixture.open_log("trips").await;
+    let version = writer.version();
     let deleted = run(&fixture, &forced(false)).await;
     assert!(!deleted.files.is_empty());
     // The vacuum recorded itself as two commits that change no data.
@@ -193,4 +197,25 @@ async fn appends_go_on_after_a_vacuum_commits() {
     let reports = fixture.ingest("trips", &IngestOptions::default()).await;
     assert_eq!(reports.iter().map(|r| r.added).sum::<u64>(), 1);
     assert_eq!(fixture.logged("trips").await.len(), 21);
+
+    // The earlier writer's next version is the vacuum's: it steps over both commits and the ingest's.
+    let mut rows = LogRows::default();
+    let at = 1_767_340_800_000_000; // 2026-01-02T08:00:00Z
+    rows.push(
+        vec![
+            Value::Int64(200),
+            Value::Int64(9),
+            Value::Timestamp(Timestamp(at)),
+            Value::Float64(2.5),
+            Value::String("done".into()),
+        ],
+        at,
+        1 << 40,
+    );
+    let appended = writer
+        .append(&rows, vec![Transaction::new("stream", 1)])
+        .await
+        .unwrap();
+    assert_eq!(appended, version + 4);
+    assert_eq!(fixture.logged("trips").await.len(), 22);
 }
