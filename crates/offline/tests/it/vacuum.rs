@@ -219,3 +219,77 @@ async fn appends_go_on_after_a_vacuum_commits() {
     assert_eq!(appended, version + 4);
     assert_eq!(fixture.logged("trips").await.len(), 22);
 }
+
+/// `n` trips from position `first` on, spread over 2026-01-01 and 2026-01-02 (the fixture's days).
+fn stream_rows(first: u64, n: u64) -> LogRows {
+    let mut rows = LogRows::default();
+    for position in first..first + n {
+        let at = 1_767_225_600_000_000 + i64::try_from(position % 48).unwrap() * 3_600_000_000;
+        rows.push(
+            vec![
+                Value::Int64(1000 + i64::try_from(position).unwrap()),
+                Value::Int64(i64::try_from(position % 5).unwrap()),
+                Value::Timestamp(Timestamp(at)),
+                Value::Float64(1.5),
+                Value::String("done".into()),
+            ],
+            at,
+            (1 << 40) + position,
+        );
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_and_vacuum_while_a_stream_appends_keep_every_event_once() {
+    let fixture = compacted().await;
+    let before = fixture.logged("trips").await.len();
+    let mut writer = fixture.open_log("trips").await;
+    let rounds = 30u64;
+    let (go, started) = tokio::sync::oneshot::channel::<()>();
+    let appending = tokio::spawn(async move {
+        started.await.unwrap();
+        for round in 0..rounds {
+            writer
+                .append(
+                    &stream_rows(round * 10, 10),
+                    vec![Transaction::new("stream", i64::try_from(round).unwrap())],
+                )
+                .await
+                .unwrap();
+        }
+    });
+    // Compactions and vacuums (at the table's retention, as safe beside a running stream) race the
+    // appends into the same days.
+    let project = fixture.project();
+    go.send(()).unwrap();
+    let mut rewrites = 0;
+    loop {
+        let report = compact(&project, &[], &CompactOptions::default(), &mut |_| {})
+            .await
+            .unwrap();
+        rewrites += report.iter().filter(|r| r.version.is_some()).count();
+        vacuum(&project, &[], &VacuumOptions::default())
+            .await
+            .unwrap();
+        if appending.is_finished() {
+            break;
+        }
+    }
+    appending.await.unwrap();
+    assert!(
+        rewrites > 0,
+        "no compaction committed while the stream appended"
+    );
+    compact(&project, &[], &CompactOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    run(&fixture, &forced(false)).await;
+
+    let logged = fixture.logged("trips").await;
+    let positions: BTreeSet<u64> = logged.iter().map(|e| e.2).collect();
+    assert_eq!(positions.len(), logged.len(), "an event twice");
+    assert_eq!(logged.len(), before + 300);
+    assert_eq!(parquet_files(&fixture), current_files(&fixture).await);
+    assert_eq!(current_files(&fixture).await.len(), 2, "one file a day");
+}
