@@ -66,17 +66,17 @@ pub struct VacuumReport {
     pub bytes: u64,
 }
 
-/// Vacuums the logs of `sources` (every source with a log when empty). Each source's retention is
-/// checked before anything of it is deleted; sources are vacuumed in turn.
+/// Vacuums the logs of `sources` (every source with a log when empty). Every source's retention is
+/// checked before any file is deleted; then the sources are vacuumed in turn.
 pub async fn vacuum(
     project: &Project,
     sources: &[String],
     options: &VacuumOptions,
 ) -> Result<Vec<VacuumReport>, VacuumError> {
     let root = crate::offline_root(project);
-    let mut reports = Vec::new();
+    let mut logs = Vec::new();
     for source in crate::logged_sources(project, sources)? {
-        let mut log =
+        let log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let minimum = log.deleted_file_retention()?;
         let retain = options.retain.unwrap_or(minimum);
@@ -87,9 +87,13 @@ pub async fn vacuum(
                 minimum: text(minimum),
             });
         }
+        logs.push((source.name.clone(), log, retain));
+    }
+    let mut reports = Vec::with_capacity(logs.len());
+    for (source, mut log, retain) in logs {
         let vacuumed = log.vacuum(retain, options.dry_run).await?;
         reports.push(VacuumReport {
-            source: source.name.clone(),
+            source,
             retained_ms: u64::try_from(retain.as_millis()).unwrap_or(u64::MAX),
             dry_run: options.dry_run,
             files: vacuumed.files,

@@ -293,3 +293,33 @@ async fn compaction_and_vacuum_while_a_stream_appends_keep_every_event_once() {
     assert_eq!(parquet_files(&fixture), current_files(&fixture).await);
     assert_eq!(current_files(&fixture).await.len(), 2, "one file a day");
 }
+
+#[tokio::test]
+async fn a_tables_own_retention_is_the_default_and_the_floor() {
+    let fixture = compacted().await;
+    let table = fixture.offline().join("events/trips");
+    let url = url::Url::from_directory_path(&table).unwrap();
+    deltalake::open_table(url)
+        .await
+        .unwrap()
+        .set_tbl_properties()
+        .with_properties(
+            [(
+                "delta.deletedFileRetentionDuration".to_owned(),
+                "interval 30 days".to_owned(),
+            )]
+            .into(),
+        )
+        .await
+        .unwrap();
+
+    let kept = run(&fixture, &VacuumOptions::default()).await;
+    assert_eq!(kept.retained_ms, 30 * 24 * 3600 * 1000);
+    let week = VacuumOptions {
+        retain: Some(Duration::from_secs(7 * 24 * 3600)),
+        force: false,
+        dry_run: true,
+    };
+    let refused = vacuum(&fixture.project(), &[], &week).await.unwrap_err();
+    assert!(refused.to_string().contains("(30d)"), "{refused}");
+}
