@@ -47,6 +47,9 @@ impl SourceLog {
             dir: self.dir.clone(),
             source: std::io::Error::other(format!("a retention of {retain:?} is too long")),
         })?;
+        // Files committed by other writers since this handle last looked are current: planned
+        // against an older version, they would pass for files no commit names.
+        self.refresh().await?;
         // The plan is listed first, so that each file's size is known before it is gone. It also
         // names files a commit removed that are already gone (deleted by an earlier vacuum, say):
         // only files still on disk are reported.

@@ -323,3 +323,24 @@ async fn a_tables_own_retention_is_the_default_and_the_floor() {
     let refused = vacuum(&fixture.project(), &[], &week).await.unwrap_err();
     assert!(refused.to_string().contains("(30d)"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_handle_opened_before_another_writers_commit_keeps_that_writers_files() {
+    let fixture = compacted().await;
+    let mut stale = fixture.open_log("trips").await;
+    let before = fixture.logged("trips").await.len();
+    let mut other = fixture.open_log("trips").await;
+    other
+        .append(&stream_rows(0, 5), vec![Transaction::new("stream", 0)])
+        .await
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+
+    let vacuumed = stale
+        .vacuum(Duration::from_millis(10), false)
+        .await
+        .unwrap();
+    assert!(!vacuumed.files.is_empty());
+    assert_eq!(fixture.logged("trips").await.len(), before + 5);
+    assert_eq!(parquet_files(&fixture), current_files(&fixture).await);
+}
