@@ -66,8 +66,9 @@ pub struct VacuumReport {
     pub bytes: u64,
 }
 
-/// Vacuums the logs of `sources` (every source with a log when empty). Every source's retention is
-/// checked before any file is deleted; then the sources are vacuumed in turn.
+/// Vacuums the logs of `sources` (every source with a log when empty; a named source without one is
+/// left out of the reports). Every source's retention is checked before any file is deleted; then
+/// the sources are vacuumed in turn.
 pub async fn vacuum(
     project: &Project,
     sources: &[String],
@@ -76,6 +77,13 @@ pub async fn vacuum(
     let root = crate::offline_root(project);
     let mut logs = Vec::new();
     for source in crate::logged_sources(project, sources)? {
+        // A source named but never logged has nothing to delete (and opening would create its log).
+        if !crate::layout::table_dir(&root, &source.name)
+            .join("_delta_log")
+            .is_dir()
+        {
+            continue;
+        }
         let log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let minimum = log.deleted_file_retention()?;
