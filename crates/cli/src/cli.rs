@@ -107,7 +107,7 @@ pub(crate) enum Command {
 
     /// Rewrite each day of the event log as one file sorted by entity (Delta's OPTIMIZE).
     #[command(
-        after_help = "Appends leave many files per day (one per ingest chunk or streaming round), and an entity's\nevents spread over all of them. Compaction rewrites each day as one file sorted by the\nentity key, then time: training sets and backfills read fewer files and find each entity's\nevents together. No event changes: each day is replaced in one atomic commit, days already\ncompacted are left alone, and old files stay on disk for readers of older versions.\n\nExamples:\n  freshet compact -p rides\n  freshet compact --source trips --json"
+        after_help = "Appends leave many files per day (one per ingest chunk or streaming round), and an entity's\nevents spread over all of them. Compaction rewrites each day as one file sorted by the\nentity key, then time: training sets and backfills read fewer files and find each entity's\nevents together. No event changes: each day is replaced in one atomic commit, days already\ncompacted are left alone, and old files stay on disk for readers of older versions until\n`freshet vacuum` deletes them.\n\nExamples:\n  freshet compact -p rides\n  freshet compact --source trips --json"
     )]
     Compact(CompactArgs),
 

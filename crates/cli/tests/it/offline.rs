@@ -275,6 +275,13 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
         "{}",
         stderr(&out)
     );
+    let out = freshet(root.path(), &["vacuum", "-p", "proj", "--retain", "5x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid duration `5x`: units are ms, s, m, h and d"),
+        "{}",
+        stderr(&out)
+    );
     let out = freshet(
         root.path(),
         &[
