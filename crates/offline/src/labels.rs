@@ -73,10 +73,7 @@ async fn label_files(
         });
     }
     let root = crate::offline_root(project);
-    if !crate::layout::table_dir(&root, &source.name)
-        .join("_delta_log")
-        .is_dir()
-    {
+    if !crate::has_log(&root, &source.name) {
         return Err(TrainingError::Labels {
             source_name: source.name.clone(),
             reason: "its event log does not exist yet; stream it with `freshet run` or load it with `freshet ingest`".to_owned(),

@@ -40,7 +40,7 @@ pub use log::{LogError, LogRows, SourceLog};
 use freshet_engine::ViewDef;
 use freshet_project::Project;
 use freshet_project::spec::{OfflineStoreSpec, SourceSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The offline store's root directory: the project's `offline_store.path`, relative to the project.
 pub fn offline_root(project: &Project) -> PathBuf {
@@ -59,6 +59,14 @@ pub fn views_of_source(project: &Project, source: &str) -> Vec<ViewDef> {
         .filter(|(view, _)| view.source == source)
         .map(|(_, compiled)| compiled.def.clone())
         .collect()
+}
+
+/// Whether `source` has an event log under `offline_root` (its Delta table's `_delta_log`).
+/// Opening a [`SourceLog`] creates the log, so whatever only reads or tidies one asks this first.
+pub fn has_log(offline_root: &Path, source: &str) -> bool {
+    layout::table_dir(offline_root, source)
+        .join("_delta_log")
+        .is_dir()
 }
 
 /// A source a command named that the project does not declare.
@@ -80,14 +88,7 @@ pub fn logged_sources<'p>(
     let sources = &project.spec.sources;
     if names.is_empty() {
         let root = offline_root(project);
-        return Ok(sources
-            .iter()
-            .filter(|s| {
-                layout::table_dir(&root, &s.name)
-                    .join("_delta_log")
-                    .is_dir()
-            })
-            .collect());
+        return Ok(sources.iter().filter(|s| has_log(&root, &s.name)).collect());
     }
     names
         .iter()

@@ -78,10 +78,7 @@ pub async fn vacuum(
     let mut logs = Vec::new();
     for source in crate::logged_sources(project, sources)? {
         // A source named but never logged has nothing to delete (and opening would create its log).
-        if !crate::layout::table_dir(&root, &source.name)
-            .join("_delta_log")
-            .is_dir()
-        {
+        if !crate::has_log(&root, &source.name) {
             continue;
         }
         let log =

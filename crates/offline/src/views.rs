@@ -249,8 +249,7 @@ pub async fn load_events(
         let Some(source) = project.spec.sources.iter().find(|s| s.name == source_name) else {
             continue;
         };
-        let dir = crate::layout::table_dir(&root, source_name);
-        if !dir.join("_delta_log").is_dir() {
+        if !crate::has_log(&root, source_name) {
             return Err(TrainingError::NoLog {
                 source_name: source_name.to_owned(),
                 view: views

@@ -61,10 +61,7 @@ pub(crate) async fn sorted_log(
         return Ok(None);
     };
     let root = crate::offline_root(project);
-    if !crate::layout::table_dir(&root, source_name)
-        .join("_delta_log")
-        .is_dir()
-    {
+    if !crate::has_log(&root, source_name) {
         return Ok(None);
     }
     let log = SourceLog::open(&root, source_name, &source.schema, &source.timestamp_field).await?;
