@@ -60,6 +60,10 @@ pub(crate) struct Args {
     /// Pin this process (the server) to these CPUs (`0`, say), with `taskset`.
     #[arg(long)]
     server_cpus: Option<String>,
+    /// Run the server's threads at this real-time priority (`SCHED_FIFO`, 1 to 99) with `chrt`, as
+    /// docs/serving.md suggests for a small host; the load generator keeps the default policy.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    server_priority: Option<u8>,
 }
 
 /// The B1 project: one push source and a 50-feature view of it (fare and distance x five
@@ -247,10 +251,14 @@ pub(crate) fn serve(
     Ok((app, address))
 }
 
+/// The name of the server runtime's threads, by which `--server-priority` finds them.
+pub(crate) const SERVER_THREAD: &str = "bench-server";
+
 /// A runtime of `threads` workers for the server (the load generator runs on its own thread).
 pub(crate) fn server_runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
+        .thread_name(SERVER_THREAD)
         .enable_all()
         .build()?)
 }
@@ -299,6 +307,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let client = client_runtime()?;
     if let Some(cpus) = &args.server_cpus {
         crate::http_load::pin_this_process(cpus)?;
+    }
+    if let Some(priority) = args.server_priority {
+        let threads = crate::http_load::prioritize_threads(SERVER_THREAD, priority)?;
+        report(&format!(
+            "server: {threads} threads at real-time priority {priority} (SCHED_FIFO)"
+        ));
     }
     let from = match &args.client_cpus {
         Some(cpus) => crate::http_load::Client::Process { cpus: cpus.clone() },

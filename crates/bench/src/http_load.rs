@@ -199,6 +199,35 @@ pub(crate) fn pin_this_process(cpus: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Puts every thread of this process named `name` under the real-time policy `SCHED_FIFO` at
+/// `priority` (`chrt -f -p`); returns how many. A woken thread of that policy runs at once, on an
+/// idle CPU if there is one, where the default policy may queue it behind another task for up to a
+/// scheduler tick (docs/benchmarks.md, B1 session 28).
+pub(crate) fn prioritize_threads(name: &str, priority: u8) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let task = task?;
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let tid = task.file_name();
+        let status = std::process::Command::new("chrt")
+            .args(["-f", "-p", &priority.to_string()])
+            .arg(&tid)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "chrt could not give thread {} real-time priority {priority}: it needs CAP_SYS_NICE (run as root)",
+            tid.to_string_lossy()
+        );
+        done += 1;
+    }
+    anyhow::ensure!(done > 0, "no thread of this process is named `{name}`");
+    Ok(done)
+}
+
 /// A duration in whole microseconds, for reports.
 pub(crate) fn micros(d: Duration) -> String {
     format!("{:.0} us", d.as_secs_f64() * 1e6)
