@@ -96,7 +96,8 @@ pub struct CompactProgress {
     pub events: u64,
 }
 
-/// Compacts the logs of `sources` (every source with a log when empty).
+/// Compacts the logs of `sources` (every source with a log when empty; a named source without one is
+/// left out of the reports, and no log is created for it).
 pub async fn compact(
     project: &Project,
     sources: &[String],

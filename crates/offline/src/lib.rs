@@ -79,18 +79,19 @@ pub struct UnknownSource {
     pub available: String,
 }
 
-/// The sources a log maintenance command works on: those of `names`, in that order, or, when
-/// `names` is empty, every source that has an event log.
+/// The sources a log maintenance command works on: those of `names` that have an event log, in that
+/// order, or, when `names` is empty, every source that has one. A source declared but never logged
+/// is left out, since opening its log to tidy it would create an empty one.
 pub fn logged_sources<'p>(
     project: &'p Project,
     names: &[String],
 ) -> Result<Vec<&'p SourceSpec>, UnknownSource> {
     let sources = &project.spec.sources;
+    let root = offline_root(project);
     if names.is_empty() {
-        let root = offline_root(project);
         return Ok(sources.iter().filter(|s| has_log(&root, &s.name)).collect());
     }
-    names
+    let named = names
         .iter()
         .map(|name| {
             sources
@@ -105,5 +106,9 @@ pub fn logged_sources<'p>(
                         .join(", "),
                 })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(named
+        .into_iter()
+        .filter(|s| has_log(&root, &s.name))
+        .collect())
 }

@@ -77,10 +77,6 @@ pub async fn vacuum(
     let root = crate::offline_root(project);
     let mut logs = Vec::new();
     for source in crate::logged_sources(project, sources)? {
-        // A source named but never logged has nothing to delete (and opening would create its log).
-        if !crate::has_log(&root, &source.name) {
-            continue;
-        }
         let log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let minimum = log.deleted_file_retention()?;

@@ -39,7 +39,9 @@ pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Fail
     if json {
         print_json(&serde_json::json!({"ok": true, "sources": reports, "seconds": seconds}));
     } else if reports.is_empty() {
-        print_text("no source has an event log yet; run `freshet ingest` or `freshet run` first\n");
+        print_text(
+            "no source chosen has an event log yet; run `freshet ingest` or `freshet run` first\n",
+        );
     } else {
         let text: String = reports.iter().map(describe).collect();
         print_text(&text);

@@ -33,7 +33,9 @@ pub(crate) fn run(dir: &Path, args: &VacuumArgs, json: bool) -> Result<(), Failu
     if json {
         print_json(&serde_json::json!({"ok": true, "sources": reports}));
     } else if reports.is_empty() {
-        print_text("no source has an event log yet; run `freshet ingest` or `freshet run` first\n");
+        print_text(
+            "no source chosen has an event log yet; run `freshet ingest` or `freshet run` first\n",
+        );
     } else {
         print_text(&reports.iter().map(describe).collect::<String>());
     }

@@ -327,6 +327,21 @@ async fn an_unknown_source_is_named_with_the_ones_that_exist() {
 }
 
 #[tokio::test]
+async fn a_source_never_logged_is_left_alone_and_gets_no_log() {
+    let fixture = fixture();
+    let reports = compact(
+        &fixture.project(),
+        &["trips".to_owned()],
+        &CompactOptions::default(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(reports.is_empty());
+    assert!(!fixture.offline().join("events/trips").exists());
+}
+
+#[tokio::test]
 async fn a_day_over_the_file_limit_becomes_several_sorted_files_and_stays_so() {
     let fixture = fixture();
     fixture
