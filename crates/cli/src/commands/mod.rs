@@ -86,13 +86,39 @@ pub(crate) fn parse_instant(flag: &str, text: &str) -> Result<i64, Failure> {
     })
 }
 
-/// A Tokio runtime for commands that touch the event log (Delta Lake is async). Two worker threads:
-/// one per core of the machines freshet targets, so decoding overlaps with writing.
+/// A Tokio runtime for commands that touch the event log (Delta Lake is async) or serve HTTP: see
+/// [`worker_threads`] for its size.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    if let Some(threads) = worker_threads(std::env::var_os("TOKIO_WORKER_THREADS").is_some(), cores)
+    {
+        builder.worker_threads(threads);
+    }
+    builder
         .enable_all()
         .build()
         .context("starting the async runtime")
         .map_err(Failure::Other)
+}
+
+/// The runtime's worker threads, given whether `TOKIO_WORKER_THREADS` is set (then Tokio's own
+/// reading of it, `None`) and the cores this process may use: one per core, so that a server on a
+/// larger host uses all of them, and at least two, so that decoding overlaps with writing even where
+/// a container grants a single core.
+fn worker_threads(set_by_environment: bool, cores: usize) -> Option<usize> {
+    (!set_by_environment).then_some(cores.max(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_threads;
+
+    #[test]
+    fn one_worker_per_core_and_at_least_two_unless_the_environment_says() {
+        assert_eq!(worker_threads(false, 1), Some(2));
+        assert_eq!(worker_threads(false, 2), Some(2));
+        assert_eq!(worker_threads(false, 16), Some(16));
+        assert_eq!(worker_threads(true, 16), None);
+    }
 }
