@@ -29,19 +29,14 @@ pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Fail
     let result = runtime.block_on(compact(&project, &args.sources, &options, &mut progress));
     bar.finish_and_clear();
     let reports = result.map_err(|e| match e {
-        CompactError::UnknownSource(_) => Failure::Refused {
-            message: e.to_string(),
-            help: "pass --source with one of the listed names, or none for every source".to_owned(),
-        },
+        CompactError::UnknownSource(unknown) => super::unknown_source(&unknown),
         other => Failure::Other(anyhow::Error::new(other)),
     })?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
         print_json(&serde_json::json!({"ok": true, "sources": reports, "seconds": seconds}));
     } else if reports.is_empty() {
-        print_text(
-            "no source chosen has an event log yet; run `freshet ingest` or `freshet run` first\n",
-        );
+        print_text(super::NO_LOG_YET);
     } else {
         let text: String = reports.iter().map(describe).collect();
         print_text(&text);

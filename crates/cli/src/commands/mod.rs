@@ -90,10 +90,10 @@ pub(crate) fn parse_instant(flag: &str, text: &str) -> Result<i64, Failure> {
 /// [`worker_threads`] for its size.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    if let Some(threads) = worker_threads(std::env::var_os("TOKIO_WORKER_THREADS").is_some(), cores)
-    {
-        builder.worker_threads(threads);
+    // Set, `TOKIO_WORKER_THREADS` is read by Tokio itself.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        builder.worker_threads(worker_threads(cores));
     }
     builder
         .enable_all()
@@ -102,23 +102,33 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(Failure::Other)
 }
 
-/// The runtime's worker threads, given whether `TOKIO_WORKER_THREADS` is set (then Tokio's own
-/// reading of it, `None`) and the cores this process may use: one per core, so that a server on a
-/// larger host uses all of them, and at least two, so that decoding overlaps with writing even where
-/// a container grants a single core.
-fn worker_threads(set_by_environment: bool, cores: usize) -> Option<usize> {
-    (!set_by_environment).then_some(cores.max(2))
+/// The runtime's worker threads for the `cores` this process may use: one per core, so that a server
+/// on a larger host uses all of them, and at least two, so that decoding overlaps with writing even
+/// where a container grants a single core.
+fn worker_threads(cores: usize) -> usize {
+    cores.max(2)
 }
+
+/// The refusal of a log maintenance command's `--source` that names no declared source.
+pub(crate) fn unknown_source(error: &freshet_offline::UnknownSource) -> Failure {
+    Failure::Refused {
+        message: error.to_string(),
+        help: "pass --source with one of the listed names, or none for every source".to_owned(),
+    }
+}
+
+/// What a log maintenance command says when none of the sources it was given has a log.
+pub(crate) const NO_LOG_YET: &str =
+    "no source chosen has an event log yet; run `freshet ingest` or `freshet run` first\n";
 
 #[cfg(test)]
 mod tests {
     use super::worker_threads;
 
     #[test]
-    fn one_worker_per_core_and_at_least_two_unless_the_environment_says() {
-        assert_eq!(worker_threads(false, 1), Some(2));
-        assert_eq!(worker_threads(false, 2), Some(2));
-        assert_eq!(worker_threads(false, 16), Some(16));
-        assert_eq!(worker_threads(true, 16), None);
+    fn one_worker_per_core_and_at_least_two() {
+        assert_eq!(worker_threads(1), 2);
+        assert_eq!(worker_threads(2), 2);
+        assert_eq!(worker_threads(16), 16);
     }
 }

@@ -19,11 +19,7 @@ pub(crate) fn run(dir: &Path, args: &VacuumArgs, json: bool) -> Result<(), Failu
     let reports = runtime
         .block_on(vacuum(&project, &args.sources, &options))
         .map_err(|e| match e {
-            VacuumError::UnknownSource(_) => Failure::Refused {
-                message: e.to_string(),
-                help: "pass --source with one of the listed names, or none for every source"
-                    .to_owned(),
-            },
+            VacuumError::UnknownSource(unknown) => super::unknown_source(&unknown),
             VacuumError::RetentionTooShort { .. } => Failure::Refused {
                 message: e.to_string(),
                 help: "omit --retain to use the table's retention, or add --force if no other freshet process writes or reads this log".to_owned(),
@@ -33,9 +29,7 @@ pub(crate) fn run(dir: &Path, args: &VacuumArgs, json: bool) -> Result<(), Failu
     if json {
         print_json(&serde_json::json!({"ok": true, "sources": reports}));
     } else if reports.is_empty() {
-        print_text(
-            "no source chosen has an event log yet; run `freshet ingest` or `freshet run` first\n",
-        );
+        print_text(super::NO_LOG_YET);
     } else {
         print_text(&reports.iter().map(describe).collect::<String>());
     }
