@@ -201,18 +201,24 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     child.kill().unwrap();
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        None,
+        "the first ingest ended before it was killed"
+    );
 
+    // Resumed with another chunk size: it keeps the killed run's chunks of 10,000.
     let out = freshet(
         root.path(),
-        &["ingest", "-p", "proj", "--chunk-records", "10000", "--json"],
+        &["ingest", "-p", "proj", "--chunk-records", "25000", "--json"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let file = &report["sources"][0]["files"][0];
     let resumed = file["resumed_after"].as_u64().unwrap();
     assert!(
-        resumed >= 30_000,
+        resumed >= 30_000 && resumed.is_multiple_of(10_000),
         "the second run resumed after {resumed} records: {file}"
     );
     assert_eq!(file["added"].as_u64().unwrap() + resumed, events);

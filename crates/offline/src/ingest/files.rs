@@ -6,7 +6,9 @@
 //! `freshet/files` = the highest file number handed out. So:
 //! - ingesting the same file again (under any name) adds nothing;
 //! - an ingest killed part-way resumes after the last committed chunk, with the same file number and so
-//!   the same positions; chunk boundaries depend only on the file, so nothing lands twice;
+//!   the same positions. Each commit also records the run's chunk size (`freshet/file/<sha>/chunk-records`),
+//!   and a resumed run keeps it whatever `--chunk-records` it is given: chunk boundaries then depend
+//!   only on the file, so nothing lands twice and nothing is skipped;
 //! - records that fail decoding or the checks of a view fed by the source go to a dead-letter file
 //!   (row, reason, field, original record), rebuilt whole on every run, so it is never half-written.
 //!
@@ -284,16 +286,35 @@ async fn ingest_file(
         report.dead_letter = dead_letters.existing();
         return Ok(report);
     }
-    let (file_number, chunks_done) = match recorded {
-        Some(v) => ((v >> 32) as u64, (v & (DONE - 1)) as u64),
+    let chunk_size_id = chunk_size_app_id(&app_id);
+    let (file_number, chunks_done, chunk_records) = match recorded {
+        Some(v) => {
+            // Logs written before the chunk size was recorded resume with the size given, as then.
+            let recorded_size = log.transaction_version(&chunk_size_id).await?;
+            let size = recorded_size.map_or(options.chunk_records, |n| n as u64);
+            ((v >> 32) as u64, (v & (DONE - 1)) as u64, size.max(1))
+        }
         None => {
             let highest = log.transaction_version(FILES_APP_ID).await?.unwrap_or(0);
             let next = highest as u64 + 1;
             if next > MAX_FILE_NUMBER {
                 return Err(IngestError::TooManyFiles(source.name.clone()));
             }
-            (next, 0)
+            (next, 0, options.chunk_records.max(1))
         }
+    };
+    if chunks_done > 0 && chunk_records != options.chunk_records.max(1) {
+        tracing::info!(
+            file = %path.display(),
+            chunk_records,
+            "resuming in the interrupted run's chunks, not the size given"
+        );
+    }
+    let commit = ChunkCommit {
+        app_id: &app_id,
+        chunk_size_id: &chunk_size_id,
+        file_number,
+        chunk_records,
     };
     let decoding = Decoding {
         source: source.clone(),
@@ -307,7 +328,7 @@ async fn ingest_file(
             .as_deref()
             .map(|f| field_index(source, f)),
         file_number,
-        chunk_records: options.chunk_records.max(1),
+        chunk_records,
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Chunk>(1);
     let (progress_sender, mut progress_receiver) = tokio::sync::mpsc::unbounded_channel::<u64>();
@@ -332,11 +353,11 @@ async fn ingest_file(
                     report.resumed_after += chunk.records;
                     continue;
                 }
-                if chunk.records < options.chunk_records.max(1) {
+                if chunk.records < chunk_records {
                     last_chunk = Some(chunk);
                     break;
                 }
-                let transactions = chunk_transactions(&app_id, file_number, chunk.index, false);
+                let transactions = commit.transactions(chunk.index, false);
                 match log.append(&chunk.rows, transactions).await {
                     Ok(_) => report.added += chunk.rows.len() as u64,
                     Err(e) => {
@@ -363,20 +384,37 @@ async fn ingest_file(
     report.rejected = dead.len() as u64;
     report.dead_letter = dead_letters.write(&dead)?;
     if let Some(chunk) = last_chunk {
-        let transactions = chunk_transactions(&app_id, file_number, chunk.index, true);
+        let transactions = commit.transactions(chunk.index, true);
         log.append(&chunk.rows, transactions).await?;
         report.added += chunk.rows.len() as u64;
     }
     Ok(report)
 }
 
-/// The application transactions of chunk `index` of file `file_number`: the file's progress (chunks
-/// done, with [`DONE`] on the last) and the highest file number handed out.
-fn chunk_transactions(app_id: &str, file_number: u64, index: u64, last: bool) -> Vec<Transaction> {
-    let done = if last { DONE } else { 0 };
-    let version = ((file_number as i64) << 32) | done | (index as i64 + 1);
-    vec![
-        Transaction::new(app_id, version),
-        Transaction::new(FILES_APP_ID, file_number as i64),
-    ]
+/// The application id recording the chunk size of the file whose progress is under `app_id`.
+fn chunk_size_app_id(app_id: &str) -> String {
+    format!("{app_id}/chunk-records")
+}
+
+/// What each chunk commit of one file records beside its events.
+struct ChunkCommit<'a> {
+    app_id: &'a str,
+    chunk_size_id: &'a str,
+    file_number: u64,
+    chunk_records: u64,
+}
+
+impl ChunkCommit<'_> {
+    /// The application transactions of chunk `index`: the file's progress (chunks done, with
+    /// [`DONE`] on the last), the chunk size that progress counts in, and the highest file number
+    /// handed out.
+    fn transactions(&self, index: u64, last: bool) -> Vec<Transaction> {
+        let done = if last { DONE } else { 0 };
+        let version = ((self.file_number as i64) << 32) | done | (index as i64 + 1);
+        vec![
+            Transaction::new(self.app_id, version),
+            Transaction::new(self.chunk_size_id, self.chunk_records as i64),
+            Transaction::new(FILES_APP_ID, self.file_number as i64),
+        ]
+    }
 }

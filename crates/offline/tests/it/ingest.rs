@@ -101,6 +101,63 @@ async fn a_file_is_not_marked_logged_before_its_dead_letters_are_written() {
     assert_eq!(again[0].dead_letter, reports[0].dead_letter);
 }
 
+/// 50 records, the second refused (so the run has a dead-letter file to write last).
+fn fifty_with_one_bad() -> String {
+    let mut text = String::from("trip_id,driver_id,event_time,fare,status\n");
+    for i in 1..=50 {
+        let fare = if i == 2 {
+            "twelve".to_owned()
+        } else {
+            format!("{i}.5")
+        };
+        text.push_str(&format!(
+            "{i},{},2026-01-01T00:{:02}:00Z,{fare},completed\n",
+            i % 7,
+            i % 60
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_resumed_ingest_keeps_the_interrupted_runs_chunks_whatever_size_it_is_given() {
+    for resumed_with in [1, 3, 4, 7, 100] {
+        let fixture = Fixture::new(TRIPS);
+        fixture.write("fifty.csv", &fifty_with_one_bad());
+        // Interrupted after its twelve full chunks of 4 landed: the dead letters cannot be written.
+        let blocked = fixture.offline().join("dead-letter");
+        std::fs::create_dir_all(fixture.offline()).unwrap();
+        std::fs::write(&blocked, "in the way").unwrap();
+        let first = IngestOptions { chunk_records: 4 };
+        fixture.try_ingest("trips", &first).await.unwrap_err();
+        assert_eq!(fixture.logged("trips").await.len(), 47);
+        std::fs::remove_file(&blocked).unwrap();
+
+        // Resumed with another chunk size: it goes on where the first run's chunks stopped.
+        let options = IngestOptions {
+            chunk_records: resumed_with,
+        };
+        let reports = fixture.ingest("trips", &options).await;
+        let report = &reports[0];
+        assert_eq!(
+            (report.resumed_after, report.added, report.rejected),
+            (48, 2, 1),
+            "resumed with chunks of {resumed_with}"
+        );
+        let positions: Vec<u64> = fixture
+            .logged("trips")
+            .await
+            .iter()
+            .map(|(_, _, position)| *position)
+            .collect();
+        let expected: Vec<u64> = (2..=51)
+            .filter(|line| *line != 3)
+            .map(|line| file_position(1, line))
+            .collect();
+        assert_eq!(positions, expected, "resumed with chunks of {resumed_with}");
+    }
+}
+
 #[tokio::test]
 async fn bad_records_go_to_the_dead_letter_file_and_good_ones_are_kept() {
     let fixture = Fixture::new(TRIPS);
