@@ -10,8 +10,13 @@
 //!    latency counts from when it was due, so a stall shows up in the figures instead of slowing the
 //!    sender (see [`crate::http_load`]). Each request asks for a random driver (B1: 1 entity, B1b: 100 entities) x 50 features.
 //!
+//! 4. B1r (`--redis`): the store is a `redis-server`, a raw Redis client reads the same records with
+//!    64 in flight, and freshet's capacity is measured the same way, a closed loop of 64 requests in
+//!    flight ([`Load::saturate`]), so neither side pays for pacing. `--ceiling` adds the same loop
+//!    against a server that answers with a canned copy of one answer: what HTTP alone allows here.
+//!
 //! Targets (PRODUCT.md): B1 >= 20,000 requests/s, p99 <= 1 ms at half that rate; B1b p99 <= 5 ms;
-//! B4 >= 2,000,000 rows/s.
+//! B1r >= 70 % of the raw Redis client; B4 >= 2,000,000 rows/s (300,000 into Redis).
 
 use crate::http_load::{CONNECTIONS, Load, micros, server_side_line};
 use crate::workload::rides;
@@ -64,6 +69,10 @@ pub(crate) struct Args {
     /// docs/serving.md suggests for a small host; the load generator keeps the default policy.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
     server_priority: Option<u8>,
+    /// After B1, send the same load to a server that answers with a canned copy of a B1 response
+    /// (HTTP alone, no lookup; see the `ceiling` module), on the same threads.
+    #[arg(long)]
+    ceiling: bool,
 }
 
 /// The B1 project: one push source and a 50-feature view of it (fare and distance x five
@@ -153,6 +162,46 @@ async fn raw_redis_reads(url: &str, view: &str, args: &Args) -> f64 {
         total += done.unwrap_or(0);
     }
     total as f64 / args.seconds
+}
+
+/// The `--ceiling` step: the same closed loop against a server that answers every lookup with a
+/// canned copy of one of freshet's answers (see the `ceiling` module), after freshet answered
+/// `capacity` req/s and the raw Redis client (when there is one) read `raw` records/s.
+fn ceiling(
+    runtime: &tokio::runtime::Runtime,
+    client: &tokio::runtime::Runtime,
+    freshet: std::net::SocketAddr,
+    capacity: f64,
+    raw: Option<f64>,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let path = "/get-online-features";
+    let answer = client.block_on(crate::http_load::fetch_once(
+        freshet,
+        path,
+        lookup_body("1").into(),
+    ))?;
+    let canned = Load {
+        address: crate::ceiling::serve_canned(runtime, answer.clone())?,
+        path,
+        rate: 0,
+        seconds: args.seconds,
+        per_request: 1,
+        entities: args.entities,
+        seed: args.seed,
+        body: lookup_body,
+    };
+    let most = client.block_on(canned.saturate());
+    report(&format!(
+        "ceiling: a server answering each lookup with a canned copy of one answer ({} bytes), nothing looked up: {most:.0} req/s in the same closed loop{}; freshet answered {:.1} % of it",
+        answer.len(),
+        raw.map_or(String::new(), |raw| format!(
+            ", {:.1} % of the raw client's reads",
+            100.0 * most / raw
+        )),
+        100.0 * capacity / most
+    ));
+    Ok(())
 }
 
 /// A workload's project after the seeded rides events: its view's state and the newest event time.
@@ -294,12 +343,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "2,000,000"
         }
     ));
-    if let Some(server) = &redis {
+    let raw = redis.as_ref().map(|server| {
         let raw = runtime.block_on(raw_redis_reads(&server.url(), &seeded.def.name, args));
         report(&format!(
             "raw:  a raw Redis client doing the same reads (one pipelined GET of the driver's record, {CONNECTIONS} in flight): {raw:.0} reads/s"
         ));
-    }
+        raw
+    });
     let Seeded {
         project, newest, ..
     } = seeded;
@@ -341,6 +391,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "/get-online-features",
             rate,
         ));
+    }
+    if raw.is_some() || args.ceiling {
+        let capacity = client.block_on(lookups(0, 1, args.seconds, args.seed).saturate());
+        report(&format!(
+            "B1r:  capacity, closed loop with {CONNECTIONS} requests in flight as the raw client: {capacity:.0} req/s answered{}",
+            raw.map_or(String::new(), |raw| format!(
+                " = {:.1} % of the raw client's reads (target >= 70 %)",
+                100.0 * capacity / raw
+            ))
+        ));
+        if args.ceiling {
+            ceiling(&runtime, &client, address, capacity, raw, args)?;
+        }
     }
     let step = lookups(args.rate_100, 100, args.seconds, args.seed).run_from(&from, &client)?;
     report(&format!(

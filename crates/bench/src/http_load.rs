@@ -280,6 +280,49 @@ impl Load {
     }
 }
 
+impl Load {
+    /// The server's capacity: [`CONNECTIONS`] connections, each sending its next request as soon as
+    /// the answer to its last one is in (a closed loop, as the raw Redis client of B1r and tools such
+    /// as wrk measure), for `seconds`; returns the answers per second. Only `rate` is unused. A
+    /// closed loop needs no pacing timer, so the generator spends its time on HTTP alone.
+    pub(crate) async fn saturate(&self) -> f64 {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs_f64(self.seconds);
+        let mut tasks = tokio::task::JoinSet::new();
+        for lane in 0..CONNECTIONS {
+            let (address, path, body) = (self.address, self.path, self.body);
+            let (per_request, entities) = (self.per_request, self.entities);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ lane as u64);
+            tasks.spawn(async move {
+                let Ok(mut sender) = open_connection(address).await else {
+                    return 0u64;
+                };
+                let mut answered = 0;
+                while Instant::now() < deadline {
+                    let ids: Vec<String> = (0..per_request)
+                        .map(|_| rng.random_range(1..=entities).to_string())
+                        .collect();
+                    let request = bytes::Bytes::from(body(&ids.join(",")));
+                    let Ok(response) = post_json(&mut sender, path, request).await else {
+                        break;
+                    };
+                    use http_body_util::BodyExt;
+                    let success = response.status().is_success();
+                    if success && response.into_body().collect().await.is_ok() {
+                        answered += 1;
+                    }
+                }
+                answered
+            });
+        }
+        let mut total = 0u64;
+        while let Some(answered) = tasks.join_next().await {
+            total += answered.unwrap_or(0);
+        }
+        total as f64 / started.elapsed().as_secs_f64()
+    }
+}
+
 /// Hands request i to connection i mod [`CONNECTIONS`] at `start + i * interval`, on the client's
 /// own runtime, woken by a [`PreciseTimer`] (see its module for why neither Tokio's timer nor a thread
 /// of its own will do).
@@ -357,6 +400,23 @@ pub(crate) async fn post_json(
         .body(http_body_util::Full::new(body))?;
     sender.ready().await?;
     Ok(sender.send_request(request).await?)
+}
+
+/// One request's response body, over a connection of its own: a real answer to copy.
+pub(crate) async fn fetch_once(
+    address: SocketAddr,
+    path: &str,
+    body: bytes::Bytes,
+) -> anyhow::Result<bytes::Bytes> {
+    use http_body_util::BodyExt;
+    let mut sender = open_connection(address).await?;
+    let response = post_json(&mut sender, path, body).await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the server answered {}",
+        response.status()
+    );
+    Ok(response.into_body().collect().await?.to_bytes())
 }
 
 /// The report line of [`server_side`] after a step at `rate`.

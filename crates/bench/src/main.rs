@@ -12,6 +12,7 @@ mod b2k;
 mod b3;
 mod b5;
 mod cdc;
+mod ceiling;
 mod http_load;
 mod log_commits;
 mod machine;
