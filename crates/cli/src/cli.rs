@@ -226,6 +226,9 @@ pub(crate) struct TrainingSetArgs {
     /// Name feature columns `feature` instead of `view__feature`.
     #[arg(long)]
     pub(crate) bare_names: bool,
+    /// Threads to read, answer and write on (default: one per core this process may use).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
     /// Output Parquet file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,

@@ -42,7 +42,7 @@ fn answer_groups<S: Send>(
     let groups = event_groups.len().max(1);
     let mut query_parts: Vec<(Vec<usize>, Vec<Query>)> = vec![(Vec::new(), Vec::new()); groups];
     for (i, query) in queries.into_iter().enumerate() {
-        let part = &mut query_parts[entity_group(&query.key) % groups];
+        let part = &mut query_parts[entity_group(&query.key, groups)];
         part.0.push(i);
         part.1.push(query);
     }

@@ -2,9 +2,10 @@
 //!
 //! Encoding and compressing a million rows of a dozen columns took a quarter of a second on one core,
 //! a fifth of a training set's time once the answers themselves were fast. Parquet encodes each
-//! column chunk independently, so the columns of each row group are dealt out to
-//! [`WRITE_THREADS`] threads and the finished chunks appended in schema order: the file is the one a
-//! single [`ArrowWriter`] writes, with the Arrow schema embedded, in about half the time.
+//! column chunk independently, so the columns of each row group are dealt out to the caller's
+//! threads and the finished chunks appended in schema order: the file is the one a single
+//! [`ArrowWriter`] writes, with the Arrow schema embedded, whatever the number of threads (about
+//! half the time on two).
 //!
 //! A column can be handed over unmade ([`OutputColumn::deferred`]): a training set's answers are put
 //! in spine order by the thread that then encodes them, one queue for both, so that neither phase
@@ -26,9 +27,6 @@ use parquet::file::properties::WriterProperties;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Threads that encode columns: one per core of the machines freshet is sized for.
-const WRITE_THREADS: usize = 2;
 
 /// Rows per row group: the Parquet writer's default, so readers see the layout they would otherwise.
 const ROW_GROUP_ROWS: usize = 1024 * 1024;
@@ -114,11 +112,15 @@ pub fn write_parquet(out: &Path, columns: Vec<(Field, ArrayRef)>) -> Result<(), 
         .into_iter()
         .map(|(field, array)| OutputColumn::ready(field, array))
         .collect();
-    write_columns(out, columns)
+    write_columns(out, columns, crate::views::host_threads())
 }
 
 /// [`write_parquet`] for columns that may be deferred: each is made as its turn to be encoded comes.
-pub(crate) fn write_columns(out: &Path, columns: Vec<OutputColumn>) -> Result<(), TrainingError> {
+pub(crate) fn write_columns(
+    out: &Path,
+    columns: Vec<OutputColumn>,
+    threads: usize,
+) -> Result<(), TrainingError> {
     let fail = |reason: String| TrainingError::Write {
         path: out.to_path_buf(),
         reason,
@@ -140,18 +142,19 @@ pub(crate) fn write_columns(out: &Path, columns: Vec<OutputColumn>) -> Result<()
     };
     let staged = freshet_project::files::stage_file(&dir).map_err(|e| fail(e.to_string()))?;
     let file = staged.reopen().map_err(|e| fail(e.to_string()))?;
-    write_groups(file, schema, &columns, rows).map_err(|e| fail(e.to_string()))?;
+    write_groups(file, schema, &columns, rows, threads).map_err(|e| fail(e.to_string()))?;
     staged.persist(out).map_err(|e| fail(e.error.to_string()))?;
     Ok(())
 }
 
 /// Writes `columns` (`rows` each) to `file` in row groups of [`ROW_GROUP_ROWS`], each row group's
-/// columns made and encoded in parallel.
+/// columns made and encoded on `threads` threads.
 fn write_groups(
     file: std::fs::File,
     schema: SchemaRef,
     columns: &[OutputColumn],
     rows: usize,
+    threads: usize,
 ) -> Result<(), parquet::errors::ParquetError> {
     let props = properties(&schema);
     let writer = ArrowWriter::try_new(file, schema, Some(props))?;
@@ -179,7 +182,7 @@ fn write_groups(
                 writers.push(writer);
             }
         }
-        let chunks = encode(tasks, range)?;
+        let chunks = encode(tasks, range, threads)?;
         let mut row_group = file_writer.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group)?;
@@ -226,12 +229,14 @@ fn is_text(t: &DataType) -> bool {
 /// A column's index and its leaves' chunks.
 type Encoded = (usize, Vec<ArrowColumnChunk>);
 
-/// Rows `range` of each column made and encoded by its leaves' writers, on [`WRITE_THREADS`]
-/// threads; the chunks in column (and leaf) order.
+/// Rows `range` of each column made and encoded by its leaves' writers, on `threads` threads (no
+/// more than there are columns); the chunks in column (and leaf) order.
 fn encode(
     tasks: Vec<(usize, &OutputColumn, Vec<ArrowColumnWriter>)>,
     range: Range<usize>,
+    threads: usize,
 ) -> Result<Vec<ArrowColumnChunk>, parquet::errors::ParquetError> {
+    let threads = threads.clamp(1, tasks.len().max(1));
     use parquet::errors::ParquetError;
     // Columns are taken from one queue, largest first (text of unique ids costs several times a
     // number column): a fixed split left one thread working a quarter longer than the other.
@@ -258,7 +263,7 @@ fn encode(
         Ok::<_, ParquetError>(chunks)
     };
     let encoded: Vec<Result<Vec<Encoded>, _>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..WRITE_THREADS)
+        let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
@@ -379,7 +384,7 @@ mod tests {
             ),
             OutputColumn::deferred(field(), rows, 8 * rows, reversed()),
         ];
-        write_columns(&out, columns).unwrap();
+        write_columns(&out, columns, 2).unwrap();
         let (batches, groups) = read(&out);
         assert_eq!(groups, 2);
         let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
@@ -397,7 +402,7 @@ mod tests {
             0,
             reversed(),
         );
-        let error = write_columns(&bad, vec![wrong]).unwrap_err().to_string();
+        let error = write_columns(&bad, vec![wrong], 2).unwrap_err().to_string();
         assert!(
             error.contains("column `text` is Int64, not Utf8"),
             "{error}"
@@ -424,7 +429,7 @@ mod tests {
             0,
             Box::new(move |range| Ok(views.slice(range.start, range.len()))),
         );
-        write_columns(&viewed, vec![column]).unwrap();
+        write_columns(&viewed, vec![column], 1).unwrap();
         assert_eq!(
             std::fs::read(&viewed).unwrap(),
             std::fs::read(&plain).unwrap(),

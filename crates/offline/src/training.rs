@@ -38,12 +38,25 @@ pub enum SpineInput {
 }
 
 /// Settings of a training-set build.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TrainingOptions {
     /// Knowledge cutoff +infinity instead of each row's time.
     pub hindsight: bool,
     /// Name feature columns `feature` instead of `view__feature` (refused if two would collide).
     pub bare_names: bool,
+    /// Threads to read the log, answer and write on (0 counts as 1). The file is the same whatever
+    /// the number: entities are split into as many groups, and every answer goes back to its row.
+    pub threads: usize,
+}
+
+impl Default for TrainingOptions {
+    fn default() -> Self {
+        TrainingOptions {
+            hindsight: false,
+            bare_names: false,
+            threads: crate::views::host_threads(),
+        }
+    }
 }
 
 /// What a build produced.
@@ -100,7 +113,7 @@ pub async fn build_training_set(
             (spine, column, None, logs?)
         }
         SpineInput::At(at) => {
-            let (events, read) = load_events(project, &views).await?;
+            let (events, read) = load_events(project, &views, options.threads).await?;
             let spine = every_entity(&views, &events, *at)?;
             (
                 spine,
@@ -134,18 +147,7 @@ pub async fn build_training_set(
             merged: Vec::new(),
             warnings: Vec::new(),
         },
-        None => {
-            answer_spine_columns(
-                project,
-                &views,
-                logs,
-                &spine,
-                &times,
-                options.hindsight,
-                &name,
-            )
-            .await?
-        }
+        None => answer_spine_columns(project, &views, logs, &spine, &times, options, &name).await?,
     };
     tracing::debug!(elapsed = ?started.elapsed(), "training set: features answered");
     let mut columns: Vec<OutputColumn> = spine_columns(&spine, out)?
@@ -159,7 +161,7 @@ pub async fn build_training_set(
     }
     check_names(&columns, options)?;
     let names = columns.iter().map(|c| c.field().name().clone()).collect();
-    write_columns(out, columns)?;
+    write_columns(out, columns, options.threads)?;
     tracing::debug!(elapsed = ?started.elapsed(), "training set: written");
     Ok(TrainingReport {
         path: out.to_path_buf(),
@@ -247,9 +249,10 @@ async fn answer_spine_columns(
     logs: Vec<MergedSource>,
     spine: &Spine,
     times: &[i64],
-    hindsight: bool,
+    options: &TrainingOptions,
     name: &impl Fn(&ServiceView, usize) -> String,
 ) -> Result<SpineColumns, TrainingError> {
+    let hindsight = options.hindsight;
     let mut answered: Vec<Option<ViewColumns>> = views.iter().map(|_| None).collect();
     let mut read = 0;
     let mut merged = Vec::new();
@@ -271,7 +274,7 @@ async fn answer_spine_columns(
             times,
             hindsight,
         };
-        let (sinks, events) = match log.answer(&refs, &queries, crate::views::READ_THREADS) {
+        let (sinks, events) = match log.answer(&refs, &queries, options.threads.max(1)) {
             Ok(answered) => answered,
             // The merge relies on the files' order; without it the in-memory path still answers.
             Err(TrainingError::Log(e @ crate::log::LogError::MisSorted { .. })) => {
@@ -299,7 +302,7 @@ async fn answer_spine_columns(
         .map(|i| views[i].clone())
         .collect();
     if !rest.is_empty() {
-        let (events, events_read) = load_events(project, &rest).await?;
+        let (events, events_read) = load_events(project, &rest, options.threads).await?;
         read += events_read;
         let loaded = loaded_columns(rest.iter(), events, spine, times, hindsight, name)?;
         for (slot, columns) in answered.iter_mut().filter(|a| a.is_none()).zip(loaded) {
@@ -361,7 +364,7 @@ pub async fn answer_spine(
     hindsight: bool,
 ) -> Result<SpineAnswers, TrainingError> {
     let views = crate::views::views_of_features(project, features);
-    let (events, read) = load_events(project, &views).await?;
+    let (events, read) = load_events(project, &views, crate::views::host_threads()).await?;
     let times = spine.timestamps(time_column)?;
     let rows = answer_rows(&views, events, spine, &times, hindsight)?;
     Ok(SpineAnswers {

@@ -217,10 +217,13 @@ pub(crate) fn join_keys(project: &Project, view: &FeatureViewSpec) -> Vec<(Strin
         .collect()
 }
 
-/// The entity group (of [`READ_THREADS`]) an entity's events and queries belong to.
-pub fn entity_group(key: &freshet_engine::EntityKey) -> usize {
+/// The entity group (of `groups`) an entity's events and queries belong to.
+pub fn entity_group(key: &freshet_engine::EntityKey, groups: usize) -> usize {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::default().hash_one(key) as usize % READ_THREADS
+    let hash = foldhash::fast::FixedState::default().hash_one(key);
+    // The hash scaled onto 0..groups (Lemire's multiply-shift): a multiplication per event where a
+    // remainder by a number known only at run time would be a division.
+    ((u128::from(hash) * groups.max(1) as u128) >> 64) as usize
 }
 
 /// Every logged event of one view, prepared by the view: per entity group ([`entity_group`]), the
@@ -228,18 +231,21 @@ pub fn entity_group(key: &freshet_engine::EntityKey) -> usize {
 pub type ViewEvents = Vec<Vec<EventBatch>>;
 
 /// Every logged event of each view, prepared by the view (rows its filter rejects are left out) into
-/// [`READ_THREADS`] groups by [`entity_group`], and the number of events read. Each source's log is
-/// read once, whatever the number of its views, on [`READ_THREADS`] threads, decoding only the columns
+/// `threads` groups by [`entity_group`], and the number of events read. Each source's log is
+/// read once, whatever the number of its views, on `threads` threads, decoding only the columns
 /// the views read. The threads' batches are left as they are, never joined: joining would copy
 /// hundreds of megabytes that the engine reads just as well where they are.
 pub async fn load_events(
     project: &Project,
     views: &[ServiceView],
+    threads: usize,
 ) -> Result<(Vec<ViewEvents>, u64), TrainingError> {
+    let threads = threads.max(1);
+    let route = |key: &freshet_engine::EntityKey| entity_group(key, threads);
     let root = crate::offline_root(project);
     let mut events: Vec<ViewEvents> = views
         .iter()
-        .map(|_| (0..READ_THREADS).map(|_| Vec::new()).collect())
+        .map(|_| (0..threads).map(|_| Vec::new()).collect())
         .collect();
     let mut read = 0u64;
     let mut sources: Vec<&str> = views.iter().map(|v| v.source.as_str()).collect();
@@ -274,15 +280,15 @@ pub async fn load_events(
             log.fields(),
             &needed,
             rows,
-            READ_THREADS,
+            threads,
             |rows| {
                 // Each of the thread's batches gets room for its share of the rows it reads, and a
                 // tenth more, so growing it never copies events (untouched room costs no memory).
-                let room = (rows as usize / READ_THREADS) * 11 / 10 + 1024;
+                let room = (rows as usize / threads) * 11 / 10 + 1024;
                 mine.iter()
                     .map(|&i| {
                         let def = &views[i].def;
-                        let batches = (0..READ_THREADS)
+                        let batches = (0..threads)
                             .map(|_| EventBatch::with_capacity(def, room))
                             .collect::<Vec<_>>();
                         (def.preparer(), batches)
@@ -298,13 +304,13 @@ pub async fn load_events(
                         let cells = event.cells;
                         preparer.prepare_cells_routed(
                             batches,
-                            entity_group,
+                            route,
                             |c| cells.get(c),
                             ingest,
                             position,
                         )
                     } else {
-                        preparer.prepare_routed(batches, entity_group, event.row, ingest, position)
+                        preparer.prepare_routed(batches, route, event.row, ingest, position)
                     };
                 }
             },
@@ -335,5 +341,9 @@ pub(crate) fn columns_read<'v>(
     read
 }
 
-/// Threads that read the log: one per core of the machines freshet is sized for.
-pub const READ_THREADS: usize = 2;
+/// Threads a training set reads the log, answers and writes on unless told otherwise: one per core
+/// this process may use (`available_parallelism` honours CPU affinity and cgroup quotas), and two
+/// when that cannot be known.
+pub fn host_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}

@@ -61,9 +61,11 @@ pub(crate) fn run(dir: &Path, args: &TrainingSetArgs, json: bool) -> Result<(), 
             help: "name the output *.parquet".to_owned(),
         });
     }
+    let defaults = TrainingOptions::default();
     let options = TrainingOptions {
         hindsight: args.hindsight,
         bare_names: args.bare_names,
+        threads: args.threads.map_or(defaults.threads, usize::from),
     };
     let bar = crate::output::spinner(
         json,

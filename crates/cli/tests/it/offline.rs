@@ -395,6 +395,35 @@ fn training_set_from_a_spine_and_at_an_instant() {
         table[6],
         "driver_trips__status: [PRESENT, PRESENT, PRESENT, NOT_FOUND]"
     );
+    // On another number of threads, the same file; none is refused.
+    let on = |threads: &str, out: &str| {
+        let args = [
+            "training-set",
+            "-p",
+            "proj",
+            "--service",
+            "activity",
+            "--spine",
+            "spine.csv",
+            "--threads",
+            threads,
+            "--out",
+            out,
+        ];
+        freshet(root.path(), &args)
+    };
+    assert_eq!(on("3", "three.parquet").status.code(), Some(0));
+    assert_eq!(
+        fs::read(root.path().join("three.parquet")).unwrap(),
+        fs::read(root.path().join("train.parquet")).unwrap()
+    );
+    let refused = on("0", "none.parquet");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("--threads"),
+        "{}",
+        stderr(&refused)
+    );
 
     let out = freshet(
         root.path(),

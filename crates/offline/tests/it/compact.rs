@@ -199,20 +199,24 @@ async fn training_set(
     spine: &std::path::Path,
     out: &str,
 ) -> (TrainingReport, Vec<arrow_array::RecordBatch>) {
+    training_set_on(fixture, spine, out, &TrainingOptions::default()).await
+}
+
+/// [`training_set`] with `options`.
+async fn training_set_on(
+    fixture: &Fixture,
+    spine: &std::path::Path,
+    out: &str,
+    options: &TrainingOptions,
+) -> (TrainingReport, Vec<arrow_array::RecordBatch>) {
     let out = fixture.path().join(out);
     let input = SpineInput::File {
         path: spine.to_path_buf(),
         timestamp_column: None,
     };
-    let report = build_training_set(
-        &fixture.project(),
-        "activity",
-        &input,
-        &out,
-        &TrainingOptions::default(),
-    )
-    .await
-    .unwrap();
+    let report = build_training_set(&fixture.project(), "activity", &input, &out, options)
+        .await
+        .unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
         .unwrap()
         .build()
@@ -241,6 +245,47 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
     run(&fixture).await;
     let (_, after) = training_set(&fixture, &spine_path, "after.parquet").await;
     assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn a_training_set_is_the_same_file_on_any_number_of_threads() {
+    let fixture = fixture();
+    fixture
+        .ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    let mut spine = String::from("driver_id,event_timestamp\n");
+    for i in 0..80 {
+        spine.push_str(&format!(
+            "{},2026-01-0{}T{:02}:10:00Z\n",
+            i % 11,
+            1 + i % 4,
+            (i * 5) % 24
+        ));
+    }
+    let spine_path = fixture.path().join("spine.csv");
+    std::fs::write(&spine_path, spine).unwrap();
+    let file = |name: &str| std::fs::read(fixture.path().join(name)).unwrap();
+    let on = |threads: usize| TrainingOptions {
+        threads,
+        ..TrainingOptions::default()
+    };
+    // Loaded into memory (the log as ingested), then merged by key (compacted).
+    let (_, loaded) = training_set_on(&fixture, &spine_path, "loaded-2.parquet", &on(2)).await;
+    for threads in [1, 3, 7] {
+        let name = format!("loaded-{threads}.parquet");
+        let (report, _) = training_set_on(&fixture, &spine_path, &name, &on(threads)).await;
+        assert!(report.merged.is_empty());
+        assert_eq!(file(&name), file("loaded-2.parquet"), "{threads} threads");
+    }
+    run(&fixture).await;
+    let (_, merged) = training_set_on(&fixture, &spine_path, "merged-2.parquet", &on(2)).await;
+    assert_eq!(merged, loaded);
+    for threads in [1, 3, 7] {
+        let name = format!("merged-{threads}.parquet");
+        let (report, _) = training_set_on(&fixture, &spine_path, &name, &on(threads)).await;
+        assert_eq!(report.merged, ["trips"]);
+        assert_eq!(file(&name), file("merged-2.parquet"), "{threads} threads");
+    }
 }
 
 #[tokio::test]

@@ -88,6 +88,8 @@ struct Generated {
     /// (key, how to pick t, minutes)
     spine: Vec<(i64, u8, i64)>,
     hindsight: bool,
+    /// Threads the training set is built on: the answers must not depend on them.
+    threads: usize,
 }
 
 fn generated() -> impl Strategy<Value = Generated> {
@@ -105,11 +107,13 @@ fn generated() -> impl Strategy<Value = Generated> {
         proptest::collection::vec(event, 0..60),
         proptest::collection::vec((1i64..=5, 0u8..4, 0i64..300), 1..30),
         any::<bool>(),
+        1usize..=5,
     )
-        .prop_map(|(events, spine, hindsight)| Generated {
+        .prop_map(|(events, spine, hindsight, threads)| Generated {
             events,
             spine,
             hindsight,
+            threads,
         })
 }
 
@@ -266,6 +270,7 @@ fn check(g: &Generated) {
         let options = TrainingOptions {
             hindsight: g.hindsight,
             bare_names: false,
+            threads: g.threads,
         };
         let input = SpineInput::File {
             path: spine_path,
