@@ -15,6 +15,12 @@
 //! checked for those two conflicts, and the next version tried. Checkpoints are written every
 //! `delta.checkpointInterval` versions, as delta-rs's own post-commit hook does, so a reader
 //! opening the log replays at most that many commits.
+//!
+//! A compaction's commit, which replaces files with their rewrite, goes the same way with one more
+//! conflict: a commit that removed any of the files it replaces. That is another compaction of the
+//! same day, and landing on top of it would leave both rewrites live, every event twice. delta-rs
+//! lets two such commits through (it treats removals that change no data as never conflicting), so
+//! the check is made here, over every commit since the files were listed.
 
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::{CommitData, TransactionError};
@@ -38,11 +44,13 @@ pub(crate) struct Conflict {
 pub(crate) type Committed = Result<u64, Conflict>;
 
 /// Writes `data` as the first free version after `known_version`, stepping over commits of other
-/// writers that do not conflict with it (see the module documentation).
+/// writers that do not conflict with it (see the module documentation). `replaced` are the paths
+/// of the files `data` removes, as listed at `known_version`.
 pub(crate) async fn commit(
     log_store: &dyn LogStore,
     known_version: u64,
     data: &CommitData,
+    replaced: &[&str],
 ) -> DeltaResult<Committed> {
     let bytes = data.get_bytes()?;
     let operation_id = uuid::Uuid::new_v4();
@@ -74,7 +82,7 @@ pub(crate) async fn commit(
             .read_commit_entry(version)
             .await?
             .ok_or(DeltaTableError::InvalidVersion(version))?;
-        if let Some(reason) = conflict(&get_actions(version, &winning)?, &ours) {
+        if let Some(reason) = conflict(&get_actions(version, &winning)?, &ours, replaced) {
             return Ok(Err(Conflict { version, reason }));
         }
         if version - known_version >= MAX_VERSIONS_STEPPED {
@@ -86,9 +94,9 @@ pub(crate) async fn commit(
     }
 }
 
-/// What in another writer's commit (`winning`) an append carrying the application transactions
-/// `ours` cannot land on top of; `None` when nothing.
-pub(crate) fn conflict(winning: &[Action], ours: &[&str]) -> Option<String> {
+/// What in another writer's commit (`winning`) a commit carrying the application transactions
+/// `ours` and replacing the files `replaced` cannot land on top of; `None` when nothing.
+pub(crate) fn conflict(winning: &[Action], ours: &[&str], replaced: &[&str]) -> Option<String> {
     winning.iter().find_map(|action| match action {
         Action::Metadata(_) => Some("it changed the table's schema or properties".to_owned()),
         Action::Protocol(_) => Some("it changed the table's protocol".to_owned()),
@@ -96,6 +104,10 @@ pub(crate) fn conflict(winning: &[Action], ours: &[&str]) -> Option<String> {
             "it recorded progress of `{}` too, so two processes are writing the same source \
              position",
             txn.app_id
+        )),
+        Action::Remove(removed) if replaced.contains(&removed.path.as_str()) => Some(format!(
+            "it replaced `{}` too, so another compaction rewrote the same day",
+            removed.path
         )),
         _ => None,
     })
@@ -122,14 +134,14 @@ mod tests {
     #[test]
     fn appends_of_other_sources_positions_do_not_conflict() {
         let winning = [add(), Action::Txn(Transaction::new("kafka-trips-1", 7))];
-        assert_eq!(conflict(&winning, &["kafka-trips-0"]), None);
-        assert_eq!(conflict(&[add()], &[]), None);
+        assert_eq!(conflict(&winning, &["kafka-trips-0"], &[]), None);
+        assert_eq!(conflict(&[add()], &[], &[]), None);
     }
 
     #[test]
     fn the_same_position_a_schema_change_or_a_protocol_change_conflict() {
         let winning = [add(), Action::Txn(Transaction::new("kafka-trips-0", 7))];
-        let reason = conflict(&winning, &["kafka-trips-0"]).unwrap();
+        let reason = conflict(&winning, &["kafka-trips-0"], &[]).unwrap();
         assert!(reason.contains("`kafka-trips-0`"), "{reason}");
         let metadata = Action::Metadata(
             deltalake::kernel::new_metadata(
@@ -139,9 +151,30 @@ mod tests {
             )
             .unwrap(),
         );
-        assert!(conflict(&[metadata], &[]).unwrap().contains("schema"));
+        assert!(conflict(&[metadata], &[], &[]).unwrap().contains("schema"));
         let protocol = Action::Protocol(deltalake::kernel::Protocol::default());
-        assert!(conflict(&[protocol], &[]).unwrap().contains("protocol"));
+        assert!(
+            conflict(&[protocol], &[], &[])
+                .unwrap()
+                .contains("protocol")
+        );
+    }
+
+    #[test]
+    fn a_commit_removing_a_file_a_compaction_replaces_conflicts_with_it_and_no_other() {
+        let remove = |path: &str| {
+            Action::Remove(deltalake::kernel::Remove {
+                path: path.into(),
+                data_change: false,
+                ..Default::default()
+            })
+        };
+        let winning = [add(), remove("day=1/a.parquet")];
+        let reason = conflict(&winning, &[], &["day=1/b.parquet", "day=1/a.parquet"]).unwrap();
+        assert!(reason.contains("`day=1/a.parquet`"), "{reason}");
+        assert_eq!(conflict(&winning, &[], &["day=2/c.parquet"]), None);
+        // An append's commit removes nothing: it never conflicts with a compaction.
+        assert_eq!(conflict(&[add()], &[], &["day=1/a.parquet"]), None);
     }
 
     #[test]

@@ -152,6 +152,7 @@ async fn compact_log(
     progress: &mut (dyn FnMut(CompactProgress) + Send),
 ) -> Result<CompactReport, CompactError> {
     let marker = order.join(",");
+    let listed_at = log.version();
     let runs = runs_to_rewrite(&log.data_files()?, &marker, options.max_rows_per_file)?;
     let mut report = CompactReport {
         source: source.to_owned(),
@@ -175,7 +176,8 @@ async fn compact_log(
             source: std::io::Error::other(format!("a sorting thread stopped: {e}")),
         })??;
         next = runs.rewrite.get(done + 1).map(sort);
-        report.version = Some(log.replace_files(run, batch, properties.clone()).await?);
+        let replaced = log.replace_files(run, listed_at, batch, properties.clone());
+        report.version = Some(replaced.await?);
         report.files_removed += run.len();
         report.files_added += 1;
         report.events += events;

@@ -75,6 +75,22 @@ pub enum LogError {
         /// What it did.
         reason: String,
     },
+    /// Another process's compaction rewrote files this compaction was rewriting, so this one
+    /// committed nothing for them.
+    #[error(
+        "event log at {dir}: version {version}, written by another process while this one \
+         compacted, conflicts with this compaction: {reason}; nothing of that day was committed \
+         twice, the days compacted before it stand, and running the compaction again finishes \
+         what is left (give the compaction to one process at a time)"
+    )]
+    Replaced {
+        /// The table.
+        dir: PathBuf,
+        /// The other process's commit.
+        version: u64,
+        /// What it did.
+        reason: String,
+    },
     /// The table's list of files was asked for after appends it has not been reloaded since.
     #[error(
         "event log at {dir}: its list of files is of version {loaded}, but this process has \

@@ -17,7 +17,7 @@ use crate::layout::{DATE, date_of, table_dir, table_schema};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitData, PROTOCOL};
+use deltalake::kernel::transaction::{CommitData, PROTOCOL};
 use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::DeltaOperation;
 use deltalake::table::config::TablePropertiesExt;
@@ -284,9 +284,10 @@ impl SourceLog {
             .map_err(|e| self.delta(e.into()))?;
         let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
         let data = CommitData::new(actions, operation, HashMap::new(), transactions);
-        let committed = blind_append::commit(self.table.log_store().as_ref(), self.version, &data)
-            .await
-            .map_err(|e| self.delta(e))?;
+        let committed =
+            blind_append::commit(self.table.log_store().as_ref(), self.version, &data, &[])
+                .await
+                .map_err(|e| self.delta(e))?;
         let version = committed.map_err(|c| LogError::Conflict {
             dir: self.dir.clone(),
             version: c.version,
@@ -441,13 +442,18 @@ impl SourceLog {
         Ok(files)
     }
 
-    /// Replaces `old` (files of the current version) with `rewritten` (the same events, in the
+    /// Replaces `old` (files of version `listed_at`) with `rewritten` (the same events, in the
     /// table's schema, partition column included) in one atomic commit that records no change of
     /// data, so readers of any version see every event exactly once. `properties` set how the new
     /// files are written. Returns the new table version.
+    ///
+    /// Appends committed since `listed_at` do not stop it (they only add files). A commit since then
+    /// that removed any of `old`, another compaction of the same day, does: landing on top of it
+    /// would leave both rewrites live, so it fails with [`LogError::Replaced`] and commits nothing.
     pub async fn replace_files(
         &mut self,
         old: &[DataFile],
+        listed_at: u64,
         rewritten: RecordBatch,
         properties: WriterProperties,
     ) -> Result<u64, LogError> {
@@ -467,14 +473,26 @@ impl SourceLog {
             predicate: None,
             target_size: 0,
         };
-        let committed = CommitBuilder::default()
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
+        PROTOCOL
+            .can_commit(snapshot, &actions, &operation)
+            .map_err(|e| self.delta(e.into()))?;
+        let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
+        let data = CommitData::new(actions, operation, HashMap::new(), Vec::new());
+        let replaced: Vec<&str> = old.iter().map(|f| f.remove.path.as_str()).collect();
+        let log_store = self.table.log_store();
+        let committed = blind_append::commit(log_store.as_ref(), listed_at, &data, &replaced)
             .await
             .map_err(|e| self.delta(e))?;
-        let version = committed.version();
+        let version = committed.map_err(|c| LogError::Replaced {
+            dir: self.dir.clone(),
+            version: c.version,
+            reason: c.reason,
+        })?;
         self.refresh().await?;
         self.sync_commit(version).await?;
+        if blind_append::checkpoint_due(version, checkpoint_interval) {
+            self.checkpoint(version).await;
+        }
         Ok(version)
     }
 }

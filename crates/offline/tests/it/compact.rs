@@ -247,6 +247,69 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
     assert_eq!(before, after);
 }
 
+/// Two workers of one project may each compact on a timer (`freshet run --compact-every`). Whatever
+/// their interleaving, no event is lost or doubled: a compaction that finds its day's files already
+/// replaced fails its commit instead of landing a second copy.
+#[test]
+fn two_compactions_of_the_same_days_at_once_keep_every_event_once() {
+    for round in 0..4 {
+        let fixture = fixture();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(fixture.ingest("trips", &IngestOptions { chunk_records: 3 }));
+        let before = runtime.block_on(fixture.logged("trips"));
+        let start = std::sync::Barrier::new(2);
+        let outcomes: Vec<Result<Vec<CompactReport>, String>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .unwrap();
+                        start.wait();
+                        let project = fixture.project();
+                        runtime
+                            .block_on(compact(
+                                &project,
+                                &[],
+                                &CompactOptions::default(),
+                                &mut |_| {},
+                            ))
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert!(
+            outcomes.iter().any(Result::is_ok),
+            "round {round}: {outcomes:?}"
+        );
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert!(
+                refused.contains("another compaction rewrote the same day"),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            runtime.block_on(fixture.logged("trips")),
+            before,
+            "round {round}"
+        );
+        // Whatever the two left undone, a third compaction finishes, and no event changes.
+        runtime.block_on(run(&fixture));
+        assert_eq!(runtime.block_on(run(&fixture)).files_removed, 0);
+        assert_eq!(
+            runtime.block_on(fixture.logged("trips")),
+            before,
+            "round {round}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_training_set_is_the_same_file_on_any_number_of_threads() {
     let fixture = fixture();
