@@ -119,7 +119,7 @@ pub(crate) enum Command {
 
     /// Run the project's streams into the event log, the engine and the online store, and serve.
     #[command(
-        after_help = "Streams every Kafka and generator source, ingests file sources with `every:` on their\nschedule, and serves features and predictions meanwhile. Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute"
+        after_help = "Streams every Kafka and generator source, ingests file sources with `every:` on their\nschedule, and serves features and predictions meanwhile. Checkpoints\nare written every --checkpoint-interval seconds and on stop; a restarted run resumes from\nthe newest one, with nothing lost or counted twice.\n\n--compact-every and --vacuum-every keep the event log small meanwhile, as freshet compact\nand freshet vacuum would from cron.\n\nExamples:\n  freshet run -p rides                  until Ctrl-C\n  freshet run -p rides --duration 60    one minute\n  freshet run -p rides --compact-every 1h --vacuum-every 1d"
     )]
     Run(RunArgs),
 
@@ -378,6 +378,14 @@ pub(crate) struct RunArgs {
     /// Port of the feature server [default: `serving.port`, else 6566].
     #[arg(long)]
     pub(crate) port: Option<u16>,
+    /// Compact the event logs this often while running (`1h`, say), as `freshet compact` does;
+    /// never when omitted. With several workers, give it to one.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) compact_every: Option<freshet_project::duration::Duration>,
+    /// Vacuum the event logs this often while running (`1d`, say), at each log's retention, as
+    /// `freshet vacuum` does; never when omitted.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) vacuum_every: Option<freshet_project::duration::Duration>,
 }
 
 #[derive(Debug, Args)]

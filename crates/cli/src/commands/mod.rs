@@ -17,6 +17,7 @@ mod serve;
 mod serving;
 mod train;
 mod training_set;
+mod upkeep;
 mod vacuum;
 mod validate;
 

@@ -26,6 +26,19 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         log_commit_interval: Duration::from_secs_f64(args.log_commit_interval),
         ..RunOptions::default()
     };
+    let every = |d: Option<freshet_project::duration::Duration>| {
+        d.map(|d| Duration::from_millis(d.millis()))
+    };
+    let upkeep = super::upkeep::Upkeep {
+        compact_every: every(args.compact_every),
+        vacuum_every: every(args.vacuum_every),
+    };
+    // Stops (after what it is doing) when this function returns and drops it.
+    let _upkeep = super::upkeep::start(project.clone(), upkeep).map_err(|e| {
+        Failure::Other(anyhow::anyhow!(
+            "could not start the event log's upkeep: {e}"
+        ))
+    })?;
     let bar = crate::output::spinner(json, "{spinner} {msg}");
     let runtime = super::runtime()?;
     let result: Result<Status, Failure> = runtime.block_on(async {

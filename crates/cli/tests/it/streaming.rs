@@ -122,6 +122,85 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
     });
 }
 
+#[test]
+fn upkeep_compacts_the_log_while_the_stream_appends_and_loses_nothing() {
+    let (root, dir, port) = live_project();
+    let out = Command::new(env!("CARGO_BIN_EXE_freshet"))
+        .args([
+            "run",
+            "-p",
+            "live",
+            "--duration",
+            "4",
+            "--log-commit-interval",
+            "0",
+            "--compact-every",
+            "1s",
+            "--vacuum-every",
+            "1s",
+            "--port",
+            &port,
+        ])
+        .current_dir(root.path())
+        .env("FRESHET_LOG", "freshet=info")
+        .output()
+        .unwrap();
+    let logged = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{logged}");
+    assert!(logged.contains("upkeep: event log compacted"), "{logged}");
+    assert!(!logged.contains("WARN"), "{logged}");
+
+    let project = load_project(&dir, &ProcessEnv).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let log = super::first_source_log(&dir, &project).await;
+        // Compactions committed during the run, between the stream's appends.
+        let compactions = std::fs::read_dir(log.dir().join("_delta_log"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .contains(r#""operation":"OPTIMIZE""#)
+            })
+            .count();
+        assert!(compactions > 0, "no compaction in the log's history");
+        let mut positions = Vec::new();
+        freshet_offline::scan::scan_files(&log.files().unwrap(), log.fields(), |e| {
+            positions.push(e.position);
+        })
+        .unwrap();
+        positions.sort_unstable();
+        let expected: Vec<u64> = (0..positions.len() as u64).collect();
+        assert!(positions.len() > 3_000, "only {} events", positions.len());
+        assert_eq!(positions, expected, "an event was lost or logged twice");
+    });
+}
+
+#[test]
+fn an_upkeep_interval_of_nothing_is_refused_with_the_flag_named() {
+    let (root, _dir, _port) = live_project();
+    for (flag, value, says) in [
+        ("--compact-every", "0s", "longer than zero"),
+        ("--vacuum-every", "soon", "invalid duration"),
+    ] {
+        let out = freshet(
+            root.path(),
+            &["run", "-p", "live", &format!("{flag}={value}")],
+        );
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}={value}: {text}");
+        assert!(
+            text.contains(flag) && text.contains(says),
+            "{flag}={value}: {text}"
+        );
+    }
+}
+
 /// The versions of the generator's event log after a 2.5 s run with `--log-commit-interval`
 /// `seconds` (no periodic checkpoint within the run).
 fn log_versions_after_a_run(seconds: &str) -> u64 {
