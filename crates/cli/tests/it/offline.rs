@@ -354,9 +354,9 @@ fn training_set_from_a_spine_and_at_an_instant() {
         "driver_id,event_timestamp,label\n7,2026-01-01T10:30:00Z,1\n7,2026-01-02T10:00:00Z,0\n8,2026-01-02T09:30:00Z,1\n9,2026-01-02T00:00:00Z,0\n",
     )
     .unwrap();
-    let out = freshet(
-        root.path(),
-        &[
+    // The spine's training set, into `out`, with `more` arguments.
+    let spine_set = |out: &str, more: &[&str]| {
+        let mut args = vec![
             "training-set",
             "-p",
             "proj",
@@ -365,10 +365,12 @@ fn training_set_from_a_spine_and_at_an_instant() {
             "--spine",
             "spine.csv",
             "--out",
-            "train.parquet",
-            "--json",
-        ],
-    );
+            out,
+        ];
+        args.extend_from_slice(more);
+        freshet(root.path(), &args)
+    };
+    let out = spine_set("train.parquet", &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["training_set"]["rows"], 4);
@@ -396,28 +398,13 @@ fn training_set_from_a_spine_and_at_an_instant() {
         "driver_trips__status: [PRESENT, PRESENT, PRESENT, NOT_FOUND]"
     );
     // On another number of threads, the same file; none is refused.
-    let on = |threads: &str, out: &str| {
-        let args = [
-            "training-set",
-            "-p",
-            "proj",
-            "--service",
-            "activity",
-            "--spine",
-            "spine.csv",
-            "--threads",
-            threads,
-            "--out",
-            out,
-        ];
-        freshet(root.path(), &args)
-    };
-    assert_eq!(on("3", "three.parquet").status.code(), Some(0));
+    let out = spine_set("three.parquet", &["--threads", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         fs::read(root.path().join("three.parquet")).unwrap(),
         fs::read(root.path().join("train.parquet")).unwrap()
     );
-    let refused = on("0", "none.parquet");
+    let refused = spine_set("none.parquet", &["--threads", "0"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         stderr(&refused).contains("--threads"),

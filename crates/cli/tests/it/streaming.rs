@@ -39,6 +39,27 @@ fn live_project() -> (tempfile::TempDir, std::path::PathBuf, String) {
     (root, dir, port)
 }
 
+/// The project in `dir`, loaded, and a runtime to read its log and store with.
+fn project_and_runtime(
+    dir: &std::path::Path,
+) -> (freshet_project::Project, tokio::runtime::Runtime) {
+    let project = load_project(dir, &ProcessEnv).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (project, runtime)
+}
+
+/// Asserts that the generator's `positions`, as logged, are 0..n with each once (n over 3,000).
+fn assert_each_generated_event_once(mut positions: Vec<u64>) {
+    positions.sort_unstable();
+    let expected: Vec<u64> = (0..positions.len() as u64).collect();
+    assert!(positions.len() > 3_000, "only {} events", positions.len());
+    assert_eq!(positions, expected, "an event was lost or logged twice");
+    eprintln!("events in the log: {}, each exactly once", positions.len());
+}
+
 #[test]
 fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
     let (root, dir, port) = live_project();
@@ -85,11 +106,7 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
     assert!(report["run"]["resumed_from"].as_u64().is_some(), "{report}");
     let now = report["run"]["simulated_now"].as_i64().unwrap();
 
-    let project = load_project(&dir, &ProcessEnv).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (project, runtime) = project_and_runtime(&dir);
     runtime.block_on(async {
         let log = super::first_source_log(&dir, &project).await;
         let mut positions = Vec::new();
@@ -102,11 +119,7 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
                 .unwrap();
         })
         .unwrap();
-        positions.sort_unstable();
-        let expected: Vec<u64> = (0..positions.len() as u64).collect();
-        assert!(positions.len() > 3_000, "only {} events", positions.len());
-        assert_eq!(positions, expected, "an event was lost or logged twice");
-        eprintln!("events in the log: {}, each exactly once", positions.len());
+        assert_each_generated_event_once(positions);
 
         let store = OnlineStore::open(&project).await.unwrap();
         let reader = RecordReader::new(&def);
@@ -150,11 +163,7 @@ fn upkeep_compacts_the_log_while_the_stream_appends_and_loses_nothing() {
     assert!(logged.contains("upkeep: event log compacted"), "{logged}");
     assert!(!logged.contains("WARN"), "{logged}");
 
-    let project = load_project(&dir, &ProcessEnv).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (project, runtime) = project_and_runtime(&dir);
     runtime.block_on(async {
         let log = super::first_source_log(&dir, &project).await;
         // Compactions committed during the run, between the stream's appends.
@@ -174,10 +183,7 @@ fn upkeep_compacts_the_log_while_the_stream_appends_and_loses_nothing() {
             positions.push(e.position);
         })
         .unwrap();
-        positions.sort_unstable();
-        let expected: Vec<u64> = (0..positions.len() as u64).collect();
-        assert!(positions.len() > 3_000, "only {} events", positions.len());
-        assert_eq!(positions, expected, "an event was lost or logged twice");
+        assert_each_generated_event_once(positions);
     });
 }
 
@@ -225,11 +231,7 @@ fn log_versions_after_a_run(seconds: &str) -> u64 {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let project = load_project(&dir, &ProcessEnv).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (project, runtime) = project_and_runtime(&dir);
     runtime.block_on(async { super::first_source_log(&dir, &project).await.version() })
 }
 
