@@ -44,13 +44,13 @@ pub(crate) struct Conflict {
 pub(crate) type Committed = Result<u64, Conflict>;
 
 /// Writes `data` as the first free version after `known_version`, stepping over commits of other
-/// writers that do not conflict with it (see the module documentation). `replaced` are the paths
-/// of the files `data` removes, as listed at `known_version`.
+/// writers that do not conflict with it (see the module documentation). `replaced` says whether a
+/// path is one of the files a compaction listed and has not replaced yet (never, for an append).
 pub(crate) async fn commit(
     log_store: &dyn LogStore,
     known_version: u64,
     data: &CommitData,
-    replaced: &[&str],
+    replaced: &(dyn Fn(&str) -> bool + Sync),
 ) -> DeltaResult<Committed> {
     let bytes = data.get_bytes()?;
     let operation_id = uuid::Uuid::new_v4();
@@ -95,8 +95,13 @@ pub(crate) async fn commit(
 }
 
 /// What in another writer's commit (`winning`) a commit carrying the application transactions
-/// `ours` and replacing the files `replaced` cannot land on top of; `None` when nothing.
-pub(crate) fn conflict(winning: &[Action], ours: &[&str], replaced: &[&str]) -> Option<String> {
+/// `ours`, from a writer replacing the files `replaced` says, cannot land on top of; `None` when
+/// nothing.
+pub(crate) fn conflict(
+    winning: &[Action],
+    ours: &[&str],
+    replaced: &(dyn Fn(&str) -> bool + Sync),
+) -> Option<String> {
     winning.iter().find_map(|action| match action {
         Action::Metadata(_) => Some("it changed the table's schema or properties".to_owned()),
         Action::Protocol(_) => Some("it changed the table's protocol".to_owned()),
@@ -105,7 +110,7 @@ pub(crate) fn conflict(winning: &[Action], ours: &[&str], replaced: &[&str]) -> 
              position",
             txn.app_id
         )),
-        Action::Remove(removed) if replaced.contains(&removed.path.as_str()) => Some(format!(
+        Action::Remove(removed) if replaced(&removed.path) => Some(format!(
             "it replaced `{}` too, so another compaction rewrote the same day",
             removed.path
         )),
@@ -124,6 +129,11 @@ mod tests {
     use super::*;
     use deltalake::kernel::{Add, Transaction};
 
+    /// An append's: it replaces no file.
+    fn none(_: &str) -> bool {
+        false
+    }
+
     fn add() -> Action {
         Action::Add(Add {
             path: "a.parquet".into(),
@@ -134,14 +144,14 @@ mod tests {
     #[test]
     fn appends_of_other_sources_positions_do_not_conflict() {
         let winning = [add(), Action::Txn(Transaction::new("kafka-trips-1", 7))];
-        assert_eq!(conflict(&winning, &["kafka-trips-0"], &[]), None);
-        assert_eq!(conflict(&[add()], &[], &[]), None);
+        assert_eq!(conflict(&winning, &["kafka-trips-0"], &none), None);
+        assert_eq!(conflict(&[add()], &[], &none), None);
     }
 
     #[test]
     fn the_same_position_a_schema_change_or_a_protocol_change_conflict() {
         let winning = [add(), Action::Txn(Transaction::new("kafka-trips-0", 7))];
-        let reason = conflict(&winning, &["kafka-trips-0"], &[]).unwrap();
+        let reason = conflict(&winning, &["kafka-trips-0"], &none).unwrap();
         assert!(reason.contains("`kafka-trips-0`"), "{reason}");
         let metadata = Action::Metadata(
             deltalake::kernel::new_metadata(
@@ -151,10 +161,14 @@ mod tests {
             )
             .unwrap(),
         );
-        assert!(conflict(&[metadata], &[], &[]).unwrap().contains("schema"));
+        assert!(
+            conflict(&[metadata], &[], &none)
+                .unwrap()
+                .contains("schema")
+        );
         let protocol = Action::Protocol(deltalake::kernel::Protocol::default());
         assert!(
-            conflict(&[protocol], &[], &[])
+            conflict(&[protocol], &[], &none)
                 .unwrap()
                 .contains("protocol")
         );
@@ -170,11 +184,12 @@ mod tests {
             })
         };
         let winning = [add(), remove("day=1/a.parquet")];
-        let reason = conflict(&winning, &[], &["day=1/b.parquet", "day=1/a.parquet"]).unwrap();
+        let day_1 = |path: &str| ["day=1/b.parquet", "day=1/a.parquet"].contains(&path);
+        let reason = conflict(&winning, &[], &day_1).unwrap();
         assert!(reason.contains("`day=1/a.parquet`"), "{reason}");
-        assert_eq!(conflict(&winning, &[], &["day=2/c.parquet"]), None);
+        assert_eq!(conflict(&winning, &[], &|p| p == "day=2/c.parquet"), None);
         // An append's commit removes nothing: it never conflicts with a compaction.
-        assert_eq!(conflict(&[add()], &[], &["day=1/a.parquet"]), None);
+        assert_eq!(conflict(&[add()], &[], &day_1), None);
     }
 
     #[test]

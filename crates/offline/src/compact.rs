@@ -17,7 +17,7 @@
 //! own.
 
 use crate::layout::{DATE, INGEST_TIME, POSITION};
-use crate::log::{DataFile, LogError, SourceLog};
+use crate::log::{DataFile, Listing, LogError, SourceLog};
 use crate::scan::{corrupt, read_footer};
 use crate::views::join_keys;
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
@@ -152,8 +152,8 @@ async fn compact_log(
     progress: &mut (dyn FnMut(CompactProgress) + Send),
 ) -> Result<CompactReport, CompactError> {
     let marker = order.join(",");
-    let listed_at = log.version();
     let runs = runs_to_rewrite(&log.data_files()?, &marker, options.max_rows_per_file)?;
+    let mut listing = Listing::new(log.version(), runs.rewrite.iter().flatten());
     let mut report = CompactReport {
         source: source.to_owned(),
         sorted_by: order.clone(),
@@ -176,7 +176,7 @@ async fn compact_log(
             source: std::io::Error::other(format!("a sorting thread stopped: {e}")),
         })??;
         next = runs.rewrite.get(done + 1).map(sort);
-        let replaced = log.replace_files(run, listed_at, batch, properties.clone());
+        let replaced = log.replace_files(run, &mut listing, batch, properties.clone());
         report.version = Some(replaced.await?);
         report.files_removed += run.len();
         report.files_added += 1;

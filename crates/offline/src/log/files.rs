@@ -14,6 +14,43 @@ pub struct DataFile {
     pub(super) remove: deltalake::kernel::Remove,
 }
 
+/// The files a compaction listed and has not replaced yet, and the newest table version whose
+/// commits are known not to have removed any of them. A commit after that version which removed one
+/// is another compaction's: [`super::SourceLog::replace_files`] refuses to land on top of it.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    version: u64,
+    pending: std::collections::HashSet<String>,
+}
+
+impl Listing {
+    /// `files`, as listed at table version `version`.
+    pub fn new<'f>(version: u64, files: impl IntoIterator<Item = &'f DataFile>) -> Listing {
+        Listing {
+            version,
+            pending: files.into_iter().map(|f| f.remove.path.clone()).collect(),
+        }
+    }
+
+    /// The version after which commits are still to be checked.
+    pub(super) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether `path` is one of the files still to be replaced.
+    pub(super) fn pending(&self, path: &str) -> bool {
+        self.pending.contains(path)
+    }
+
+    /// `replaced` landed at `version`, and every commit before it was checked against the rest.
+    pub(super) fn replaced(&mut self, replaced: &[DataFile], version: u64) {
+        for file in replaced {
+            self.pending.remove(&file.remove.path);
+        }
+        self.version = version;
+    }
+}
+
 /// The date partition a data file lies in (`_freshet_date=YYYY-MM-DD` in its path); empty when the
 /// path has none, which sorts such a file first.
 pub(super) fn date_partition(path: &Path) -> String {

@@ -37,8 +37,8 @@ mod vacuum;
 
 use durable::sync_files;
 pub use error::LogError;
-pub use files::DataFile;
 use files::date_partition;
+pub use files::{DataFile, Listing};
 pub use vacuum::Vacuumed;
 
 /// Accepted events on their way into the log: rows in the source's schema order, each with the ingest
@@ -284,10 +284,14 @@ impl SourceLog {
             .map_err(|e| self.delta(e.into()))?;
         let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
         let data = CommitData::new(actions, operation, HashMap::new(), transactions);
-        let committed =
-            blind_append::commit(self.table.log_store().as_ref(), self.version, &data, &[])
-                .await
-                .map_err(|e| self.delta(e))?;
+        let committed = blind_append::commit(
+            self.table.log_store().as_ref(),
+            self.version,
+            &data,
+            &|_| false,
+        )
+        .await
+        .map_err(|e| self.delta(e))?;
         let version = committed.map_err(|c| LogError::Conflict {
             dir: self.dir.clone(),
             version: c.version,
@@ -442,18 +446,20 @@ impl SourceLog {
         Ok(files)
     }
 
-    /// Replaces `old` (files of version `listed_at`) with `rewritten` (the same events, in the
-    /// table's schema, partition column included) in one atomic commit that records no change of
-    /// data, so readers of any version see every event exactly once. `properties` set how the new
-    /// files are written. Returns the new table version.
+    /// Replaces `old` (files of `listing`) with `rewritten` (the same events, in the table's
+    /// schema, partition column included) in one atomic commit that records no change of data, so
+    /// readers of any version see every event exactly once. `properties` set how the new files are
+    /// written. Returns the new table version, and marks `old` replaced in `listing`.
     ///
-    /// Appends committed since `listed_at` do not stop it (they only add files). A commit since then
-    /// that removed any of `old`, another compaction of the same day, does: landing on top of it
-    /// would leave both rewrites live, so it fails with [`LogError::Replaced`] and commits nothing.
+    /// Appends committed since the listing's version do not stop it (they only add files). A commit
+    /// since then that removed any file the listing still holds, another compaction of the same
+    /// day, does: landing on top of it would leave both rewrites live, so it fails with
+    /// [`LogError::Replaced`] and commits nothing. The commits it steps over are checked against
+    /// every pending file, so the next replacement need not read them again.
     pub async fn replace_files(
         &mut self,
         old: &[DataFile],
-        listed_at: u64,
+        listing: &mut Listing,
         rewritten: RecordBatch,
         properties: WriterProperties,
     ) -> Result<u64, LogError> {
@@ -478,16 +484,18 @@ impl SourceLog {
             .map_err(|e| self.delta(e.into()))?;
         let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
         let data = CommitData::new(actions, operation, HashMap::new(), Vec::new());
-        let replaced: Vec<&str> = old.iter().map(|f| f.remove.path.as_str()).collect();
         let log_store = self.table.log_store();
-        let committed = blind_append::commit(log_store.as_ref(), listed_at, &data, &replaced)
-            .await
-            .map_err(|e| self.delta(e))?;
+        let pending = |path: &str| listing.pending(path);
+        let committed =
+            blind_append::commit(log_store.as_ref(), listing.version(), &data, &pending)
+                .await
+                .map_err(|e| self.delta(e))?;
         let version = committed.map_err(|c| LogError::Replaced {
             dir: self.dir.clone(),
             version: c.version,
             reason: c.reason,
         })?;
+        listing.replaced(old, version);
         self.refresh().await?;
         self.sync_commit(version).await?;
         if blind_append::checkpoint_due(version, checkpoint_interval) {
