@@ -207,7 +207,7 @@ async fn compact_log(
 ///   encoding keeps the bits its row numbers use). On W1 the files are 20 % larger than all-Snappy
 ///   and B3 over them takes a fifth less time (docs/benchmarks.md, session 17). Readers elsewhere
 ///   (Spark 3.3+, DuckDB, pyarrow, delta-rs) read both encodings and LZ4_RAW.
-fn writer_properties(
+pub(crate) fn writer_properties(
     schema: &arrow_schema::Schema,
     order: &[String],
     marker: String,
@@ -305,7 +305,23 @@ fn sorted_day(
     run: &[DataFile],
     order: &[String],
 ) -> Result<(RecordBatch, u64), LogError> {
-    let schema = schema.clone();
+    let paths: Vec<&Path> = run.iter().map(|f| f.path.as_path()).collect();
+    let sorted = sorted_events(schema, &paths, order)?;
+    let events = sorted.num_rows();
+    let mut columns = sorted.columns().to_vec();
+    let day = StringArray::from(vec![run[0].day.as_str(); events]);
+    columns.push(Arc::new(day));
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| corrupt(paths[0], e))?;
+    Ok((batch, events as u64))
+}
+
+/// Every event of the data `files` (at least one) in one batch of the columns they store (the
+/// table's `schema` without its partition column), sorted by `order`.
+pub(crate) fn sorted_events(
+    schema: &arrow_schema::Schema,
+    files: &[&Path],
+    order: &[String],
+) -> Result<RecordBatch, LogError> {
     let stored = Arc::new(arrow_schema::Schema::new(
         schema
             .fields()
@@ -315,30 +331,29 @@ fn sorted_day(
             .collect::<Vec<_>>(),
     ));
     let mut batches = Vec::new();
-    for file in run {
-        let reader = std::fs::File::open(&file.path).map_err(|e| corrupt(&file.path, e))?;
+    for &file in files {
+        let reader = std::fs::File::open(file).map_err(|e| corrupt(file, e))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(reader)
             .and_then(|b| b.with_batch_size(65_536).build())
-            .map_err(|e| corrupt(&file.path, e))?;
+            .map_err(|e| corrupt(file, e))?;
         for batch in reader {
-            let batch = batch.map_err(|e| corrupt(&file.path, e))?;
+            let batch = batch.map_err(|e| corrupt(file, e))?;
             // Files store the source's columns and the log's own, but not the partition column.
             let columns = stored
                 .fields()
                 .iter()
                 .map(|f| {
-                    batch.column_by_name(f.name()).cloned().ok_or_else(|| {
-                        corrupt(&file.path, format!("it has no column `{}`", f.name()))
-                    })
+                    batch
+                        .column_by_name(f.name())
+                        .cloned()
+                        .ok_or_else(|| corrupt(file, format!("it has no column `{}`", f.name())))
                 })
                 .collect::<Result<Vec<ArrayRef>, _>>()?;
-            batches.push(
-                RecordBatch::try_new(stored.clone(), columns)
-                    .map_err(|e| corrupt(&file.path, e))?,
-            );
+            batches
+                .push(RecordBatch::try_new(stored.clone(), columns).map_err(|e| corrupt(file, e))?);
         }
     }
-    let first = &run[0].path;
+    let first = files.first().copied().unwrap_or(Path::new("."));
     let all =
         arrow_select::concat::concat_batches(&stored, &batches).map_err(|e| corrupt(first, e))?;
     drop(batches);
@@ -351,12 +366,5 @@ fn sorted_day(
         })
         .collect();
     let indices = lexsort_to_indices(&keys, None).map_err(|e| corrupt(first, e))?;
-    let sorted =
-        arrow_select::take::take_record_batch(&all, &indices).map_err(|e| corrupt(first, e))?;
-    let events = sorted.num_rows();
-    let mut columns = sorted.columns().to_vec();
-    let day = StringArray::from(vec![run[0].day.as_str(); events]);
-    columns.push(Arc::new(day));
-    let batch = RecordBatch::try_new(schema, columns).map_err(|e| corrupt(first, e))?;
-    Ok((batch, events as u64))
+    arrow_select::take::take_record_batch(&all, &indices).map_err(|e| corrupt(first, e))
 }

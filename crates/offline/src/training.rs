@@ -74,6 +74,8 @@ pub struct TrainingReport {
     pub present: Vec<(String, usize)>,
     /// Sources whose compacted log was merged by key rather than loaded into memory.
     pub merged: Vec<String>,
+    /// Events of merged logs appended since their last compaction, sorted for this build.
+    pub tail_events: u64,
     /// What the user should know: a log that could not be merged as its files claimed, say.
     pub warnings: Vec<String>,
 }
@@ -145,6 +147,7 @@ pub async fn build_training_set(
             )?,
             events: read,
             merged: Vec::new(),
+            tail_events: 0,
             warnings: Vec::new(),
         },
         None => answer_spine_columns(project, &views, logs, &spine, &times, options, &name).await?,
@@ -170,6 +173,7 @@ pub async fn build_training_set(
         events: answered.events,
         present,
         merged: answered.merged,
+        tail_events: answered.tail_events,
         warnings: answered.warnings,
     })
 }
@@ -185,6 +189,8 @@ struct SpineColumns {
     events: u64,
     /// Sources merged by key.
     merged: Vec<String>,
+    /// Events of the merged logs' unsorted tails.
+    tail_events: u64,
     /// What the user should know.
     warnings: Vec<String>,
 }
@@ -256,6 +262,7 @@ async fn answer_spine_columns(
     let mut answered: Vec<Option<ViewColumns>> = views.iter().map(|_| None).collect();
     let mut read = 0;
     let mut merged = Vec::new();
+    let mut tail_events = 0;
     let mut warnings = Vec::new();
     for MergedSource {
         name: source,
@@ -286,6 +293,7 @@ async fn answer_spine_columns(
         read += events;
         tracing::debug!(source, events, "training set: log merged by key");
         merged.push(source.to_owned());
+        tail_events += log.tail_events();
         let started = std::time::Instant::now();
         for ((&i, view), view_sinks) in mine.iter().zip(&refs).zip(sinks) {
             answered[i] = Some(crate::answers::assemble(
@@ -317,6 +325,7 @@ async fn answer_spine_columns(
         views,
         events: read,
         merged,
+        tail_events,
         warnings,
     })
 }

@@ -100,8 +100,16 @@ pub(crate) fn run(dir: &Path, args: &TrainingSetArgs, json: bool) -> Result<(), 
     let merged = if report.merged.is_empty() {
         String::new()
     } else {
+        let tail = if report.tail_events > 0 {
+            format!(
+                ", its {} events since the last compaction sorted for the run",
+                HumanCount(report.tail_events)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            ", merged by key from the compacted log of {}",
+            ", merged by key from the compacted log of {}{tail}",
             report.merged.join(", ")
         )
     };

@@ -14,14 +14,17 @@
 //! (each page's rows taken as spread over its key range), so the threads get the same number of
 //! events to within a few; text keys are cut at page starts.
 //!
-//! The merge is used where every file of the source is marked sorted by the views' one join key (an
-//! integer or text); anything else (files appended since the last compaction, composite keys) is answered
-//! from events loaded in memory ([`crate::views::load_events`]). Both prepare events with the same
+//! The merge is used where the files of the source are marked sorted by the views' one join key (an
+//! integer or text). Files appended since the last compaction are sorted for the run into one
+//! more file when they are few beside the sorted ones ([`tail`]); anything else (a log never
+//! compacted, a large tail, composite keys) is answered from events loaded in memory
+//! ([`crate::views::load_events`]). Both prepare events with the same
 //! preparer and answer through the same engine query, so they give the same answers.
 
 mod cursor;
 mod entity;
 mod pages;
+mod tail;
 
 use crate::answers::ColumnSink;
 use crate::compact::sort_mark;
@@ -45,6 +48,15 @@ pub(crate) struct SortedLog {
     files: Vec<(PathBuf, Arc<ParquetMetaData>)>,
     fields: Vec<Field>,
     key_field: usize,
+    /// The scratch file of the log's tail, sorted for this merge (one of `files`), and its events.
+    tail: Option<(tempfile::TempPath, u64)>,
+}
+
+impl SortedLog {
+    /// Events of files appended since the last compaction, sorted for this merge.
+    pub(crate) fn tail_events(&self) -> u64 {
+        self.tail.as_ref().map_or(0, |(_, events)| *events)
+    }
 }
 
 /// The source's log, ready to merge, if a merge answers every one of `views` (all of `source`):
@@ -72,13 +84,38 @@ pub(crate) async fn sorted_log(
     }
     let marker = order.join(",");
     let mut files = Vec::new();
+    let (mut unsorted, mut tail_events, mut sorted_events) = (Vec::new(), 0u64, 0u64);
     for path in log.files()? {
         let metadata = read_footer(&path, true)?;
-        if sort_mark(&metadata) != Some(marker.as_str()) {
-            return Ok(None);
+        let events = metadata.file_metadata().num_rows().max(0) as u64;
+        if sort_mark(&metadata) == Some(marker.as_str()) {
+            sorted_events += events;
+            files.push((path, Arc::new(metadata)));
+        } else {
+            tail_events += events;
+            unsorted.push(path);
         }
-        files.push((path, Arc::new(metadata)));
     }
+    if !tail::worth_sorting(tail_events, sorted_events) {
+        return Ok(None);
+    }
+    let tail = if unsorted.is_empty() {
+        None
+    } else {
+        let paths: Vec<&std::path::Path> = unsorted.iter().map(PathBuf::as_path).collect();
+        let scratch = tail::sorted_tail(&root, log.schema(), &paths, &order, &marker)?;
+        files.push((
+            scratch.to_path_buf(),
+            Arc::new(read_footer(&scratch, true)?),
+        ));
+        tracing::debug!(
+            source = source_name,
+            events = tail_events,
+            files = unsorted.len(),
+            "training set: the log's unsorted tail sorted for the merge"
+        );
+        Some((scratch, tail_events))
+    };
     if files.is_empty() {
         // Nothing to merge: the in-memory path answers every query as not found at no cost.
         return Ok(None);
@@ -91,6 +128,7 @@ pub(crate) async fn sorted_log(
         files,
         fields,
         key_field,
+        tail,
     }))
 }
 

@@ -247,6 +247,78 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
     assert_eq!(before, after);
 }
 
+/// Trips appended after a compaction: a few, at times among the compacted ones, one of them at the
+/// same instant as a compacted trip of the same driver.
+const APPENDED: &str = "trip_id,driver_id,event_time,fare,status
+900,0,2026-01-02T06:10:00Z,3.5,done
+901,5,2026-01-01T00:00:00Z,4.5,done
+902,3,2026-01-03T23:59:00Z,5.5,done
+903,3,2026-01-02T12:00:00Z,6.5,done
+904,6,2026-01-01T12:34:00Z,7.5,done
+";
+
+/// A spine over the fixture's drivers and days.
+fn spine_file(fixture: &Fixture) -> std::path::PathBuf {
+    let mut spine = String::from("driver_id,event_timestamp\n");
+    for i in 0..90 {
+        spine.push_str(&format!(
+            "{},2026-01-0{}T{:02}:20:00Z\n",
+            i % 8,
+            1 + i % 4,
+            (i * 7) % 24
+        ));
+    }
+    let path = fixture.path().join("spine.csv");
+    std::fs::write(&path, spine).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_log_appended_to_since_its_compaction_is_merged_with_its_tail_sorted_for_the_run() {
+    // The same events, never compacted: loaded into memory.
+    let loaded = fixture();
+    loaded.write("c.csv", APPENDED);
+    loaded
+        .ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    let spine = spine_file(&loaded);
+    let (report, expected) = training_set(&loaded, &spine, "loaded.parquet").await;
+    assert!(report.merged.is_empty());
+
+    // Compacted after its first two files, then appended to.
+    let live = fixture();
+    live.ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    run(&live).await;
+    live.write("c.csv", APPENDED);
+    live.ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    let spine = spine_file(&live);
+    let (report, merged) = training_set(&live, &spine, "merged.parquet").await;
+    assert_eq!(report.merged, ["trips"]);
+    assert_eq!(report.tail_events, 5);
+    assert_eq!(merged, expected);
+    // The sorted tail was the run's own: no scratch file is left, and the log did not change.
+    let scratch = live.offline().join("scratch");
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+    assert_eq!(live.logged("trips").await, loaded.logged("trips").await);
+
+    // A tail that is not small beside the compacted part: the log is loaded instead.
+    let mut more = String::from("trip_id,driver_id,event_time,fare,status\n");
+    for i in 1000..1040 {
+        more.push_str(&format!(
+            "{i},{},2026-01-02T{:02}:00:00Z,1.0,done\n",
+            i % 7,
+            i % 24
+        ));
+    }
+    live.write("d.csv", &more);
+    live.ingest("trips", &IngestOptions { chunk_records: 7 })
+        .await;
+    let (report, _) = training_set(&live, &spine, "loaded-again.parquet").await;
+    assert!(report.merged.is_empty());
+}
+
 /// Two workers of one project may each compact on a timer (`freshet run --compact-every`). Whatever
 /// their interleaving, no event is lost or doubled: a compaction that finds its day's files already
 /// replaced fails its commit instead of landing a second copy.

@@ -296,6 +296,33 @@ fn check(g: &Generated) {
             read_all(&out),
             "merged and loaded differ"
         );
+        // The same events in two files, the log compacted between them: merged with the second
+        // file's events sorted for the run when they are few, loaded otherwise; the same file.
+        let lines: Vec<&str> = case.jsonl.lines().collect();
+        let cut = lines.len() * 6 / 7;
+        let live = Fixture::new(&PROJECT.replace("data/events.jsonl", "data/*.jsonl"));
+        live.write("a.jsonl", &format!("{}\n", lines[..cut].join("\n")));
+        let chunks = IngestOptions { chunk_records: 16 };
+        live.ingest("trips", &chunks).await;
+        compact(
+            &live.project(),
+            &[],
+            &CompactOptions::default(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        live.write("b.jsonl", &format!("{}\n", lines[cut..].join("\n")));
+        live.ingest("trips", &chunks).await;
+        let live_out = live.path().join("live.parquet");
+        build_training_set(&live.project(), "all", &input, &live_out, &options)
+            .await
+            .unwrap();
+        assert_eq!(
+            read_all(&live_out),
+            read_all(&out),
+            "merged with a sorted tail and loaded differ"
+        );
     });
     let batch = read_all(&out);
     assert_eq!(batch.num_rows(), case.spine.len());
