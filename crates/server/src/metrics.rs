@@ -1,6 +1,6 @@
 //! Prometheus metrics of the feature server (`GET /metrics`): requests by route and status, latency
 //! histograms by route, online-store errors, and the freshness of each view (seconds since the newest
-//! event served from it).
+//! event served from it); inside `freshet run`, the streams' progress and the event log's upkeep.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +42,8 @@ pub struct Metrics {
     dead_letters: Counter,
     predictions: Family<Model, Counter>,
     predictions_total: Counter,
+    upkeep: Family<UpkeepOutcome, Counter>,
+    upkeep_success: Family<UpkeepKind, Gauge<f64, AtomicU64>>,
     /// The latest request latencies of the lookup and predict routes (`f64` bits, 0 for an empty
     /// slot), for a live p99: a ring written with one atomic add and one store, no lock.
     recent: Box<[AtomicU64]>,
@@ -59,6 +61,17 @@ struct Model {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Source {
     source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpkeepOutcome {
+    kind: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpkeepKind {
+    kind: String,
 }
 
 impl Default for Metrics {
@@ -140,9 +153,23 @@ impl Metrics {
             "Predictions served, by model (one per entity)",
             predictions.clone(),
         );
+        let upkeep = Family::<UpkeepOutcome, Counter>::default();
+        registry.register(
+            "event_log_upkeep",
+            "Compactions and vacuums of the event logs run by freshet run, by kind and outcome",
+            upkeep.clone(),
+        );
+        let upkeep_success = Family::<UpkeepKind, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "event_log_upkeep_last_success_seconds",
+            "When each kind of event-log upkeep last succeeded (seconds since the epoch), to alert on",
+            upkeep_success.clone(),
+        );
         Metrics {
             predictions,
             predictions_total: Counter::default(),
+            upkeep,
+            upkeep_success,
             recent: (0..RECENT).map(|_| AtomicU64::new(0)).collect(),
             recent_next: std::sync::atomic::AtomicUsize::new(0),
             registry,
@@ -256,11 +283,58 @@ impl Metrics {
         self.stream_time.set(time_micros as f64 / 1e6);
     }
 
+    /// Counts one turn of the event log's upkeep of `kind` (`compaction`, `vacuum`), and when it
+    /// succeeded, its time (seconds since the epoch).
+    pub fn upkeep(&self, kind: &str, succeeded: bool, at_seconds: f64) {
+        let outcome = if succeeded { "ok" } else { "failed" };
+        self.upkeep
+            .get_or_create(&UpkeepOutcome {
+                kind: kind.to_owned(),
+                outcome,
+            })
+            .inc();
+        if succeeded {
+            self.upkeep_success
+                .get_or_create(&UpkeepKind {
+                    kind: kind.to_owned(),
+                })
+                .set(at_seconds);
+        }
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upkeep_turns_are_counted_by_kind_and_outcome_and_successes_timed() {
+        let metrics = Metrics::new();
+        metrics.upkeep("compaction", true, 1_000.0);
+        metrics.upkeep("compaction", false, 2_000.0);
+        metrics.upkeep("compaction", true, 3_000.0);
+        metrics.upkeep("vacuum", false, 4_000.0);
+        let text = metrics.encode();
+        for line in [
+            r#"freshet_event_log_upkeep_total{kind="compaction",outcome="ok"} 2"#,
+            r#"freshet_event_log_upkeep_total{kind="compaction",outcome="failed"} 1"#,
+            r#"freshet_event_log_upkeep_total{kind="vacuum",outcome="failed"} 1"#,
+            r#"freshet_event_log_upkeep_last_success_seconds{kind="compaction"} 3000.0"#,
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
+        // A kind that never succeeded has no time to alert on yet.
+        assert!(
+            !text.contains(r#"last_success_seconds{kind="vacuum"}"#),
+            "{text}"
+        );
     }
 }

@@ -33,12 +33,6 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         compact_every: every(args.compact_every),
         vacuum_every: every(args.vacuum_every),
     };
-    // Stops (after what it is doing) when this function returns and drops it.
-    let _upkeep = super::upkeep::start(project.clone(), upkeep).map_err(|e| {
-        Failure::Other(anyhow::anyhow!(
-            "could not start the event log's upkeep: {e}"
-        ))
-    })?;
     let bar = crate::output::spinner(json, "{spinner} {msg}");
     let runtime = super::runtime()?;
     let result: Result<Status, Failure> = runtime.block_on(async {
@@ -47,6 +41,17 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
             super::serving::listen(&serving.host, args.port.unwrap_or(serving.port)).await?;
         let state = Arc::new(AppState::new(&project, store.clone(), config));
         let metrics = state.clone();
+        let upkept = state.clone();
+        let report: super::upkeep::Report = Box::new(move |kind, succeeded| {
+            let now = chrono::Utc::now().timestamp_millis() as f64 / 1e3;
+            upkept.metrics.upkeep(kind, succeeded, now);
+        });
+        // Stops (after what it is doing) when this block ends and drops it.
+        let _upkeep = super::upkeep::start(project.clone(), upkeep, report).map_err(|e| {
+            Failure::Other(anyhow::anyhow!(
+                "could not start the event log's upkeep: {e}"
+            ))
+        })?;
         let promotions = tokio::spawn(freshet_server::predict::follow_promotions(
             state.clone(),
             project.clone(),

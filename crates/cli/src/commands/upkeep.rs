@@ -12,7 +12,8 @@
 //! the stream and the feature server. Nothing waits for them, and a failure (another worker's
 //! compaction of the same day won the commit, the disk is full) is logged and tried again at the
 //! next turn: a compaction commits atomically or not at all, and files a stopped one wrote are what
-//! vacuum removes.
+//! vacuum removes. Each turn is also handed to a [`Report`] (the feature server's `/metrics`), so an
+//! operator can alert on upkeep that keeps failing.
 
 use freshet_offline::compact::{CompactOptions, compact};
 use freshet_offline::vacuum::{VacuumOptions, vacuum};
@@ -27,6 +28,9 @@ pub(crate) struct Upkeep {
     pub(crate) vacuum_every: Option<Duration>,
 }
 
+/// Told of each turn: its kind (`compaction` or `vacuum`) and whether it succeeded.
+pub(crate) type Report = Box<dyn Fn(&'static str, bool) + Send>;
+
 /// The running upkeep thread; dropping it asks the thread to stop after what it is doing.
 pub(crate) struct UpkeepThread {
     _stop: Sender<()>,
@@ -34,14 +38,18 @@ pub(crate) struct UpkeepThread {
 
 /// Starts the upkeep of `project`'s event logs, unless `upkeep` asks for none. The first turn of
 /// each kind comes one interval after the start.
-pub(crate) fn start(project: Project, upkeep: Upkeep) -> std::io::Result<Option<UpkeepThread>> {
+pub(crate) fn start(
+    project: Project,
+    upkeep: Upkeep,
+    report: Report,
+) -> std::io::Result<Option<UpkeepThread>> {
     if upkeep.compact_every.is_none() && upkeep.vacuum_every.is_none() {
         return Ok(None);
     }
     let (stop, stopped) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("freshet-upkeep".to_owned())
-        .spawn(move || keep_up(&project, upkeep, &stopped))?;
+        .spawn(move || keep_up(&project, upkeep, &report, &stopped))?;
     Ok(Some(UpkeepThread { _stop: stop }))
 }
 
@@ -69,7 +77,7 @@ impl Timer {
     }
 }
 
-fn keep_up(project: &Project, upkeep: Upkeep, stopped: &Receiver<()>) {
+fn keep_up(project: &Project, upkeep: Upkeep, report: &Report, stopped: &Receiver<()>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -99,17 +107,24 @@ fn keep_up(project: &Project, upkeep: Upkeep, stopped: &Receiver<()>) {
         if let Some(timer) = compaction.as_mut()
             && timer.due(now)
         {
-            runtime.block_on(compact_once(project, timer.every));
+            report(
+                "compaction",
+                runtime.block_on(compact_once(project, timer.every)),
+            );
         }
         if let Some(timer) = vacuuming.as_mut()
             && timer.due(now)
         {
-            runtime.block_on(vacuum_once(project, timer.every));
+            report(
+                "vacuum",
+                runtime.block_on(vacuum_once(project, timer.every)),
+            );
         }
     }
 }
 
-async fn compact_once(project: &Project, every: Duration) {
+/// One compaction of every log; whether it succeeded.
+async fn compact_once(project: &Project, every: Duration) -> bool {
     let started = Instant::now();
     match compact(project, &[], &CompactOptions::default(), &mut |_| {}).await {
         Ok(reports) => {
@@ -124,14 +139,19 @@ async fn compact_once(project: &Project, every: Duration) {
                     "upkeep: event log compacted"
                 );
             }
+            true
         }
         Err(e) => {
-            tracing::warn!("upkeep: compacting the event log failed, tried again in {every:?}: {e}")
+            tracing::warn!(
+                "upkeep: compacting the event log failed, tried again in {every:?}: {e}"
+            );
+            false
         }
     }
 }
 
-async fn vacuum_once(project: &Project, every: Duration) {
+/// One vacuum of every log; whether it succeeded.
+async fn vacuum_once(project: &Project, every: Duration) -> bool {
     // At each log's own retention, never shorter: appends of the running streams are in flight.
     match vacuum(project, &[], &VacuumOptions::default()).await {
         Ok(reports) => {
@@ -143,9 +163,11 @@ async fn vacuum_once(project: &Project, every: Duration) {
                     "upkeep: event log vacuumed"
                 );
             }
+            true
         }
         Err(e) => {
-            tracing::warn!("upkeep: vacuuming the event log failed, tried again in {every:?}: {e}")
+            tracing::warn!("upkeep: vacuuming the event log failed, tried again in {every:?}: {e}");
+            false
         }
     }
 }

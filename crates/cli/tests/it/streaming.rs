@@ -138,7 +138,7 @@ fn killed_runs_resume_with_nothing_lost_or_counted_twice() {
 #[test]
 fn upkeep_compacts_the_log_while_the_stream_appends_and_loses_nothing() {
     let (root, dir, port) = live_project();
-    let out = Command::new(env!("CARGO_BIN_EXE_freshet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_freshet"))
         .args([
             "run",
             "-p",
@@ -156,8 +156,36 @@ fn upkeep_compacts_the_log_while_the_stream_appends_and_loses_nothing() {
         ])
         .current_dir(root.path())
         .env("FRESHET_LOG", "freshet=info")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // Each turn shows in the server's metrics while the run goes on.
+    let port_number: u16 = port.parse().unwrap();
+    let scrape = || {
+        super::http(
+            port_number,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    let mut metrics = scrape();
+    while !metrics.contains(r#"freshet_event_log_upkeep_total{kind="vacuum",outcome="ok"}"#)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        metrics = scrape();
+    }
+    for counted in [
+        r#"freshet_event_log_upkeep_total{kind="compaction",outcome="ok"}"#,
+        r#"freshet_event_log_upkeep_last_success_seconds{kind="compaction"}"#,
+        r#"freshet_event_log_upkeep_total{kind="vacuum",outcome="ok"}"#,
+    ] {
+        assert!(metrics.contains(counted), "{counted} not in {metrics}");
+    }
+    assert!(!metrics.contains(r#"outcome="failed""#), "{metrics}");
+    let out = child.wait_with_output().unwrap();
     let logged = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{logged}");
     assert!(logged.contains("upkeep: event log compacted"), "{logged}");
