@@ -472,7 +472,17 @@ impl SourceLog {
         let added = writer.flush().await.map_err(|e| self.delta(e))?;
         self.sync(added.iter().map(|a| a.path.clone()).collect())
             .await?;
-        let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
+        // The same events in new files: readers that follow the table as a stream (Spark's Delta
+        // source, delta-rs's change feed) skip commits whose actions change no data.
+        let mut actions: Vec<Action> = added
+            .into_iter()
+            .map(|add| {
+                Action::Add(deltalake::kernel::Add {
+                    data_change: false,
+                    ..add
+                })
+            })
+            .collect();
         actions.extend(old.iter().map(|f| Action::Remove(f.remove.clone())));
         let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
         let operation = DeltaOperation::Optimize {
