@@ -279,30 +279,18 @@ impl SourceLog {
             predicate: None,
         };
         let actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
-        PROTOCOL
-            .can_commit(snapshot, &actions, &operation)
-            .map_err(|e| self.delta(e.into()))?;
-        let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
-        let data = CommitData::new(actions, operation, HashMap::new(), transactions);
-        let committed = blind_append::commit(
-            self.table.log_store().as_ref(),
-            self.version,
-            &data,
-            &|_| false,
-        )
-        .await
-        .map_err(|e| self.delta(e))?;
-        let version = committed.map_err(|c| LogError::Conflict {
-            dir: self.dir.clone(),
+        let commit = Commit {
+            actions,
+            operation,
+            transactions,
+            after: self.version,
+        };
+        self.commit(commit, &|_| false, |dir, c| LogError::Conflict {
+            dir,
             version: c.version,
             reason: c.reason,
-        })?;
-        self.version = version;
-        self.sync_commit(version).await?;
-        if blind_append::checkpoint_due(version, checkpoint_interval) {
-            self.checkpoint(version).await;
-        }
-        Ok(version)
+        })
+        .await
     }
 
     /// Writes a checkpoint of `version` (and removes log files past the table's retention), as
@@ -484,35 +472,70 @@ impl SourceLog {
             })
             .collect();
         actions.extend(old.iter().map(|f| Action::Remove(f.remove.clone())));
-        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
-        let operation = DeltaOperation::Optimize {
-            predicate: None,
-            target_size: 0,
+        let commit = Commit {
+            actions,
+            operation: DeltaOperation::Optimize {
+                predicate: None,
+                target_size: 0,
+            },
+            transactions: Vec::new(),
+            after: listing.version(),
         };
-        PROTOCOL
-            .can_commit(snapshot, &actions, &operation)
-            .map_err(|e| self.delta(e.into()))?;
-        let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
-        let data = CommitData::new(actions, operation, HashMap::new(), Vec::new());
-        let log_store = self.table.log_store();
         let pending = |path: &str| listing.pending(path);
-        let committed =
-            blind_append::commit(log_store.as_ref(), listing.version(), &data, &pending)
-                .await
-                .map_err(|e| self.delta(e))?;
-        let version = committed.map_err(|c| LogError::Replaced {
-            dir: self.dir.clone(),
-            version: c.version,
-            reason: c.reason,
-        })?;
+        let version = self
+            .commit(commit, &pending, |dir, c| LogError::Replaced {
+                dir,
+                version: c.version,
+                reason: c.reason,
+            })
+            .await?;
         listing.replaced(old, version);
         self.refresh().await?;
+        Ok(version)
+    }
+
+    /// Writes `commit` at the first free version after `commit.after` ([`blind_append`]: stepping
+    /// over other writers' commits unless one conflicts, `replaced` saying which files this commit
+    /// must find still live), flushes it to disk, and writes a checkpoint when one is due. A commit
+    /// it cannot land on becomes the error `refused` makes of it.
+    async fn commit(
+        &mut self,
+        commit: Commit,
+        replaced: &(dyn Fn(&str) -> bool + Sync),
+        refused: fn(PathBuf, blind_append::Conflict) -> LogError,
+    ) -> Result<u64, LogError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta(e))?;
+        PROTOCOL
+            .can_commit(snapshot, &commit.actions, &commit.operation)
+            .map_err(|e| self.delta(e.into()))?;
+        let checkpoint_interval = snapshot.table_config().checkpoint_interval().get();
+        let data = CommitData::new(
+            commit.actions,
+            commit.operation,
+            HashMap::new(),
+            commit.transactions,
+        );
+        let log_store = self.table.log_store();
+        let committed = blind_append::commit(log_store.as_ref(), commit.after, &data, replaced)
+            .await
+            .map_err(|e| self.delta(e))?;
+        let version = committed.map_err(|c| refused(self.dir.clone(), c))?;
+        self.version = self.version.max(version);
         self.sync_commit(version).await?;
         if blind_append::checkpoint_due(version, checkpoint_interval) {
             self.checkpoint(version).await;
         }
         Ok(version)
     }
+}
+
+/// What [`SourceLog::commit`] writes: `actions` of `operation` with the application `transactions`,
+/// after version `after`.
+struct Commit {
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+    transactions: Vec<Transaction>,
+    after: u64,
 }
 
 /// How appended files are written: dictionaries that give up after 64 KiB, and LZ4 (raw) instead of
