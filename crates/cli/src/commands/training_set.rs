@@ -101,8 +101,13 @@ pub(crate) fn run(dir: &Path, args: &TrainingSetArgs, json: bool) -> Result<(), 
         String::new()
     } else {
         let tail = if report.tail_events > 0 {
+            let events = if report.tail_events == 1 {
+                "event"
+            } else {
+                "events"
+            };
             format!(
-                ", its {} events since the last compaction sorted for the run",
+                ", its {} {events} since the last compaction sorted for the run",
                 HumanCount(report.tail_events)
             )
         } else {

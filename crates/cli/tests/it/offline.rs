@@ -412,6 +412,30 @@ fn training_set_from_a_spine_and_at_an_instant() {
         stderr(&refused)
     );
 
+    // Compacted, then a trip appended: merged by key with the new trip sorted for the run.
+    let out = freshet(root.path(), &["compact", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::write(
+        dir.join("data/later.csv"),
+        "trip_id,driver_id,event_time,fare,status\n6,7,2026-01-02T09:50:00Z,6.0,completed\n",
+    )
+    .unwrap();
+    let out = freshet(root.path(), &["ingest", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = spine_set("later.parquet", &[]);
+    assert!(
+        stdout(&out).contains(
+            "merged by key from the compacted log of trips, its 1 event since the last compaction sorted for the run"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let table = read_parquet(&root.path().join("later.parquet"));
+    assert_eq!(
+        table[5],
+        "driver_trips__last_fare: [12.5, 6.0, 20.25, null]"
+    );
+
     let out = freshet(
         root.path(),
         &[
@@ -429,7 +453,8 @@ fn training_set_from_a_spine_and_at_an_instant() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let table = read_parquet(&root.path().join("at.parquet"));
     assert_eq!(table[0], "driver_id: [7, 8]");
-    assert_eq!(table[2], "driver_trips__trips_24h: [1, 1]");
+    // Driver 7's 09:45 trip and the one appended at 09:50.
+    assert_eq!(table[2], "driver_trips__trips_24h: [2, 1]");
 }
 
 /// Each column of a Parquet file as `name: [values]`.
