@@ -239,12 +239,7 @@ impl Load {
         let total = (self.rate as f64 * self.seconds) as usize;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
         (0..total)
-            .map(|_| {
-                let ids: Vec<String> = (0..self.per_request)
-                    .map(|_| rng.random_range(1..=self.entities).to_string())
-                    .collect();
-                bytes::Bytes::from((self.body)(&ids.join(",")))
-            })
+            .map(|_| random_body(self.body, self.per_request, self.entities, &mut rng))
             .collect()
     }
 
@@ -299,18 +294,11 @@ impl Load {
                 };
                 let mut answered = 0;
                 while Instant::now() < deadline {
-                    let ids: Vec<String> = (0..per_request)
-                        .map(|_| rng.random_range(1..=entities).to_string())
-                        .collect();
-                    let request = bytes::Bytes::from(body(&ids.join(",")));
-                    let Ok(response) = post_json(&mut sender, path, request).await else {
+                    let request = random_body(body, per_request, entities, &mut rng);
+                    let Ok(ok) = exchange(&mut sender, path, request).await else {
                         break;
                     };
-                    use http_body_util::BodyExt;
-                    let success = response.status().is_success();
-                    if success && response.into_body().collect().await.is_ok() {
-                        answered += 1;
-                    }
+                    answered += u64::from(ok);
                 }
                 answered
             });
@@ -356,17 +344,32 @@ async fn send_lane(
         return results;
     };
     while let Some((due, body)) = lane.recv().await {
-        let ok = match post_json(&mut sender, path, body).await {
-            Ok(response) => {
-                let success = response.status().is_success();
-                use http_body_util::BodyExt;
-                success && response.into_body().collect().await.is_ok()
-            }
-            Err(_) => false,
-        };
+        let ok = exchange(&mut sender, path, body).await.unwrap_or(false);
         results.push((ok, due.elapsed()));
     }
     results
+}
+
+/// The JSON body (made by `body`) of a request for `per_request` random drivers of `1..=entities`.
+fn random_body(
+    body: fn(&str) -> String,
+    per_request: usize,
+    entities: u64,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> bytes::Bytes {
+    let ids: Vec<String> = (0..per_request)
+        .map(|_| rng.random_range(1..=entities).to_string())
+        .collect();
+    bytes::Bytes::from(body(&ids.join(",")))
+}
+
+/// Posts `body` to `path` and reads the whole answer: whether it came back successful, or the
+/// error that kept the request from being sent.
+async fn exchange(sender: &mut Sender, path: &str, body: bytes::Bytes) -> anyhow::Result<bool> {
+    use http_body_util::BodyExt;
+    let response = post_json(sender, path, body).await?;
+    let success = response.status().is_success();
+    Ok(success && response.into_body().collect().await.is_ok())
 }
 
 /// The sending half of one kept-alive HTTP/1 connection.

@@ -44,6 +44,12 @@ impl Duration {
 #[error("{0}")]
 pub struct DurationError(String);
 
+impl From<Duration> for std::time::Duration {
+    fn from(d: Duration) -> Self {
+        std::time::Duration::from_millis(d.millis)
+    }
+}
+
 impl std::str::FromStr for Duration {
     type Err = DurationError;
 

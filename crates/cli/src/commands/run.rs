@@ -26,12 +26,9 @@ pub(crate) fn run(dir: &Path, args: &RunArgs, json: bool) -> Result<(), Failure>
         log_commit_interval: Duration::from_secs_f64(args.log_commit_interval),
         ..RunOptions::default()
     };
-    let every = |d: Option<freshet_project::duration::Duration>| {
-        d.map(|d| Duration::from_millis(d.millis()))
-    };
     let upkeep = super::upkeep::Upkeep {
-        compact_every: every(args.compact_every),
-        vacuum_every: every(args.vacuum_every),
+        compact_every: args.compact_every.map(Into::into),
+        vacuum_every: args.vacuum_every.map(Into::into),
     };
     let bar = crate::output::spinner(json, "{spinner} {msg}");
     let runtime = super::runtime()?;

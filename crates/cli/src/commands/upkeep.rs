@@ -22,7 +22,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 /// How often each kind of upkeep runs; `None`: never.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Upkeep {
     pub(crate) compact_every: Option<Duration>,
     pub(crate) vacuum_every: Option<Duration>,

@@ -6,13 +6,12 @@ use crate::output::{Failure, print_json, print_text};
 use freshet_offline::vacuum::{VacuumError, VacuumOptions, VacuumReport, vacuum};
 use indicatif::{HumanBytes, HumanCount};
 use std::path::Path;
-use std::time::Duration;
 
 pub(crate) fn run(dir: &Path, args: &VacuumArgs, json: bool) -> Result<(), Failure> {
     let project = super::load(dir)?;
     let runtime = super::runtime()?;
     let options = VacuumOptions {
-        retain: args.retain.map(|d| Duration::from_millis(d.millis())),
+        retain: args.retain.map(Into::into),
         force: args.force,
         dry_run: args.dry_run,
     };

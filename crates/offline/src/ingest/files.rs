@@ -287,12 +287,13 @@ async fn ingest_file(
         return Ok(report);
     }
     let chunk_size_id = chunk_size_app_id(&app_id);
+    let given = options.chunk_records.max(1);
     let (file_number, chunks_done, chunk_records) = match recorded {
         Some(v) => {
             // Logs written before the chunk size was recorded resume with the size given, as then.
             let recorded_size = log.transaction_version(&chunk_size_id).await?;
-            let size = recorded_size.map_or(options.chunk_records, |n| n as u64);
-            ((v >> 32) as u64, (v & (DONE - 1)) as u64, size.max(1))
+            let size = recorded_size.map_or(given, |n| (n as u64).max(1));
+            ((v >> 32) as u64, (v & (DONE - 1)) as u64, size)
         }
         None => {
             let highest = log.transaction_version(FILES_APP_ID).await?.unwrap_or(0);
@@ -300,10 +301,10 @@ async fn ingest_file(
             if next > MAX_FILE_NUMBER {
                 return Err(IngestError::TooManyFiles(source.name.clone()));
             }
-            (next, 0, options.chunk_records.max(1))
+            (next, 0, given)
         }
     };
-    if chunks_done > 0 && chunk_records != options.chunk_records.max(1) {
+    if chunks_done > 0 && chunk_records != given {
         tracing::info!(
             file = %path.display(),
             chunk_records,
