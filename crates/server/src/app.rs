@@ -7,7 +7,7 @@
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
-use crate::lookup::{entity_rows, lookup};
+use crate::lookup::{entity_rows, read_views};
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::body::Body;
@@ -358,21 +358,19 @@ async fn get_online_features(
         ));
     }
     let now = state.config.clock.now();
-    let answer = lookup(
-        &state.catalog,
-        &state.store,
-        &refs,
-        &request.entities,
-        request.full_feature_names,
-        now,
-    )
-    .await?;
-    for (view, newest) in &answer.newest {
+    let read = read_views(&state.catalog, &state.store, &refs, &request.entities, now).await?;
+    for (view, newest) in read.newest(&state.catalog) {
         state
             .metrics
             .freshness(view, (now - newest) as f64 / 1_000_000.0);
     }
-    let json = crate::feast_json::to_json(&answer);
+    let json = crate::feast_json::lookup_json(
+        &state.catalog,
+        &refs,
+        &request.entities,
+        &read,
+        request.full_feature_names,
+    );
     // The header `axum::Json` sets.
     let json_type = header::HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json_type)], json).into_response())

@@ -20,6 +20,31 @@ pub struct ServedView {
     pub features: Vec<(String, FeatureType)>,
     /// Each feature's full name, `view__feature`, made once rather than per request.
     pub full_names: Vec<String>,
+    /// Each feature's name and full name as JSON strings (quoted, escaped), made once for the
+    /// answer's writer rather than scanned for characters to escape in every answer.
+    json_names: Vec<[Box<[u8]>; 2]>,
+}
+
+impl ServedView {
+    /// The name of feature `feature`'s column in an answer: `feature`, or `view__feature`.
+    pub fn column_name(&self, feature: usize, full: bool) -> &str {
+        if full {
+            &self.full_names[feature]
+        } else {
+            &self.features[feature].0
+        }
+    }
+
+    /// [`ServedView::column_name`] as a JSON string.
+    pub fn json_column_name(&self, feature: usize, full: bool) -> &[u8] {
+        &self.json_names[feature][usize::from(full)]
+    }
+}
+
+/// `text` as a JSON string, quoted and escaped.
+fn json_string(text: &str) -> Box<[u8]> {
+    // Serializing a string cannot fail: a vector's writes always succeed.
+    serde_json::to_vec(text).unwrap_or_default().into()
 }
 
 /// A resolved feature: its view and its index in the view.
@@ -64,7 +89,19 @@ impl Catalog {
                         (k.clone(), t)
                     })
                     .collect();
+                let full_names: Vec<String> = view
+                    .features
+                    .iter()
+                    .map(|f| format!("{}__{}", view.name, f.name))
+                    .collect();
                 ServedView {
+                    json_names: view
+                        .features
+                        .iter()
+                        .zip(&full_names)
+                        .map(|(f, full)| [json_string(&f.name), json_string(full)])
+                        .collect(),
+                    full_names,
                     name: view.name.clone(),
                     reader: RecordReader::new(&compiled.def),
                     join_keys,
@@ -72,11 +109,6 @@ impl Catalog {
                         .features
                         .iter()
                         .map(|f| (f.name.clone(), f.output_type))
-                        .collect(),
-                    full_names: view
-                        .features
-                        .iter()
-                        .map(|f| format!("{}__{}", view.name, f.name))
                         .collect(),
                 }
             })

@@ -1,38 +1,149 @@
-//! Feast's column-major answer written as JSON bytes by hand.
+//! Feast's column-major answer written as JSON bytes by hand, straight from what the store read.
 //!
 //! A 50-feature lookup answers with 50 columns, each with a value, a status and an event time per
-//! entity. Through `axum::Json` the answer went through serde into a buffer that started at 128
-//! bytes and grew by copying, and every status and time was scanned for characters to escape: the
-//! writing, the growing and the escaping were about a fifth of the server's CPU per lookup (B1's
-//! profile, docs/benchmarks.md). Here the buffer is sized from the answer before anything is
-//! written, and text that needs no escaping (the statuses and times freshet writes itself, and
-//! almost every name) is copied as it is. Values, and any text that does need escaping, still go
-//! through serde_json, so the bytes are exactly those of `serde_json::to_vec` (a property test holds
-//! the two together).
+//! entity. Built as [`OnlineFeatures`] first, each answer took two vectors per column, a
+//! `serde_json::Value` per value and a reference count per column, all freed again once written;
+//! and written through serde, each status and time was scanned for characters to escape. On B1r's
+//! profile (docs/benchmarks.md) that building, freeing and scanning was about a fifth of the
+//! server's own CPU. So the answer is written here from the engine's rows: names come quoted from
+//! the catalog, statuses are constants, each view's event times are written once and copied into
+//! each of its columns, and values go straight to text. The bytes are exactly those of
+//! `serde_json::to_vec` of [`answer`] (a property test holds the two together), which stays the
+//! reference and what `freshet get` prints.
 
-use crate::lookup::OnlineFeatures;
+use crate::catalog::{Catalog, FeatureRef};
+use crate::lookup::{EPOCH, ViewAnswers, event_time, request_rows};
+use freshet_engine::{FeatureStatus, FeatureValue, Value};
+use serde_json::Value as Json;
 
-/// `answer` as compact JSON, byte for byte what `serde_json::to_vec(answer)` gives.
-pub fn to_json(answer: &OnlineFeatures) -> Vec<u8> {
-    let mut out = Vec::with_capacity(estimated_len(answer));
-    out.extend_from_slice(b"{\"metadata\":{\"feature_names\":");
-    list(&mut out, &answer.metadata.feature_names, |out, name| {
-        text(out, name);
-    });
-    out.extend_from_slice(b"},\"results\":");
-    list(&mut out, &answer.results, |out, column| {
-        out.extend_from_slice(b"{\"values\":");
-        list(out, &column.values, json);
-        out.extend_from_slice(b",\"statuses\":");
-        list(out, &column.statuses, |out, status| text(out, status));
-        out.extend_from_slice(b",\"event_timestamps\":");
-        list(out, column.event_timestamps.iter(), |out, time| {
-            text(out, time)
-        });
+#[cfg(doc)]
+use crate::lookup::{OnlineFeatures, answer};
+
+/// The JSON of [`answer`] for the same arguments, byte for byte what `serde_json::to_vec` of it gives.
+pub fn lookup_json(
+    catalog: &Catalog,
+    refs: &[FeatureRef],
+    entities: &serde_json::Map<String, Json>,
+    read: &ViewAnswers,
+    full_feature_names: bool,
+) -> Vec<u8> {
+    let rows = request_rows(entities);
+    // `,"event_timestamps":[...]}` closes every column: written once per view, copied per column.
+    let close = |times: &mut dyn Iterator<Item = std::borrow::Cow<'static, str>>| {
+        let mut out = b",\"event_timestamps\":".to_vec();
+        list(&mut out, times, |out, time| text(out, &time));
         out.push(b'}');
+        out
+    };
+    let keys_close = close(&mut std::iter::repeat_n(EPOCH.into(), rows));
+    let view_closes: Vec<Vec<u8>> = read
+        .rows
+        .iter()
+        .map(|rows| close(&mut rows.iter().map(event_time)))
+        .collect();
+    let mut out = Vec::with_capacity(estimated_len(
+        refs.len() + entities.len(),
+        rows,
+        &view_closes,
+    ));
+    out.extend_from_slice(b"{\"metadata\":{\"feature_names\":[");
+    let mut first = true;
+    let mut comma = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    for name in entities.keys() {
+        comma(&mut out);
+        text(&mut out, name);
+    }
+    for r in refs {
+        comma(&mut out);
+        let view = &catalog.views[r.view];
+        out.extend_from_slice(view.json_column_name(r.feature, full_feature_names));
+    }
+    out.extend_from_slice(b"]},\"results\":");
+    let mut columns = Vec::with_capacity(entities.len() + refs.len());
+    for values in entities.values() {
+        columns.push(Column::Key(values));
+    }
+    for r in refs {
+        if let Some(slot) = read.slot(r.view) {
+            columns.push(Column::Feature(slot, r.feature));
+        }
+    }
+    list(&mut out, columns, |out, column| match column {
+        Column::Key(values) => {
+            out.extend_from_slice(b"{\"values\":");
+            json(out, values);
+            out.extend_from_slice(b",\"statuses\":");
+            list(out, 0..rows, |out, _| out.extend_from_slice(b"\"PRESENT\""));
+            out.extend_from_slice(&keys_close);
+        }
+        Column::Feature(slot, feature) => {
+            let rows = &read.rows[slot];
+            out.extend_from_slice(b"{\"values\":");
+            list(out, rows, |out, row| {
+                feature_value(out, &row.values[feature])
+            });
+            out.extend_from_slice(b",\"statuses\":");
+            list(out, rows, |out, row| {
+                out.extend_from_slice(status(row.statuses[feature]))
+            });
+            out.extend_from_slice(&view_closes[slot]);
+        }
     });
     out.push(b'}');
     out
+}
+
+/// A column of the answer: a join key's values from the request, or a feature of a view read
+/// (its slot in [`ViewAnswers::rows`] and its index in the view).
+enum Column<'a> {
+    Key(&'a Json),
+    Feature(usize, usize),
+}
+
+/// A feature status as a JSON string.
+fn status(s: FeatureStatus) -> &'static [u8] {
+    match s {
+        FeatureStatus::Present => b"\"PRESENT\"",
+        FeatureStatus::NullValue => b"\"NULL_VALUE\"",
+        FeatureStatus::NotFound => b"\"NOT_FOUND\"",
+        FeatureStatus::OutsideMaxAge => b"\"OUTSIDE_MAX_AGE\"",
+    }
+}
+
+/// A feature's value as `freshet_sources::formats::json_value` would make it, written.
+fn feature_value(out: &mut Vec<u8>, v: &FeatureValue) {
+    match v {
+        FeatureValue::Scalar(v) => scalar(out, v),
+        FeatureValue::List(items) => list(out, items, scalar),
+    }
+}
+
+fn scalar(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int64(i) => json(out, i),
+        // serde_json writes a non-finite float as `null`, as `json_value` maps it.
+        Value::Float64(f) => json(out, f),
+        Value::String(s) => text(out, s),
+        Value::Timestamp(t) => text(out, &freshet_sources::formats::format_timestamp(t.micros())),
+    }
+}
+
+/// About how long an answer of `columns` columns of `rows` entities is, given each view's closing
+/// bytes: exact for everything but values (a float's digits are a guess), so the buffer seldom grows.
+fn estimated_len(columns: usize, rows: usize, view_closes: &[Vec<u8>]) -> usize {
+    let close = view_closes
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+        .max(24 + 25 * rows);
+    64 + columns * (32 + 32 + rows * (20 + 14) + close)
 }
 
 /// A JSON array of `items`, each written by `item`.
@@ -49,27 +160,6 @@ fn list<T>(
         item(out, x);
     }
     out.push(b']');
-}
-
-/// About how long the JSON of `answer` is: exact for text that needs no escaping, a guess for
-/// values (a float's digits), so the buffer seldom grows.
-fn estimated_len(answer: &OnlineFeatures) -> usize {
-    let names = quoted(answer.metadata.feature_names.iter().map(String::len));
-    let columns: usize = answer
-        .results
-        .iter()
-        .map(|c| {
-            64 + 24 * c.values.len()
-                + quoted(c.statuses.iter().map(|s| s.len()))
-                + quoted(c.event_timestamps.iter().map(String::len))
-        })
-        .sum();
-    64 + names + columns
-}
-
-/// The bytes of texts of lengths `lens` written in a list: each with its quotes and a comma.
-fn quoted(lens: impl Iterator<Item = usize>) -> usize {
-    lens.map(|len| len + 3).sum()
 }
 
 /// A JSON string: copied between quotes when nothing in it needs escaping, else through serde_json.
@@ -96,18 +186,58 @@ fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::{Column, Metadata};
+    use crate::lookup::answer;
+    use freshet_engine::{Timestamp, ViewRow};
     use proptest::prelude::*;
-    use serde_json::Value as Json;
 
-    fn value() -> impl Strategy<Value = Json> {
+    /// Two views: one keyed by an integer, one by a composite key; features of every output type.
+    const PROJECT: &str = r#"project: rides
+entities:
+  - {name: driver, join_keys: [driver_id]}
+  - {name: zone, join_keys: [city, zone_id]}
+sources:
+  - name: trips
+    type: push
+    timestamp_field: event_time
+    schema: {driver_id: int64, city: string, zone_id: int64, event_time: timestamp, fare: float64, status: string}
+feature_views:
+  - name: driver_trips
+    entities: [driver]
+    source: trips
+    features:
+      - {name: trips_10m, aggregation: count, window: 10m}
+      - {name: fare_sum_1h, aggregation: sum, column: fare, window: 1h}
+      - {name: last_status, aggregation: last, column: status}
+      - {name: recent_status, aggregation: last_n, column: status, n: 2}
+      - {name: last_seen, aggregation: last, column: event_time}
+  - name: zone_trips
+    entities: [zone]
+    source: trips
+    features:
+      - {name: trips_1h, aggregation: count, window: 1h}
+      - {name: fare_max, aggregation: max, column: fare}
+"#;
+
+    fn catalog() -> Catalog {
+        let file = freshet_project::SourceFile::new("freshet.yaml".to_owned(), PROJECT.to_owned());
+        let env = std::collections::HashMap::<String, String>::new();
+        let (spec, views) = freshet_project::parse_project(file, &env).unwrap();
+        Catalog::new(&freshet_project::Project {
+            dir: std::path::PathBuf::from("."),
+            spec,
+            views,
+        })
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
         prop_oneof![
-            Just(Json::Null),
-            any::<bool>().prop_map(Json::Bool),
-            any::<i64>().prop_map(Json::from),
-            any::<f64>().prop_map(Json::from),
-            ".{0,12}".prop_map(Json::from),
-            proptest::collection::vec(any::<f64>().prop_map(Json::from), 0..3).prop_map(Json::from),
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int64),
+            any::<f64>().prop_map(Value::Float64),
+            prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-0.0)].prop_map(Value::Float64),
+            text().prop_map(|s| Value::String(s.into())),
+            (-10i64.pow(15)..10i64.pow(17)).prop_map(|t| Value::Timestamp(Timestamp(t))),
         ]
     }
 
@@ -121,70 +251,120 @@ mod tests {
         ]
     }
 
-    fn status() -> impl Strategy<Value = &'static str> {
+    fn status() -> impl Strategy<Value = FeatureStatus> {
         prop_oneof![
-            Just("PRESENT"),
-            Just("NULL_VALUE"),
-            Just("NOT_FOUND"),
-            Just("OUTSIDE_MAX_AGE")
+            Just(FeatureStatus::Present),
+            Just(FeatureStatus::NullValue),
+            Just(FeatureStatus::NotFound),
+            Just(FeatureStatus::OutsideMaxAge)
         ]
     }
 
-    fn answer() -> impl Strategy<Value = OnlineFeatures> {
-        (1usize..4, 0usize..5).prop_flat_map(|(entities, columns)| {
-            let column = (
-                proptest::collection::vec(value(), entities),
-                proptest::collection::vec(status(), entities),
-                proptest::collection::vec(text(), entities),
+    fn row(features: usize) -> impl Strategy<Value = ViewRow> {
+        let feature = prop_oneof![
+            value().prop_map(FeatureValue::Scalar),
+            proptest::collection::vec(value(), 0..3).prop_map(FeatureValue::List),
+        ];
+        (
+            proptest::collection::vec(feature, features),
+            proptest::collection::vec(status(), features),
+            proptest::option::of(-10i64.pow(15)..10i64.pow(17)),
+        )
+            .prop_map(|(values, statuses, newest_event_time)| ViewRow {
+                values,
+                statuses,
+                newest_event_time,
+            })
+    }
+
+    /// A request's entity columns: join-key names (any text) with `rows` JSON values each.
+    fn entities(rows: usize) -> impl Strategy<Value = serde_json::Map<String, Json>> {
+        let key = prop_oneof![
+            any::<i64>().prop_map(Json::from),
+            text().prop_map(Json::from),
+            Just(Json::Null)
+        ];
+        proptest::collection::btree_map(text(), proptest::collection::vec(key, rows), 1..3)
+            .prop_map(|columns| {
+                columns
+                    .into_iter()
+                    .map(|(k, v)| (k, Json::from(v)))
+                    .collect()
+            })
+    }
+
+    /// Refs into the catalog (any view and feature, repeats allowed), what the store read for them,
+    /// and the request's entities.
+    fn lookup() -> impl Strategy<
+        Value = (
+            Vec<FeatureRef>,
+            ViewAnswers,
+            serde_json::Map<String, Json>,
+            bool,
+        ),
+    > {
+        let sizes: Vec<usize> = catalog().views.iter().map(|v| v.features.len()).collect();
+        let refs = proptest::collection::vec(
+            (0..sizes.len()).prop_flat_map(move |view| {
+                (Just(view), 0..sizes[view])
+                    .prop_map(|(view, feature)| FeatureRef { view, feature })
+            }),
+            0..8,
+        );
+        (refs, 1usize..4).prop_flat_map(|(refs, rows)| {
+            let mut views: Vec<usize> = refs.iter().map(|r| r.view).collect();
+            views.sort_unstable();
+            views.dedup();
+            let catalog = catalog();
+            let read: Vec<_> = views
+                .iter()
+                .map(|&v| proptest::collection::vec(row(catalog.views[v].features.len()), rows))
+                .collect();
+            (Just(refs), Just(views), read, entities(rows), any::<bool>()).prop_map(
+                |(refs, views, rows, entities, full)| {
+                    (refs, ViewAnswers { views, rows }, entities, full)
+                },
             )
-                .prop_map(|(values, statuses, event_timestamps)| Column {
-                    values,
-                    statuses,
-                    event_timestamps: event_timestamps.into(),
-                });
-            (
-                proptest::collection::vec(text(), columns),
-                proptest::collection::vec(column, columns),
-            )
-                .prop_map(|(feature_names, results)| OnlineFeatures {
-                    metadata: Metadata { feature_names },
-                    results,
-                    newest: Vec::new(),
-                })
         })
     }
 
     proptest! {
-        /// The hand-written bytes are serde_json's, whatever the text and values.
+        /// The answer written straight from the rows is serde_json's writing of `answer`, whatever
+        /// the features asked, the values, statuses and times, and the text in the request.
         #[test]
-        fn written_as_serde_json_writes_it(answer in answer()) {
-            let expected = serde_json::to_vec(&answer).unwrap();
-            prop_assert_eq!(
-                String::from_utf8(to_json(&answer)).unwrap(),
-                String::from_utf8(expected).unwrap()
-            );
+        fn written_as_serde_json_writes_the_answer((refs, read, entities, full) in lookup()) {
+            let catalog = catalog();
+            let expected = serde_json::to_vec(&answer(&catalog, &refs, &entities, &read, full)).unwrap();
+            let written = lookup_json(&catalog, &refs, &entities, &read, full);
+            prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected).unwrap());
         }
     }
 
     #[test]
     fn a_lookup_of_fifty_features_fits_the_first_buffer() {
-        let column = Column {
-            values: vec![Json::from(1234.5678)],
-            statuses: vec!["PRESENT"],
-            event_timestamps: vec!["2026-01-01T00:30:00.250Z".to_owned()].into(),
+        let catalog = catalog();
+        let refs: Vec<FeatureRef> = (0..50)
+            .map(|i| FeatureRef {
+                view: i % 2,
+                feature: i % 2,
+            })
+            .collect();
+        let row = ViewRow {
+            values: vec![FeatureValue::Scalar(Value::Float64(1234.5678)); 5],
+            statuses: vec![FeatureStatus::Present; 5],
+            newest_event_time: Some(1_767_227_400_250_000),
         };
-        let answer = OnlineFeatures {
-            metadata: Metadata {
-                feature_names: (0..51).map(|i| format!("trips__fare_sum_{i}h")).collect(),
-            },
-            results: vec![column; 51],
-            newest: Vec::new(),
+        let read = ViewAnswers {
+            views: vec![0, 1],
+            rows: vec![vec![row.clone()], vec![row]],
         };
-        let estimate = estimated_len(&answer);
-        let written = to_json(&answer).len();
+        let entities = serde_json::json!({"driver_id": [1001], "city": ["paris"], "zone_id": [7]});
+        let written = lookup_json(&catalog, &refs, entities.as_object().unwrap(), &read, true);
+        let estimate = estimated_len(53, 1, &[]);
         assert!(
-            written <= estimate && estimate < written * 2,
-            "{written} bytes against {estimate} estimated"
+            written.len() <= estimate && estimate < written.len() * 2,
+            "{} bytes against {estimate} estimated",
+            written.len()
         );
     }
 }

@@ -24,9 +24,6 @@ pub struct OnlineFeatures {
     pub metadata: Metadata,
     /// One column per name.
     pub results: Vec<Column>,
-    /// Per view read, the newest event time among the answered entities (for the freshness metric).
-    #[serde(skip)]
-    pub newest: Vec<(String, i64)>,
 }
 
 /// Column names.
@@ -48,9 +45,9 @@ pub struct Column {
     pub event_timestamps: Arc<[String]>,
 }
 
-const EPOCH: &str = "1970-01-01T00:00:00Z";
+pub(crate) const EPOCH: &str = "1970-01-01T00:00:00Z";
 
-fn status_name(s: FeatureStatus) -> &'static str {
+pub(crate) fn status_name(s: FeatureStatus) -> &'static str {
     match s {
         FeatureStatus::Present => "PRESENT",
         FeatureStatus::NullValue => "NULL_VALUE",
@@ -172,8 +169,21 @@ pub struct ViewAnswers {
 impl ViewAnswers {
     /// The answer rows of catalog view `view`, if it was read.
     pub fn of(&self, view: usize) -> Option<&[ViewRow]> {
-        let slot = self.views.iter().position(|&v| v == view)?;
-        Some(&self.rows[slot])
+        Some(&self.rows[self.slot(view)?])
+    }
+
+    /// Where catalog view `view` is in [`ViewAnswers::views`] and [`ViewAnswers::rows`].
+    pub fn slot(&self, view: usize) -> Option<usize> {
+        self.views.iter().position(|&v| v == view)
+    }
+
+    /// Per view read that answered any entity, its name and the newest event time among the
+    /// entities (for the freshness metric).
+    pub fn newest<'a>(&'a self, catalog: &'a Catalog) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        self.views.iter().zip(&self.rows).filter_map(|(&v, rows)| {
+            let newest = rows.iter().filter_map(|r| r.newest_event_time).max()?;
+            Some((catalog.views[v].name.as_str(), newest))
+        })
     }
 }
 
@@ -214,7 +224,7 @@ pub async fn read_views(
     })
 }
 
-/// Looks up `refs` for the request's entities as of `now` (microseconds).
+/// Looks up `refs` for the request's entities as of `now` (microseconds), as [`answer`] shapes it.
 pub async fn lookup(
     catalog: &Catalog,
     store: &OnlineStore,
@@ -223,37 +233,32 @@ pub async fn lookup(
     full_feature_names: bool,
     now: i64,
 ) -> Result<OnlineFeatures, ApiError> {
-    let ViewAnswers {
-        views,
-        rows: answers,
-    } = read_views(catalog, store, refs, entities, now).await?;
+    let read = read_views(catalog, store, refs, entities, now).await?;
+    Ok(answer(catalog, refs, entities, &read, full_feature_names))
+}
+
+/// Feast's answer to a lookup of `refs` from what [`read_views`] read for `entities`. The server
+/// writes the same answer as JSON straight from `read` ([`crate::feast_json::lookup_json`]); this
+/// shape is the reference that writer is tested against, and what `freshet get` prints.
+pub fn answer(
+    catalog: &Catalog,
+    refs: &[FeatureRef],
+    entities: &serde_json::Map<String, Json>,
+    read: &ViewAnswers,
+    full_feature_names: bool,
+) -> OnlineFeatures {
     // Per view and row: the newest event's time, formatted once for all the view's features.
-    let times: Vec<Arc<[String]>> = answers
+    let times: Vec<Arc<[String]>> = read
+        .rows
         .iter()
         .map(|rows| {
             rows.iter()
-                .map(|row| {
-                    row.newest_event_time
-                        .map_or_else(|| EPOCH.to_owned(), rfc3339)
-                })
+                .map(|row| event_time(row).into_owned())
                 .collect()
         })
         .collect();
-    let newest = views
-        .iter()
-        .zip(&answers)
-        .filter_map(|(&v, rows)| {
-            let newest = rows.iter().filter_map(|r| r.newest_event_time).max()?;
-            Some((catalog.views[v].name.clone(), newest))
-        })
-        .collect();
     let mut names: Vec<String> = entities.keys().cloned().collect();
-    // Every join key has one value per entity (`entity_rows` checked), and no event time.
-    let rows = entities
-        .values()
-        .next()
-        .and_then(Json::as_array)
-        .map_or(0, Vec::len);
+    let rows = request_rows(entities);
     let keys_time: Arc<[String]> = vec![EPOCH.to_owned(); rows].into();
     let mut results: Vec<Column> = entities
         .values()
@@ -267,16 +272,15 @@ pub async fn lookup(
         })
         .collect();
     for r in refs {
-        let served = &catalog.views[r.view];
-        names.push(if full_feature_names {
-            served.full_names[r.feature].clone()
-        } else {
-            served.features[r.feature].0.clone()
-        });
-        let Some(slot) = views.iter().position(|&v| v == r.view) else {
+        names.push(
+            catalog.views[r.view]
+                .column_name(r.feature, full_feature_names)
+                .to_owned(),
+        );
+        let Some(slot) = read.slot(r.view) else {
             continue;
         };
-        let rows = &answers[slot];
+        let rows = &read.rows[slot];
         results.push(Column {
             values: rows
                 .iter()
@@ -289,11 +293,26 @@ pub async fn lookup(
             event_timestamps: times[slot].clone(),
         });
     }
-    Ok(OnlineFeatures {
+    OnlineFeatures {
         metadata: Metadata {
             feature_names: names,
         },
         results,
-        newest,
-    })
+    }
+}
+
+/// How many entities a request names: the length of its join-key columns (`entity_rows` checked that
+/// they are equal).
+pub(crate) fn request_rows(entities: &serde_json::Map<String, Json>) -> usize {
+    entities
+        .values()
+        .next()
+        .and_then(Json::as_array)
+        .map_or(0, Vec::len)
+}
+
+/// The event time a row's features are answered with: its newest event's, or the epoch if none.
+pub(crate) fn event_time(row: &ViewRow) -> std::borrow::Cow<'static, str> {
+    row.newest_event_time
+        .map_or(std::borrow::Cow::Borrowed(EPOCH), |t| rfc3339(t).into())
 }
