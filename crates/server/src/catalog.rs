@@ -4,7 +4,8 @@
 
 use crate::error::ApiError;
 use freshet_engine::{DataType, FeatureType, RecordReader};
-use freshet_project::Project;
+use freshet_project::spec::FeatureViewSpec;
+use freshet_project::{CompiledView, Project, ProjectSpec};
 use std::collections::HashMap;
 
 /// One feature view as served.
@@ -75,43 +76,7 @@ impl Catalog {
             .feature_views
             .iter()
             .zip(&project.views)
-            .map(|(view, compiled)| {
-                let source = spec.sources.iter().find(|s| s.name == view.source);
-                let join_keys = view
-                    .entities
-                    .iter()
-                    .filter_map(|e| spec.entities.iter().find(|x| &x.name == e))
-                    .flat_map(|e| e.join_keys.iter())
-                    .map(|k| {
-                        let t = source
-                            .and_then(|s| s.field(k))
-                            .map_or(DataType::String, |f| f.data_type);
-                        (k.clone(), t)
-                    })
-                    .collect();
-                let full_names: Vec<String> = view
-                    .features
-                    .iter()
-                    .map(|f| format!("{}__{}", view.name, f.name))
-                    .collect();
-                ServedView {
-                    json_names: view
-                        .features
-                        .iter()
-                        .zip(&full_names)
-                        .map(|(f, full)| [json_string(&f.name), json_string(full)])
-                        .collect(),
-                    full_names,
-                    name: view.name.clone(),
-                    reader: RecordReader::new(&compiled.def),
-                    join_keys,
-                    features: view
-                        .features
-                        .iter()
-                        .map(|f| (f.name.clone(), f.output_type))
-                        .collect(),
-                }
-            })
+            .map(|(view, compiled)| served_view(spec, view, compiled))
             .collect();
         let mut catalog = Catalog {
             project: spec.project.clone(),
@@ -203,6 +168,45 @@ impl Catalog {
             }
         }
         Ok(refs)
+    }
+}
+
+/// How `view` is served: its reader, join keys with their types, and its features' names.
+fn served_view(spec: &ProjectSpec, view: &FeatureViewSpec, compiled: &CompiledView) -> ServedView {
+    let source = spec.sources.iter().find(|s| s.name == view.source);
+    let join_keys = view
+        .entities
+        .iter()
+        .filter_map(|e| spec.entities.iter().find(|x| &x.name == e))
+        .flat_map(|e| e.join_keys.iter())
+        .map(|k| {
+            let t = source
+                .and_then(|s| s.field(k))
+                .map_or(DataType::String, |f| f.data_type);
+            (k.clone(), t)
+        })
+        .collect();
+    let full_names: Vec<String> = view
+        .features
+        .iter()
+        .map(|f| format!("{}__{}", view.name, f.name))
+        .collect();
+    ServedView {
+        json_names: view
+            .features
+            .iter()
+            .zip(&full_names)
+            .map(|(f, full)| [json_string(&f.name), json_string(full)])
+            .collect(),
+        full_names,
+        name: view.name.clone(),
+        reader: RecordReader::new(&compiled.def),
+        join_keys,
+        features: view
+            .features
+            .iter()
+            .map(|f| (f.name.clone(), f.output_type))
+            .collect(),
     }
 }
 

@@ -28,73 +28,40 @@ pub fn lookup_json(
     full_feature_names: bool,
 ) -> Vec<u8> {
     let rows = request_rows(entities);
-    // `,"event_timestamps":[...]}` closes every column: written once per view, copied per column.
-    let close = |times: &mut dyn Iterator<Item = std::borrow::Cow<'static, str>>| {
-        let mut out = b",\"event_timestamps\":".to_vec();
-        list(&mut out, times, |out, time| text(out, &time));
-        out.push(b'}');
-        out
+    let closes = Closes {
+        keys: column_close(std::iter::repeat_n(EPOCH.into(), rows)),
+        views: read
+            .rows
+            .iter()
+            .map(|rows| column_close(rows.iter().map(event_time)))
+            .collect(),
     };
-    let keys_close = close(&mut std::iter::repeat_n(EPOCH.into(), rows));
-    let view_closes: Vec<Vec<u8>> = read
-        .rows
-        .iter()
-        .map(|rows| close(&mut rows.iter().map(event_time)))
-        .collect();
-    let mut out = Vec::with_capacity(estimated_len(
-        refs.len() + entities.len(),
-        rows,
-        &view_closes,
-    ));
-    out.extend_from_slice(b"{\"metadata\":{\"feature_names\":[");
-    let mut first = true;
-    let mut comma = |out: &mut Vec<u8>| {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-    };
-    for name in entities.keys() {
-        comma(&mut out);
-        text(&mut out, name);
-    }
-    for r in refs {
-        comma(&mut out);
-        let view = &catalog.views[r.view];
-        out.extend_from_slice(view.json_column_name(r.feature, full_feature_names));
-    }
-    out.extend_from_slice(b"]},\"results\":");
-    let mut columns = Vec::with_capacity(entities.len() + refs.len());
-    for values in entities.values() {
-        columns.push(Column::Key(values));
-    }
-    for r in refs {
-        if let Some(slot) = read.slot(r.view) {
-            columns.push(Column::Feature(slot, r.feature));
-        }
-    }
-    list(&mut out, columns, |out, column| match column {
-        Column::Key(values) => {
-            out.extend_from_slice(b"{\"values\":");
-            json(out, values);
-            out.extend_from_slice(b",\"statuses\":");
-            list(out, 0..rows, |out, _| out.extend_from_slice(b"\"PRESENT\""));
-            out.extend_from_slice(&keys_close);
-        }
-        Column::Feature(slot, feature) => {
-            let rows = &read.rows[slot];
-            out.extend_from_slice(b"{\"values\":");
-            list(out, rows, |out, row| {
-                feature_value(out, &row.values[feature])
-            });
-            out.extend_from_slice(b",\"statuses\":");
-            list(out, rows, |out, row| {
-                out.extend_from_slice(status(row.statuses[feature]))
-            });
-            out.extend_from_slice(&view_closes[slot]);
-        }
+    let columns = entities.len() + refs.len();
+    let mut out = Vec::with_capacity(estimated_len(columns, rows, &closes.views));
+    out.extend_from_slice(b"{\"metadata\":{\"feature_names\":");
+    let names = (entities.keys().map(|k| Name::Text(k))).chain(refs.iter().map(|r| {
+        Name::Quoted(catalog.views[r.view].json_column_name(r.feature, full_feature_names))
+    }));
+    list(&mut out, names, |out, name| match name {
+        Name::Text(name) => text(out, name),
+        Name::Quoted(name) => out.extend_from_slice(name),
+    });
+    out.extend_from_slice(b"},\"results\":");
+    let columns = (entities.values().map(Column::Key)).chain(
+        refs.iter()
+            .filter_map(|r| Some(Column::Feature(read.slot(r.view)?, r.feature))),
+    );
+    list(&mut out, columns, |out, column| {
+        write_column(out, column, rows, read, &closes);
     });
     out.push(b'}');
     out
+}
+
+/// A column name: a join key's from the request, or a feature's, quoted by the catalog.
+enum Name<'a> {
+    Text(&'a str),
+    Quoted(&'a [u8]),
 }
 
 /// A column of the answer: a join key's values from the request, or a feature of a view read
@@ -102,6 +69,50 @@ pub fn lookup_json(
 enum Column<'a> {
     Key(&'a Json),
     Feature(usize, usize),
+}
+
+/// `,"event_timestamps":[...]}`, which ends every column: the join keys' (the epoch for each entity)
+/// and each view's, written once and copied into each of its columns.
+struct Closes {
+    keys: Vec<u8>,
+    views: Vec<Vec<u8>>,
+}
+
+fn column_close(times: impl Iterator<Item = std::borrow::Cow<'static, str>>) -> Vec<u8> {
+    let mut out = b",\"event_timestamps\":".to_vec();
+    list(&mut out, times, |out, time| text(out, &time));
+    out.push(b'}');
+    out
+}
+
+/// One column of `rows` entities as `{"values":[...],"statuses":[...],"event_timestamps":[...]}`.
+fn write_column(
+    out: &mut Vec<u8>,
+    column: Column<'_>,
+    rows: usize,
+    read: &ViewAnswers,
+    closes: &Closes,
+) {
+    out.extend_from_slice(b"{\"values\":");
+    match column {
+        Column::Key(values) => {
+            json(out, values);
+            out.extend_from_slice(b",\"statuses\":");
+            list(out, 0..rows, |out, _| out.extend_from_slice(b"\"PRESENT\""));
+            out.extend_from_slice(&closes.keys);
+        }
+        Column::Feature(slot, feature) => {
+            let rows = &read.rows[slot];
+            list(out, rows, |out, row| {
+                feature_value(out, &row.values[feature])
+            });
+            out.extend_from_slice(b",\"statuses\":");
+            list(out, rows, |out, row| {
+                out.extend_from_slice(status(row.statuses[feature]))
+            });
+            out.extend_from_slice(&closes.views[slot]);
+        }
+    }
 }
 
 /// A feature status as a JSON string.
