@@ -187,8 +187,8 @@ fn text(out: &mut Vec<u8>, s: &str) {
 }
 
 fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Serializing a `serde_json::Value` or a string into a vector cannot fail: a value's map keys
-    // are strings, and a vector's writes always succeed. Were it to, `null` stands for the value.
+    // Serializing a `serde_json::Value`, a number or a string into a vector cannot fail: a value's
+    // map keys are strings, and a vector's writes always succeed. Were it to, `null` stands for the value.
     if serde_json::to_writer(&mut *out, value).is_err() {
         out.extend_from_slice(b"null");
     }
@@ -201,36 +201,11 @@ mod tests {
     use freshet_engine::{Timestamp, ViewRow};
     use proptest::prelude::*;
 
-    /// Two views: one keyed by an integer, one by a composite key; features of every output type.
-    const PROJECT: &str = r#"project: rides
-entities:
-  - {name: driver, join_keys: [driver_id]}
-  - {name: zone, join_keys: [city, zone_id]}
-sources:
-  - name: trips
-    type: push
-    timestamp_field: event_time
-    schema: {driver_id: int64, city: string, zone_id: int64, event_time: timestamp, fare: float64, status: string}
-feature_views:
-  - name: driver_trips
-    entities: [driver]
-    source: trips
-    features:
-      - {name: trips_10m, aggregation: count, window: 10m}
-      - {name: fare_sum_1h, aggregation: sum, column: fare, window: 1h}
-      - {name: last_status, aggregation: last, column: status}
-      - {name: recent_status, aggregation: last_n, column: status, n: 2}
-      - {name: last_seen, aggregation: last, column: event_time}
-  - name: zone_trips
-    entities: [zone]
-    source: trips
-    features:
-      - {name: trips_1h, aggregation: count, window: 1h}
-      - {name: fare_max, aggregation: max, column: fare}
-"#;
-
     fn catalog() -> Catalog {
-        let file = freshet_project::SourceFile::new("freshet.yaml".to_owned(), PROJECT.to_owned());
+        let file = freshet_project::SourceFile::new(
+            "freshet.yaml".to_owned(),
+            freshet_testkit::projects::RIDES.to_owned(),
+        );
         let env = std::collections::HashMap::<String, String>::new();
         let (spec, views) = freshet_project::parse_project(file, &env).unwrap();
         Catalog::new(&freshet_project::Project {
@@ -357,7 +332,7 @@ feature_views:
         let refs: Vec<FeatureRef> = (0..50)
             .map(|i| FeatureRef {
                 view: i % 2,
-                feature: i % 2,
+                feature: 0,
             })
             .collect();
         let row = ViewRow {

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod postgres;
+pub mod projects;
 pub mod redis;
 pub mod tansu;
