@@ -2,9 +2,10 @@
 //!
 //! Standalone Redis goes through a `ConnectionManager`: one multiplexed connection that reconnects by
 //! itself with backoff. A cluster goes through the crate's cluster connection, which follows the slot
-//! map and reconnects to nodes. Commands are pipelined: one round trip for all the records of a request
-//! on standalone Redis; on a cluster, one pipeline per entity (every view of an entity shares a slot,
-//! see [`crate::keys`]), all in flight at once.
+//! map and reconnects to nodes. A request's records are read with one `MGET`: one round trip on
+//! standalone Redis; on a cluster, the client splits it by slot (every view of an entity shares a
+//! slot, see [`crate::keys`]) and sends the parts at once. Writes are pipelined: on a cluster, one
+//! pipeline per entity, all in flight at once.
 //!
 //! Writes run a small Lua script per record that replaces the stored value only if the new record's
 //! 16-byte version is not smaller, compared byte by byte (not with Lua's locale-dependent string
@@ -138,46 +139,27 @@ impl RedisStore {
         result.map_err(|e| self.fail(e))
     }
 
-    /// Reads the records of `entities` in `view` (`None`: no record).
+    /// Reads the records of `entities` in `view` (`None`: no record), in one `MGET`. On a cluster the
+    /// client splits it by slot, sends the parts to their nodes at once and puts the answers back in
+    /// the keys' order.
     pub async fn read(
         &self,
         view: &str,
         entities: &[EntityKey],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let keys: Vec<Vec<u8>> = entities
-            .iter()
-            .map(|e| redis_key(&self.project, view, e))
-            .collect();
-        match &self.connection {
-            Connection::Single(_) => {
-                let mut pipeline = redis::pipe();
-                for key in &keys {
-                    pipeline.cmd("GET").arg(key);
-                }
-                self.query(&pipeline).await
-            }
-            Connection::Cluster(_) => {
-                let mut tasks = tokio::task::JoinSet::new();
-                for (i, key) in keys.into_iter().enumerate() {
-                    let store = self.clone();
-                    tasks.spawn(async move {
-                        let mut pipeline = redis::pipe();
-                        pipeline.cmd("GET").arg(key);
-                        let values: Vec<Option<Vec<u8>>> = store.query(&pipeline).await?;
-                        Ok::<_, StoreError>((i, values.into_iter().next().flatten()))
-                    });
-                }
-                let mut out = vec![None; entities.len()];
-                while let Some(done) = tasks.join_next().await {
-                    let (i, value) = done.map_err(|e| StoreError::Redis {
-                        at: self.shown.clone(),
-                        reason: e.to_string(),
-                    })??;
-                    out[i] = value;
-                }
-                Ok(out)
-            }
+        if entities.is_empty() {
+            // `MGET` with no key is an error, not an empty answer.
+            return Ok(Vec::new());
         }
+        let mut mget = redis::cmd("MGET");
+        for entity in entities {
+            mget.arg(redis_key(&self.project, view, entity));
+        }
+        let result = match &self.connection {
+            Connection::Single(c) => mget.query_async(&mut c.clone()).await,
+            Connection::Cluster(c) => mget.query_async(&mut c.clone()).await,
+        };
+        result.map_err(|e| self.fail(e))
     }
 
     /// Writes records; each replaces the stored one only if its version is not smaller. Returns how

@@ -136,12 +136,51 @@ async fn contract(store: OnlineStore) {
     assert_eq!(stored[0].as_deref(), Some(newer.as_slice()));
     store.health().await.unwrap();
     concurrent_read_modify_writes_lose_nothing(&store).await;
+    many_entities_are_read_in_the_order_asked(&store).await;
+}
+
+/// A read of many entities (on a cluster, spread over the slots of every node) answers each in the
+/// order asked, with `None` for the unknown ones among them.
+async fn many_entities_are_read_in_the_order_asked(store: &OnlineStore) {
+    let mut state = ViewState::new(view());
+    let written: Vec<EntityKey> = (0..64).map(|zone| key("lille", zone)).collect();
+    for (i, zone) in (0..64).enumerate() {
+        state
+            .ingest(
+                &ride("lille", zone, 100 + zone, i as f64),
+                Timestamp(0),
+                i as u64 + 1,
+            )
+            .unwrap();
+    }
+    let records: Vec<(EntityKey, Vec<u8>)> = written
+        .iter()
+        .map(|e| (e.clone(), state.entity_record(e).unwrap()))
+        .collect();
+    store.write("zone_rides", &records).await.unwrap();
+    // Newest first, with an entity never written after every fourth.
+    let mut asked = Vec::new();
+    for (i, entity) in written.iter().enumerate().rev() {
+        asked.push(entity.clone());
+        if i % 4 == 0 {
+            asked.push(key("lille", 1_000 + i as i64));
+        }
+    }
+    let read = store.read("zone_rides", &asked).await.unwrap();
+    assert_eq!(read.len(), asked.len());
+    for (entity, record) in asked.iter().zip(&read) {
+        assert_eq!(
+            record.as_deref(),
+            state.entity_record(entity).as_deref(),
+            "{entity}"
+        );
+    }
 }
 
 /// Eight writers each apply ten events to one entity by read, apply, compare-and-swap (retrying on a
 /// conflict), as pushes do: every event counts in the end.
 async fn concurrent_read_modify_writes_lose_nothing(store: &OnlineStore) {
-    let entity = key("lyon", 7);
+    let entity = key("nantes", 7);
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..8u64 {
         let store = store.clone();
@@ -159,7 +198,7 @@ async fn concurrent_read_modify_writes_lose_nothing(store: &OnlineStore) {
                     }
                     let position = 1_000 + writer * 100 + n;
                     state
-                        .ingest(&ride("lyon", 7, 200, 1.0), Timestamp(0), position)
+                        .ingest(&ride("nantes", 7, 200, 1.0), Timestamp(0), position)
                         .unwrap();
                     let record = state.entity_record(&entity).unwrap();
                     let expected = stored[0].as_deref();
