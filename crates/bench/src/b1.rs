@@ -14,6 +14,7 @@
 //!    64 in flight, and freshet's capacity is measured the same way, a closed loop of 64 requests in
 //!    flight ([`Load::saturate`]), so neither side pays for pacing. `--ceiling` adds the same loop
 //!    against a server that answers with a canned copy of one answer: what HTTP alone allows here.
+//!    `--redis-cluster` runs the same steps on a three-master Redis Cluster.
 //!
 //! Targets (PRODUCT.md): B1 >= 20,000 requests/s, p99 <= 1 ms at half that rate; B1b p99 <= 5 ms;
 //! B1r >= 70 % of the raw Redis client; B4 >= 2,000,000 rows/s (300,000 into Redis).
@@ -58,6 +59,10 @@ pub(crate) struct Args {
     /// Redis client doing the same reads.
     #[arg(long)]
     redis: bool,
+    /// B1r on a three-master Redis Cluster started for the run: the store is the cluster, and the
+    /// raw client reads through a cluster connection.
+    #[arg(long, conflicts_with = "redis")]
+    redis_cluster: bool,
     /// Send the load from `freshet-bench load` in a process of its own, on these CPUs (`1`, or
     /// `0,1` for both), instead of from a thread of this process.
     #[arg(long)]
@@ -124,15 +129,56 @@ pub(crate) fn lookup_body(ids: &str) -> String {
     format!(r#"{{"feature_service": "b1", "entities": {{"driver_id": [{ids}]}}}}"#)
 }
 
-/// The B1r baseline: a raw Redis client reading one random driver's record per request, with
-/// [`CONNECTIONS`] requests in flight on one multiplexed connection, for `args.seconds`.
-async fn raw_redis_reads(url: &str, view: &str, args: &Args) -> f64 {
-    let Ok(client) = redis::Client::open(url) else {
-        return 0.0;
-    };
-    let Ok(connection) = client.get_multiplexed_async_connection().await else {
-        return 0.0;
-    };
+/// The Redis that `--redis` or `--redis-cluster` started for the run.
+enum Redis {
+    Server(freshet_testkit::redis::RedisServer),
+    Cluster(freshet_testkit::redis::RedisCluster),
+}
+
+impl Redis {
+    fn start(args: &Args) -> Option<Redis> {
+        if args.redis_cluster {
+            Some(Redis::Cluster(freshet_testkit::redis::RedisCluster::start()))
+        } else {
+            args.redis
+                .then(|| Redis::Server(freshet_testkit::redis::RedisServer::start()))
+        }
+    }
+
+    /// The project's `online_store` for it.
+    fn store_yaml(&self) -> String {
+        match self {
+            Redis::Server(server) => format!("{{type: redis, url: \"{}\"}}", server.url()),
+            Redis::Cluster(cluster) => {
+                let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+                format!("{{type: redis_cluster, urls: [{}]}}", urls.join(", "))
+            }
+        }
+    }
+
+    /// The B1r baseline: a raw Redis client reading one random driver's record per request (one
+    /// pipelined `GET`), with [`CONNECTIONS`] requests in flight on one connection (a cluster
+    /// connection routes each to its node), for `args.seconds`. Reads per second.
+    async fn raw_reads(&self, view: &str, args: &Args) -> anyhow::Result<f64> {
+        Ok(match self {
+            Redis::Server(server) => {
+                let client = redis::Client::open(server.url().as_str())?;
+                let connection = client.get_multiplexed_async_connection().await?;
+                raw_redis_reads(connection, view, args).await
+            }
+            Redis::Cluster(cluster) => {
+                let client = redis::cluster::ClusterClient::new(cluster.urls())?;
+                raw_redis_reads(client.get_async_connection().await?, view, args).await
+            }
+        })
+    }
+}
+
+/// [`Redis::raw_reads`] over `connection`.
+async fn raw_redis_reads<C>(connection: C, view: &str, args: &Args) -> f64
+where
+    C: redis::aio::ConnectionLike + Clone + Send + 'static,
+{
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..CONNECTIONS {
@@ -321,11 +367,11 @@ pub(crate) fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let redis = args.redis.then(freshet_testkit::redis::RedisServer::start);
-    let store_yaml = match &redis {
-        Some(server) => format!("{{type: redis, url: \"{}\"}}", server.url()),
-        None => "{type: embedded, path: online}".to_owned(),
-    };
+    let redis = Redis::start(args);
+    let store_yaml = redis.as_ref().map_or_else(
+        || "{type: embedded, path: online}".to_owned(),
+        Redis::store_yaml,
+    );
     let text = project_text(&store_yaml, "", "");
     let seeded = seed(dir.path(), &text, args.entities, args.events, args.seed)?;
     let runtime = server_runtime(args.server_threads)?;
@@ -343,13 +389,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "2,000,000"
         }
     ));
-    let raw = redis.as_ref().map(|server| {
-        let raw = runtime.block_on(raw_redis_reads(&server.url(), &seeded.def.name, args));
+    let raw = redis.as_ref().map(|redis| -> anyhow::Result<f64> {
+        let raw = runtime.block_on(redis.raw_reads(&seeded.def.name, args))?;
         report(&format!(
             "raw:  a raw Redis client doing the same reads (one pipelined GET of the driver's record, {CONNECTIONS} in flight): {raw:.0} reads/s"
         ));
-        raw
+        Ok(raw)
     });
+    let raw = raw.transpose()?;
     let Seeded {
         project, newest, ..
     } = seeded;
