@@ -47,7 +47,7 @@ pub struct Column {
 
 pub(crate) const EPOCH: &str = "1970-01-01T00:00:00Z";
 
-pub(crate) fn status_name(s: FeatureStatus) -> &'static str {
+fn status_name(s: FeatureStatus) -> &'static str {
     match s {
         FeatureStatus::Present => "PRESENT",
         FeatureStatus::NullValue => "NULL_VALUE",

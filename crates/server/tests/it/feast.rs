@@ -189,6 +189,8 @@ async fn metrics_and_openapi_describe_the_server() {
         )
         .await;
     running.post("/get-online-features", "{").await;
+    // A path that is no route is counted under one label, whatever the path.
+    running.post("/get-online-features/v2", "{}").await;
     let metrics = running
         .client
         .get(format!("{}/metrics", running.url))
@@ -208,6 +210,10 @@ async fn metrics_and_openapi_describe_the_server() {
         metrics.contains(
             r#"freshet_http_requests_total{route="/get-online-features",status="400"} 1"#
         )
+    );
+    assert!(
+        metrics.contains(r#"freshet_http_requests_total{route="other",status="404"} 1"#),
+        "{metrics}"
     );
     assert!(metrics.contains("freshet_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("freshet_online_store_errors_total 0"));
