@@ -1,7 +1,7 @@
 //! The store contract, run against every store: reads return what was written, answers computed from
 //! read records equal the engine's state (window decay included), writes are idempotent and ordered,
-//! keys never collide; plus persistence (embedded) and a Redis restart (errors, then recovery; never a
-//! wrong value).
+//! keys never collide; plus persistence (embedded) and the restart of a Redis server or of one cluster
+//! node (errors, then recovery; never a wrong value).
 
 use freshet_engine::{EntityKey, KeyPart, RecordReader, Timestamp, Value, ViewDef, ViewState};
 use freshet_online::OnlineStore;
@@ -324,4 +324,59 @@ async fn a_redis_restart_gives_errors_then_recovers_never_a_wrong_value() {
     let read = store.read("zone_rides", &[entity]).await.unwrap();
     assert_eq!(read[0].as_deref(), Some(record.as_slice()));
     store.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cluster_node_restart_gives_errors_then_recovers_never_a_wrong_value() {
+    let mut cluster = RedisCluster::start();
+    let store = OnlineStore::Redis(
+        RedisStore::connect_cluster("p", &cluster.urls(), "cluster")
+            .await
+            .unwrap(),
+    );
+    let mut state = ViewState::new(view());
+    let entities: Vec<EntityKey> = (0..64).map(|zone| key("paris", zone)).collect();
+    for (i, zone) in (0..64).enumerate() {
+        state
+            .ingest(&ride("paris", zone, 100, 1.0), Timestamp(0), i as u64 + 1)
+            .unwrap();
+    }
+    let written: Vec<(EntityKey, Vec<u8>)> = entities
+        .iter()
+        .map(|e| (e.clone(), state.entity_record(e).unwrap()))
+        .collect();
+    store.write("zone_rides", &written).await.unwrap();
+    // Each answer is the entity's own record, or none where the node that held it lost it.
+    let never_wrong = |read: &[Option<Vec<u8>>]| {
+        assert_eq!(read.len(), written.len());
+        for ((entity, record), answer) in written.iter().zip(read) {
+            if let Some(answer) = answer {
+                assert_eq!(answer, record, "{entity} answered with another record");
+            }
+        }
+    };
+
+    // 64 entities land on every node, so a read needs the one killed.
+    cluster.nodes[1].kill();
+    match store.read("zone_rides", &entities).await {
+        Err(e) => assert!(e.to_string().contains("cluster"), "{e}"),
+        Ok(read) => never_wrong(&read),
+    }
+
+    cluster.nodes[1].restart();
+    let mut recovered = None;
+    for _ in 0..100 {
+        if let Ok(read) = store.read("zone_rides", &entities).await {
+            recovered = Some(read);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let read = recovered.expect("the cluster connection recovers");
+    never_wrong(&read);
+    let lost = read.iter().filter(|r| r.is_none()).count();
+    assert!(
+        lost > 0 && lost < entities.len(),
+        "the restarted node kept nothing and the others everything: {lost} lost"
+    );
 }
