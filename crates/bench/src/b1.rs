@@ -20,6 +20,7 @@
 //! B1r >= 70 % of the raw Redis client; B4 >= 2,000,000 rows/s (300,000 into Redis).
 
 use crate::http_load::{CONNECTIONS, Load, micros, server_side_line};
+use crate::raw_redis::Redis;
 use crate::workload::rides;
 use freshet_engine::{Timestamp, Value, ViewDef, ViewState};
 use freshet_online::OnlineStore;
@@ -27,10 +28,9 @@ use freshet_project::scenarios::Scenario;
 use freshet_project::{ProcessEnv, load_project};
 use freshet_server::{AppState, Clock, ServerConfig};
 use freshet_sources::generator::generator;
-use rand::{RngExt, SeedableRng};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -127,87 +127,6 @@ pub(crate) fn report(line: &str) {
 /// The body of a `/get-online-features` request for the B1 service.
 pub(crate) fn lookup_body(ids: &str) -> String {
     format!(r#"{{"feature_service": "b1", "entities": {{"driver_id": [{ids}]}}}}"#)
-}
-
-/// The Redis that `--redis` or `--redis-cluster` started for the run.
-enum Redis {
-    Server(freshet_testkit::redis::RedisServer),
-    Cluster(freshet_testkit::redis::RedisCluster),
-}
-
-impl Redis {
-    fn start(args: &Args) -> Option<Redis> {
-        if args.redis_cluster {
-            Some(Redis::Cluster(freshet_testkit::redis::RedisCluster::start()))
-        } else {
-            args.redis
-                .then(|| Redis::Server(freshet_testkit::redis::RedisServer::start()))
-        }
-    }
-
-    /// The project's `online_store` for it.
-    fn store_yaml(&self) -> String {
-        match self {
-            Redis::Server(server) => format!("{{type: redis, url: \"{}\"}}", server.url()),
-            Redis::Cluster(cluster) => {
-                let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
-                format!("{{type: redis_cluster, urls: [{}]}}", urls.join(", "))
-            }
-        }
-    }
-
-    /// The B1r baseline: a raw Redis client reading one random driver's record per request (one
-    /// pipelined `GET`), with [`CONNECTIONS`] requests in flight on one connection (a cluster
-    /// connection routes each to its node), for `args.seconds`. Reads per second.
-    async fn raw_reads(&self, view: &str, args: &Args) -> anyhow::Result<f64> {
-        Ok(match self {
-            Redis::Server(server) => {
-                let client = redis::Client::open(server.url().as_str())?;
-                let connection = client.get_multiplexed_async_connection().await?;
-                raw_redis_reads(connection, view, args).await
-            }
-            Redis::Cluster(cluster) => {
-                let client = redis::cluster::ClusterClient::new(cluster.urls())?;
-                raw_redis_reads(client.get_async_connection().await?, view, args).await
-            }
-        })
-    }
-}
-
-/// [`Redis::raw_reads`] over `connection`.
-async fn raw_redis_reads<C>(connection: C, view: &str, args: &Args) -> f64
-where
-    C: redis::aio::ConnectionLike + Clone + Send + 'static,
-{
-    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in 0..CONNECTIONS {
-        let mut connection = connection.clone();
-        let view = view.to_owned();
-        let entities = args.entities;
-        let seed = args.seed ^ lane as u64;
-        tasks.spawn(async move {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let mut done = 0u64;
-            while Instant::now() < deadline {
-                let driver = freshet_engine::EntityKey::int(rng.random_range(1..=entities as i64));
-                let key = freshet_online::keys::redis_key("b1", &view, &driver);
-                let mut pipeline = redis::pipe();
-                pipeline.cmd("GET").arg(key);
-                let read: redis::RedisResult<Vec<Option<Vec<u8>>>> =
-                    pipeline.query_async(&mut connection).await;
-                if read.is_ok() {
-                    done += 1;
-                }
-            }
-            done
-        });
-    }
-    let mut total = 0u64;
-    while let Some(done) = tasks.join_next().await {
-        total += done.unwrap_or(0);
-    }
-    total as f64 / args.seconds
 }
 
 /// The `--ceiling` step: the same closed loop against a server that answers every lookup with a
@@ -367,7 +286,7 @@ pub(crate) fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let redis = Redis::start(args);
+    let redis = Redis::start(args.redis, args.redis_cluster);
     let store_yaml = redis.as_ref().map_or_else(
         || "{type: embedded, path: online}".to_owned(),
         Redis::store_yaml,
@@ -390,7 +309,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
     ));
     let raw = redis.as_ref().map(|redis| -> anyhow::Result<f64> {
-        let raw = runtime.block_on(redis.raw_reads(&seeded.def.name, args))?;
+        let raw = runtime.block_on(redis.raw_reads(&seeded.def.name, args.entities, args.seconds, args.seed))?;
         report(&format!(
             "raw:  a raw Redis client doing the same reads (one pipelined GET of the driver's record, {CONNECTIONS} in flight): {raw:.0} reads/s"
         ));

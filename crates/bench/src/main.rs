@@ -17,6 +17,7 @@ mod http_load;
 mod log_commits;
 mod machine;
 mod pacer;
+mod raw_redis;
 mod recovery;
 mod workload;
 
