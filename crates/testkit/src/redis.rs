@@ -68,6 +68,10 @@ impl RedisServer {
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
+                // A node a test pauses must not be voted failed (the cluster would then refuse
+                // every slot for a while after it is back): no test waits this long.
+                "--cluster-node-timeout",
+                "60000",
             ]);
         }
         self.child = Some(
@@ -95,6 +99,27 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Stops the server answering (SIGSTOP) while it keeps its port and its data: a hung node. A
+    /// killed server's port could be taken by another test's server before a restart.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server answer again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill {signal} failed");
         }
     }
 

@@ -1,7 +1,7 @@
 //! The store contract, run against every store: reads return what was written, answers computed from
 //! read records equal the engine's state (window decay included), writes are idempotent and ordered,
-//! keys never collide; plus persistence (embedded) and the restart of a Redis server or of one cluster
-//! node (errors, then recovery; never a wrong value).
+//! keys never collide; plus persistence (embedded), a Redis restart and a hung cluster node (errors,
+//! then recovery; never a wrong value).
 
 use freshet_engine::{EntityKey, KeyPart, RecordReader, Timestamp, Value, ViewDef, ViewState};
 use freshet_online::OnlineStore;
@@ -327,8 +327,8 @@ async fn a_redis_restart_gives_errors_then_recovers_never_a_wrong_value() {
 }
 
 #[tokio::test]
-async fn a_cluster_node_restart_gives_errors_then_recovers_never_a_wrong_value() {
-    let mut cluster = RedisCluster::start();
+async fn a_hung_cluster_node_gives_errors_then_recovers_never_a_wrong_value() {
+    let cluster = RedisCluster::start();
     let store = OnlineStore::Redis(
         RedisStore::connect_cluster("p", &cluster.urls(), "cluster")
             .await
@@ -346,37 +346,27 @@ async fn a_cluster_node_restart_gives_errors_then_recovers_never_a_wrong_value()
         .map(|e| (e.clone(), state.entity_record(e).unwrap()))
         .collect();
     store.write("zone_rides", &written).await.unwrap();
-    // Each answer is the entity's own record, or none where the node that held it lost it.
-    let never_wrong = |read: &[Option<Vec<u8>>]| {
-        assert_eq!(read.len(), written.len());
-        for ((entity, record), answer) in written.iter().zip(read) {
-            if let Some(answer) = answer {
-                assert_eq!(answer, record, "{entity} answered with another record");
-            }
-        }
-    };
+    let records: Vec<Option<Vec<u8>>> = written.iter().map(|(_, r)| Some(r.clone())).collect();
 
-    // 64 entities land on every node, so a read needs the one killed.
-    cluster.nodes[1].kill();
+    // 64 entities land on every node, so a read needs the one that hangs: it fails, or it is right.
+    cluster.nodes[1].pause();
     match store.read("zone_rides", &entities).await {
         Err(e) => assert!(e.to_string().contains("cluster"), "{e}"),
-        Ok(read) => never_wrong(&read),
+        Ok(read) => assert_eq!(read, records, "a read during the hang answered wrongly"),
     }
 
-    cluster.nodes[1].restart();
-    let mut recovered = None;
+    cluster.nodes[1].resume();
+    let mut recovered = Err(None);
     for _ in 0..100 {
-        if let Ok(read) = store.read("zone_rides", &entities).await {
-            recovered = Some(read);
-            break;
+        match store.read("zone_rides", &entities).await {
+            Ok(read) => {
+                recovered = Ok(read);
+                break;
+            }
+            Err(e) => recovered = Err(Some(e)),
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let read = recovered.expect("the cluster connection recovers");
-    never_wrong(&read);
-    let lost = read.iter().filter(|r| r.is_none()).count();
-    assert!(
-        lost > 0 && lost < entities.len(),
-        "the restarted node kept nothing and the others everything: {lost} lost"
-    );
+    assert_eq!(read, records, "every entity answered with its own record");
 }
