@@ -139,24 +139,34 @@ async fn contract(store: OnlineStore) {
     many_entities_are_read_in_the_order_asked(&store).await;
 }
 
-/// A read of many entities (on a cluster, spread over the slots of every node) answers each in the
-/// order asked, with `None` for the unknown ones among them.
-async fn many_entities_are_read_in_the_order_asked(store: &OnlineStore) {
+/// A state with one ride in each of 64 zones of `city` (on a cluster, keys on every node), each ride
+/// at its own minute and fare so that no two records are alike, and the zones' records.
+fn sixty_four_zones(city: &str) -> (ViewState, Vec<(EntityKey, Vec<u8>)>) {
     let mut state = ViewState::new(view());
-    let written: Vec<EntityKey> = (0..64).map(|zone| key("lille", zone)).collect();
-    for (i, zone) in (0..64).enumerate() {
+    for zone in 0..64 {
         state
             .ingest(
-                &ride("lille", zone, 100 + zone, i as f64),
+                &ride(city, zone, 100 + zone, zone as f64),
                 Timestamp(0),
-                i as u64 + 1,
+                zone as u64 + 1,
             )
             .unwrap();
     }
-    let records: Vec<(EntityKey, Vec<u8>)> = written
-        .iter()
-        .map(|e| (e.clone(), state.entity_record(e).unwrap()))
+    let records = (0..64)
+        .map(|zone| {
+            let entity = key(city, zone);
+            let record = state.entity_record(&entity).unwrap();
+            (entity, record)
+        })
         .collect();
+    (state, records)
+}
+
+/// A read of many entities (on a cluster, spread over the slots of every node) answers each in the
+/// order asked, with `None` for the unknown ones among them.
+async fn many_entities_are_read_in_the_order_asked(store: &OnlineStore) {
+    let (state, records) = sixty_four_zones("lille");
+    let written: Vec<EntityKey> = records.iter().map(|(e, _)| e.clone()).collect();
     store.write("zone_rides", &records).await.unwrap();
     // Newest first, with an entity never written after every fourth.
     let mut asked = Vec::new();
@@ -334,17 +344,8 @@ async fn a_hung_cluster_node_gives_errors_then_recovers_never_a_wrong_value() {
             .await
             .unwrap(),
     );
-    let mut state = ViewState::new(view());
-    let entities: Vec<EntityKey> = (0..64).map(|zone| key("paris", zone)).collect();
-    for (i, zone) in (0..64).enumerate() {
-        state
-            .ingest(&ride("paris", zone, 100, 1.0), Timestamp(0), i as u64 + 1)
-            .unwrap();
-    }
-    let written: Vec<(EntityKey, Vec<u8>)> = entities
-        .iter()
-        .map(|e| (e.clone(), state.entity_record(e).unwrap()))
-        .collect();
+    let (_, written) = sixty_four_zones("paris");
+    let entities: Vec<EntityKey> = written.iter().map(|(e, _)| e.clone()).collect();
     store.write("zone_rides", &written).await.unwrap();
     let records: Vec<Option<Vec<u8>>> = written.iter().map(|(_, r)| Some(r.clone())).collect();
 
