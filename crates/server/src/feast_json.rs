@@ -12,7 +12,7 @@
 //! reference and what `freshet get` prints.
 
 use crate::catalog::{Catalog, FeatureRef};
-use crate::lookup::{EPOCH, ViewAnswers, event_time, request_rows};
+use crate::lookup::{EPOCH, ViewAnswers, event_time, request_rows, status_name};
 use freshet_engine::{FeatureStatus, FeatureValue, Value};
 use serde_json::Value as Json;
 
@@ -98,7 +98,7 @@ fn write_column(
         Column::Key(values) => {
             json(out, values);
             out.extend_from_slice(b",\"statuses\":");
-            list(out, 0..rows, |out, _| out.extend_from_slice(b"\"PRESENT\""));
+            list(out, 0..rows, |out, _| status(out, FeatureStatus::Present));
             out.extend_from_slice(&closes.keys);
         }
         Column::Feature(slot, feature) => {
@@ -107,22 +107,17 @@ fn write_column(
                 feature_value(out, &row.values[feature])
             });
             out.extend_from_slice(b",\"statuses\":");
-            list(out, rows, |out, row| {
-                out.extend_from_slice(status(row.statuses[feature]))
-            });
+            list(out, rows, |out, row| status(out, row.statuses[feature]));
             out.extend_from_slice(&closes.views[slot]);
         }
     }
 }
 
-/// A feature status as a JSON string.
-fn status(s: FeatureStatus) -> &'static [u8] {
-    match s {
-        FeatureStatus::Present => b"\"PRESENT\"",
-        FeatureStatus::NullValue => b"\"NULL_VALUE\"",
-        FeatureStatus::NotFound => b"\"NOT_FOUND\"",
-        FeatureStatus::OutsideMaxAge => b"\"OUTSIDE_MAX_AGE\"",
-    }
+/// A feature status as a JSON string: Feast's name of it ([`status_name`]), which needs no escaping.
+fn status(out: &mut Vec<u8>, s: FeatureStatus) {
+    out.push(b'"');
+    out.extend_from_slice(status_name(s).as_bytes());
+    out.push(b'"');
 }
 
 /// A feature's value as `freshet_sources::formats::json_value` would make it, written.

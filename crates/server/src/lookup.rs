@@ -47,7 +47,8 @@ pub struct Column {
 
 pub(crate) const EPOCH: &str = "1970-01-01T00:00:00Z";
 
-fn status_name(s: FeatureStatus) -> &'static str {
+/// Feast's name of a feature status.
+pub(crate) fn status_name(s: FeatureStatus) -> &'static str {
     match s {
         FeatureStatus::Present => "PRESENT",
         FeatureStatus::NullValue => "NULL_VALUE",
@@ -265,7 +266,7 @@ pub fn answer(
         .map(|column| {
             let values = column.as_array().cloned().unwrap_or_default();
             Column {
-                statuses: vec!["PRESENT"; values.len()],
+                statuses: vec![status_name(FeatureStatus::Present); values.len()],
                 event_timestamps: keys_time.clone(),
                 values,
             }
