@@ -246,17 +246,7 @@ async fn a_training_set_is_the_same_before_and_after_compaction() {
     fixture
         .ingest("trips", &IngestOptions { chunk_records: 7 })
         .await;
-    let mut spine = String::from("driver_id,event_timestamp,label\n");
-    for i in 0..60 {
-        spine.push_str(&format!(
-            "{},2026-01-0{}T{:02}:30:00Z,{i}\n",
-            i % 9,
-            1 + i % 4,
-            (i * 7) % 24
-        ));
-    }
-    let spine_path = fixture.path().join("spine.csv");
-    std::fs::write(&spine_path, spine).unwrap();
+    let spine_path = spine_file(&fixture, 60, 9, 30, 7, true);
     let (_, before) = training_set(&fixture, &spine_path, "before.parquet").await;
     run(&fixture).await;
     let (_, after) = training_set(&fixture, &spine_path, "after.parquet").await;
@@ -273,16 +263,29 @@ const APPENDED: &str = "trip_id,driver_id,event_time,fare,status
 904,6,2026-01-01T12:34:00Z,7.5,done
 ";
 
-/// A spine over the fixture's drivers and days.
-fn spine_file(fixture: &Fixture) -> std::path::PathBuf {
-    let mut spine = String::from("driver_id,event_timestamp\n");
-    for i in 0..90 {
+/// Writes `spine.csv`: `rows` rows over drivers `0..drivers` and the fixture's four days, row i at
+/// hour `i * hour_step` (mod 24) and `minute`, with i as a `label` column when `labelled`.
+fn spine_file(
+    fixture: &Fixture,
+    rows: usize,
+    drivers: usize,
+    minute: usize,
+    hour_step: usize,
+    labelled: bool,
+) -> std::path::PathBuf {
+    let mut spine = String::from("driver_id,event_timestamp");
+    spine.push_str(if labelled { ",label\n" } else { "\n" });
+    for i in 0..rows {
+        let (day, hour) = (1 + i % 4, (i * hour_step) % 24);
         spine.push_str(&format!(
-            "{},2026-01-0{}T{:02}:20:00Z\n",
-            i % 8,
-            1 + i % 4,
-            (i * 7) % 24
+            "{},2026-01-0{day}T{hour:02}:{minute:02}:00Z",
+            i % drivers
         ));
+        spine.push_str(&if labelled {
+            format!(",{i}\n")
+        } else {
+            "\n".to_owned()
+        });
     }
     let path = fixture.path().join("spine.csv");
     std::fs::write(&path, spine).unwrap();
@@ -297,7 +300,7 @@ async fn a_log_appended_to_since_its_compaction_is_merged_with_its_tail_sorted_f
     loaded
         .ingest("trips", &IngestOptions { chunk_records: 7 })
         .await;
-    let spine = spine_file(&loaded);
+    let spine = spine_file(&loaded, 90, 8, 20, 7, false);
     let (report, expected) = training_set(&loaded, &spine, "loaded.parquet").await;
     assert!(report.merged.is_empty());
 
@@ -309,7 +312,7 @@ async fn a_log_appended_to_since_its_compaction_is_merged_with_its_tail_sorted_f
     live.write("c.csv", APPENDED);
     live.ingest("trips", &IngestOptions { chunk_records: 7 })
         .await;
-    let spine = spine_file(&live);
+    let spine = spine_file(&live, 90, 8, 20, 7, false);
     let (report, merged) = training_set(&live, &spine, "merged.parquet").await;
     assert_eq!(report.merged, ["trips"]);
     assert_eq!(report.tail_events, 5);
@@ -404,17 +407,7 @@ async fn a_training_set_is_the_same_file_on_any_number_of_threads() {
     fixture
         .ingest("trips", &IngestOptions { chunk_records: 7 })
         .await;
-    let mut spine = String::from("driver_id,event_timestamp\n");
-    for i in 0..80 {
-        spine.push_str(&format!(
-            "{},2026-01-0{}T{:02}:10:00Z\n",
-            i % 11,
-            1 + i % 4,
-            (i * 5) % 24
-        ));
-    }
-    let spine_path = fixture.path().join("spine.csv");
-    std::fs::write(&spine_path, spine).unwrap();
+    let spine_path = spine_file(&fixture, 80, 11, 10, 5, false);
     let file = |name: &str| std::fs::read(fixture.path().join(name)).unwrap();
     let on = |threads: usize| TrainingOptions {
         threads,

@@ -17,6 +17,7 @@ mod vacuum;
 
 use freshet_engine::Value;
 use freshet_offline::SourceLog;
+use freshet_offline::compact::{CompactOptions, CompactReport, compact};
 use freshet_offline::ingest::{FileReport, IngestOptions, ingest_source};
 use freshet_offline::scan::scan_files;
 use freshet_project::{ProcessEnv, Project, load_project};
@@ -88,6 +89,18 @@ impl Fixture {
         SourceLog::open(&self.offline(), source, &spec.schema, &spec.timestamp_field)
             .await
             .unwrap()
+    }
+
+    /// Compacts every source's log with the default options.
+    pub(crate) async fn compact(&self) -> Vec<CompactReport> {
+        compact(
+            &self.project(),
+            &[],
+            &CompactOptions::default(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap()
     }
 
     /// Ingests `source` with `options`.

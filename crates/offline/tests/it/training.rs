@@ -304,14 +304,7 @@ fn check(g: &Generated) {
         live.write("a.jsonl", &format!("{}\n", lines[..cut].join("\n")));
         let chunks = IngestOptions { chunk_records: 16 };
         live.ingest("trips", &chunks).await;
-        compact(
-            &live.project(),
-            &[],
-            &CompactOptions::default(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
+        live.compact().await;
         live.write("b.jsonl", &format!("{}\n", lines[cut..].join("\n")));
         live.ingest("trips", &chunks).await;
         let live_out = live.path().join("live.parquet");

@@ -29,14 +29,7 @@ async fn compacted() -> Fixture {
     fixture
         .ingest("trips", &IngestOptions { chunk_records: 4 })
         .await;
-    compact(
-        &fixture.project(),
-        &[],
-        &CompactOptions::default(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    fixture.compact().await;
     fixture
 }
 
