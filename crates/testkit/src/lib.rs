@@ -4,6 +4,7 @@
 // Test support may fail loudly: a panic is how a test reports a broken assumption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod ports;
 pub mod postgres;
 pub mod projects;
 pub mod redis;

@@ -5,7 +5,6 @@
 //! `scripts/test.sh` installs Debian's `postgresql` when it is missing. PostgreSQL refuses to run as
 //! root, so as root (CI) the cluster belongs to the `postgres` user that package creates.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -83,11 +82,7 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::ports::reserve();
         let mut server = PostgresServer {
             child: None,
             port,
@@ -101,7 +96,7 @@ impl PostgresServer {
     /// until it accepts queries.
     pub fn serve(&mut self) {
         let data = self.dir.path().join("data");
-        let child = command(&bin_dir().join("postgres"), server_user(), self.dir.path())
+        let mut child = command(&bin_dir().join("postgres"), server_user(), self.dir.path())
             .arg("-D")
             .arg(&data)
             .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
@@ -113,9 +108,13 @@ impl PostgresServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        self.child = Some(child);
+        // Wait until the server on the port is this one: were the port taken, another test's
+        // server could answer while this one exits.
         let started = Instant::now();
-        while !self.try_execute("SELECT 1") {
+        while !self.serves(&data) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("postgres exited ({status}): port {} taken?", self.port);
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "postgres did not start on port {}",
@@ -123,6 +122,13 @@ impl PostgresServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Some(child);
+    }
+
+    /// Whether the server answering on the port serves the cluster in `data`.
+    fn serves(&self, data: &Path) -> bool {
+        let out = self.psql("SHOW data_directory", &["-tA"]);
+        out.status.success() && Path::new(String::from_utf8_lossy(&out.stdout).trim()) == data
     }
 
     /// Stops the server (a fast shutdown: clients are disconnected) and starts it again on the same
@@ -146,10 +152,6 @@ impl PostgresServer {
             .args(["-c", sql])
             .output()
             .unwrap()
-    }
-
-    fn try_execute(&self, sql: &str) -> bool {
-        self.psql(sql, &["-q"]).status.success()
     }
 
     /// `psql`'s standard output for `sql`; panics with PostgreSQL's message if it fails.

@@ -2,30 +2,19 @@
 //! on free loopback ports in a temporary directory, stopped when dropped. `scripts/test.sh` installs
 //! Debian's `redis-server` (which brings `redis-cli`) when it is missing.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    // Redis Cluster also listens on port + 10000, so keep ports low enough for that.
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn ping(port: u16) -> bool {
-    Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "ping"])
+/// The process id of the `redis-server` answering on `port`, if one answers.
+fn serving_pid(port: u16) -> Option<u32> {
+    let info = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "server"])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
+        .ok()?;
+    String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:")?.trim().parse().ok())
 }
 
 /// A `redis-server` process.
@@ -39,7 +28,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        Self::spawn(free_port(), tempfile::tempdir().unwrap(), false)
+        Self::spawn(crate::ports::reserve(), tempfile::tempdir().unwrap(), false)
     }
 
     fn spawn(port: u16, dir: tempfile::TempDir, cluster: bool) -> RedisServer {
@@ -74,19 +63,24 @@ impl RedisServer {
                 "60000",
             ]);
         }
-        self.child = Some(
-            command
-                .spawn()
-                .expect("redis-server is installed (scripts/test.sh)"),
-        );
+        let mut child = command
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh)");
+        // Wait until the server on the port is this one: were the port taken, another server
+        // could answer while this one exits, and the test would talk to somebody else's data.
         let started = Instant::now();
-        while !ping(self.port) {
+        while serving_pid(self.port) != Some(child.id()) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("redis-server exited ({status}): port {} taken?", self.port);
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
+                "redis-server did not start on port {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.child = Some(child);
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -149,7 +143,10 @@ pub struct RedisCluster {
 impl RedisCluster {
     pub fn start() -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::spawn(free_port(), tempfile::tempdir().unwrap(), true))
+            .map(|_| {
+                let port = crate::ports::reserve_with_cluster_bus();
+                RedisServer::spawn(port, tempfile::tempdir().unwrap(), true)
+            })
             .collect();
         let addresses: Vec<String> = nodes
             .iter()
@@ -189,5 +186,25 @@ impl RedisCluster {
 
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_whose_port_is_taken_fails_loudly_instead_of_passing_for_the_other() {
+        let first = RedisServer::start();
+        let second = std::panic::catch_unwind(|| {
+            RedisServer::spawn(first.port, tempfile::tempdir().unwrap(), false)
+        });
+        let message = second.expect_err("the second server cannot have the port");
+        let message = message
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert!(message.contains("taken?"), "{message}");
+        assert_eq!(serving_pid(first.port), first.child.as_ref().map(Child::id));
     }
 }

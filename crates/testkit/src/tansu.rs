@@ -6,7 +6,7 @@
 //! minutes to build) and found on `PATH` or in `~/.cargo/bin`. It keeps its topics in memory, on a
 //! free loopback port, and stops when dropped. tansu creates no topic by itself: create them first.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,11 +41,7 @@ impl TansuBroker {
         let binary = Self::binary().expect(
             "tansu is installed: cargo install tansu@0.6.0 --locked --features dynostore,libsql",
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::ports::reserve();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&binary)
             .arg("broker")

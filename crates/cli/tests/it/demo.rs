@@ -1,8 +1,9 @@
 //! `freshet demo` end to end: stream, train, serve features and predictions over HTTP; then the
 //! served model's online predictions equal its batch predictions on the same instant.
 
-use crate::{free_port, freshet, poll, stdout};
+use crate::{freshet, poll, stdout};
 use arrow_array::Array;
+use freshet_testkit::ports;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ fn body(response: &str) -> serde_json::Value {
 fn the_demo_streams_trains_and_serves_predictions_that_match_batch_scoring() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("demo");
-    let port = free_port();
+    let port = ports::reserve();
     let demo = Command::new(env!("CARGO_BIN_EXE_freshet"))
         .args([
             "demo",

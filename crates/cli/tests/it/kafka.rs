@@ -3,12 +3,13 @@
 //! kill. Every figure is checked against an independent oracle: the events the test produced, folded
 //! by hand.
 
-use super::{free_port, http};
+use super::http;
 use freshet_engine::{EntityKey, RecordReader, Value};
 use freshet_kafka::producer::Producer;
 use freshet_kafka::{MockBroker, MockCluster};
 use freshet_online::OnlineStore;
 use freshet_project::{ProcessEnv, load_project};
+use freshet_testkit::ports;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -407,7 +408,7 @@ fn kills_are_counted_exactly_once(
             }
         })
     };
-    let port = free_port();
+    let port = ports::reserve();
     let kills: usize = std::env::var("FRESHET_TEST_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())
@@ -509,7 +510,7 @@ fn poison_records_go_to_the_dead_letters_and_good_ones_flow() {
         }
     }
     producer.flush(Duration::from_secs(30)).unwrap();
-    let port = free_port();
+    let port = ports::reserve();
     drain(
         vec![spawn_run(root.path(), port)],
         &[port],
@@ -573,7 +574,7 @@ fn workers_joining_and_leaving_split_the_topic_and_agree_with_one() {
             }
         })
     };
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| ports::reserve()).collect();
     let progressed = |port: u16| {
         let started = Instant::now();
         let at = consumed(port);
@@ -608,7 +609,7 @@ fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
     let all = trips(120_000, drivers, end, 33);
     let (before, after) = all.split_at(60_000);
     produce(&brokers, "trips", before);
-    let port = free_port();
+    let port = ports::reserve();
     let worker = spawn_run(root.path(), port);
     let started = Instant::now();
     while consumed(port) == 0 && started.elapsed() < Duration::from_secs(60) {
@@ -684,7 +685,7 @@ feature_views:
         ),
     )
     .unwrap();
-    let port = free_port();
+    let port = ports::reserve();
     let worker = spawn_run(root.path(), port);
     let started = Instant::now();
     while positions(port).values().sum::<i64>() < 3_500 {
@@ -714,7 +715,7 @@ fn fixed_workers_read_their_own_partitions_and_agree_with_one() {
     let drivers = 2_000;
     let all = trips(100_000, drivers, end, 45);
     produce(&brokers, "trips", &all);
-    let ports = [free_port(), free_port()];
+    let ports = [ports::reserve(), ports::reserve()];
     let workers: Vec<Child> = (0..2)
         .map(|w| spawn_worker(root.path(), ports[w], Some(w as u32)))
         .collect();
@@ -755,7 +756,7 @@ fn a_second_worker_with_the_same_number_is_refused() {
     let end = chrono::Utc::now().timestamp_micros() - 10 * 60 * 1_000_000;
     let all = trips(2_000, 100, end, 5);
     produce(&brokers, "trips", &all);
-    let port = free_port();
+    let port = ports::reserve();
     let first = spawn_worker(root.path(), port, Some(0));
     let started = Instant::now();
     while positions(port).len() < 2 {
@@ -769,7 +770,7 @@ fn a_second_worker_with_the_same_number_is_refused() {
     let mut second = Command::new(env!("CARGO_BIN_EXE_freshet"))
         .args(["run", "-p"])
         .arg(&dir)
-        .args(["--port", &free_port().to_string()])
+        .args(["--port", &ports::reserve().to_string()])
         .env("WORKER_ID", "0")
         .env("FRESHET_LOG", "freshet=info")
         .stdout(Stdio::null())

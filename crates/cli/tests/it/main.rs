@@ -12,6 +12,7 @@ mod serving;
 mod streaming;
 mod workflow;
 
+use freshet_testkit::ports;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -73,14 +74,6 @@ pub(crate) fn poll(
     }
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The event log of the project's first source (the tests' projects have one, `trips`).
 pub(crate) async fn first_source_log(
     dir: &Path,
@@ -99,7 +92,7 @@ pub(crate) async fn first_source_log(
 
 /// Starts `freshet run -p <project>` in `cwd` for `seconds` on a free port, quietly.
 pub(crate) fn spawn_run(cwd: &Path, project: &str, seconds: u32) -> std::process::Child {
-    let port = free_port().to_string();
+    let port = ports::reserve().to_string();
     Command::new(env!("CARGO_BIN_EXE_freshet"))
         .args([
             "run",

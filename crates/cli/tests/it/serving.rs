@@ -1,7 +1,8 @@
 //! Serving through the binary: `backfill` materializes into the embedded store, `get` reads it from
 //! the shell, `serve` answers over HTTP and stops cleanly on SIGTERM.
 
-use super::{free_port, freshet, http, poll, stderr, stdout};
+use super::{freshet, http, poll, stderr, stdout};
+use freshet_testkit::ports;
 use std::fs;
 use std::process::Command;
 use std::time::Duration;
@@ -87,7 +88,7 @@ fn backfill_then_get_and_serve_until_sigterm() {
         stderr(&out)
     );
 
-    let port = free_port();
+    let port = ports::reserve();
     let mut server = Command::new(env!("CARGO_BIN_EXE_freshet"))
         .args(["serve", "-p", "proj", "--port", &port.to_string()])
         .current_dir(root.path())
@@ -128,7 +129,7 @@ fn serve_takes_its_port_and_tokens_from_the_project_file() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("proj");
     fs::create_dir_all(dir.join("data")).unwrap();
-    let port = free_port();
+    let port = ports::reserve();
     fs::write(
         dir.join("freshet.yaml"),
         format!("{PROJECT}serving: {{port: {port}, auth_tokens: [\"${{FRESHET_TEST_TOKEN}}\"]}}\n"),
@@ -167,7 +168,7 @@ fn a_running_stream_shows_its_progress_in_metrics() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("live");
     fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
+    let port = ports::reserve();
     fs::write(
         dir.join("freshet.yaml"),
         format!(
