@@ -1,4 +1,5 @@
 use super::*;
+use freshet_engine::{DataType, Value};
 
 fn schema() -> Vec<Field> {
     let f = |name: &str, data_type| Field {
