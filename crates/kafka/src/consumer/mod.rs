@@ -12,18 +12,19 @@
 //! the runtime's thread. The channel is bounded: when the runtime falls behind, the poll thread
 //! blocks, librdkafka's own prefetch queue fills to its byte limit, and fetching stops.
 
+mod poller;
+mod rebalance;
+
 use crate::KafkaError;
-use crate::assignment::{Assignment, partitions_of};
-use rdkafka::ClientContext;
+use crate::assignment::Assignment;
+use poller::Poller;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::message::Message;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rebalance::{GroupContext, offsets_list};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A record as the broker delivered it, lent to the decoding function.
 #[derive(Debug, Clone, Copy)]
@@ -138,140 +139,6 @@ impl ConsumerSettings {
 }
 
 type Decode<T> = Box<dyn Fn(RawRecord<'_>) -> T + Send + Sync>;
-
-/// The rebalance side of the poll thread.
-struct GroupContext<T> {
-    topic: String,
-    deliveries: tokio::sync::mpsc::Sender<Delivery<T>>,
-    /// Records polled but not yet delivered; flushed before any rebalance question, to keep order.
-    pending: Mutex<Vec<Record<T>>>,
-    wake: Option<Arc<tokio::sync::Notify>>,
-}
-
-impl<T: Send + 'static> ClientContext for GroupContext<T> {}
-
-impl<T: Send + 'static> GroupContext<T> {
-    fn flush(&self) -> bool {
-        // Closed: the runtime stopped listening (and a close may run on a runtime thread, where a
-        // blocking send would panic).
-        if self.deliveries.is_closed() {
-            return false;
-        }
-        let mut pending = match self.pending.lock() {
-            Ok(pending) => pending,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // The next batch is likely as large: room for it up front spares the poll thread growing
-        // the vector from empty, a copy and fresh pages per doubling (2 % of B2k's CPU).
-        let room = pending.len();
-        let batch = std::mem::replace(&mut *pending, Vec::with_capacity(room));
-        drop(pending);
-        batch.is_empty() || self.deliver(Delivery::Records(batch))
-    }
-
-    /// Hands `delivery` over (blocking while the channel is full) and wakes the receiver.
-    fn deliver(&self, delivery: Delivery<T>) -> bool {
-        let sent = self.deliveries.blocking_send(delivery).is_ok();
-        if sent && let Some(wake) = &self.wake {
-            wake.notify_one();
-        }
-        sent
-    }
-
-    /// Asks the runtime, and waits for the answer; `None` when the runtime is gone.
-    fn ask<R>(&self, make: impl FnOnce(Reply<R>) -> Delivery<T>) -> Option<R> {
-        if !self.flush() {
-            return None;
-        }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        if !self.deliver(make(Reply(tx))) {
-            return None;
-        }
-        rx.recv().ok()
-    }
-
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        tracing::info!(
-            "kafka: assigned partitions {partitions:?} of `{}`",
-            self.topic
-        );
-        let starts = self
-            .ask(|reply| Delivery::Assigned {
-                partitions: partitions.clone(),
-                reply,
-            })
-            .unwrap_or_default();
-        for p in partitions {
-            let offset = match starts.get(&p) {
-                Some(StartAt::Offset(o)) => Offset::Offset(*o),
-                Some(StartAt::End) => Offset::End,
-                Some(StartAt::Beginning) | None => Offset::Beginning,
-            };
-            if let Err(e) = tpl.set_partition_offset(&self.topic, p, offset) {
-                tracing::warn!("kafka: cannot set the start of partition {p}: {e}");
-            }
-        }
-        if let Err(e) = consumer.assign(tpl) {
-            tracing::error!(
-                "kafka: assigning partitions of `{}` failed: {e}",
-                self.topic
-            );
-        }
-    }
-
-    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        tracing::info!(
-            "kafka: partitions {partitions:?} of `{}` revoked",
-            self.topic
-        );
-        let commits = self
-            .ask(|reply| Delivery::Revoked {
-                partitions: partitions.clone(),
-                reply,
-            })
-            .unwrap_or_default();
-        // A lost assignment (session expired) may already belong to another member: committing
-        // would overwrite its progress.
-        if !commits.is_empty() && !consumer.assignment_lost() {
-            let list = offsets_list(&self.topic, &commits);
-            if let Err(e) = consumer.commit(&list, CommitMode::Sync) {
-                tracing::warn!("kafka: committing revoked offsets failed: {e}");
-            }
-        }
-        if let Err(e) = consumer.unassign() {
-            tracing::warn!("kafka: unassigning failed: {e}");
-        }
-    }
-}
-
-impl<T: Send + 'static> ConsumerContext for GroupContext<T> {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
-            other => {
-                tracing::error!("kafka: rebalance of `{}` failed: {other:?}", self.topic);
-                let _ = consumer.unassign();
-            }
-        }
-    }
-}
-
-fn offsets_list(topic: &str, offsets: &BTreeMap<i32, i64>) -> TopicPartitionList {
-    let mut list = TopicPartitionList::new();
-    for (&p, &o) in offsets {
-        // Adding to a fresh list cannot fail for a valid offset; a failure only skips a commit.
-        let _ = list.add_partition_offset(topic, p, Offset::Offset(o));
-    }
-    list
-}
 
 /// A member of a consumer group, or a worker with a fixed share of the partitions; see the module
 /// documentation.
@@ -411,107 +278,5 @@ impl<T: Send + 'static> GroupConsumer<T> {
 impl<T: Send + 'static> Drop for GroupConsumer<T> {
     fn drop(&mut self) {
         self.shut();
-    }
-}
-
-struct Poller<T: Send + 'static> {
-    consumer: Arc<BaseConsumer<GroupContext<T>>>,
-    stop: Arc<AtomicBool>,
-    decode: Decode<T>,
-    topic: String,
-    assignment: Assignment,
-    batch_records: usize,
-    batch_wait: Duration,
-}
-
-impl<T: Send + 'static> Poller<T> {
-    fn run(self) {
-        let context = self.consumer.context().clone();
-        if self.assignment != Assignment::Group && !self.take_fixed_share() {
-            return;
-        }
-        let mut oldest: Option<Instant> = None;
-        while !self.stop.load(Ordering::Relaxed) {
-            // One clock read per message: on virtual machines it is a visible share of the thread.
-            // After an empty poll `now` is late by the wait, which only costs one more (zero) wait.
-            let now = Instant::now();
-            let wait = oldest.map_or(Duration::from_millis(100), |t| {
-                self.batch_wait
-                    .saturating_sub(now.saturating_duration_since(t))
-            });
-            let full = match self.consumer.poll(wait) {
-                Some(Ok(message)) => {
-                    let raw = RawRecord {
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        timestamp_millis: message.timestamp().to_millis(),
-                        key: message.key(),
-                        payload: message.payload(),
-                    };
-                    let record = Record {
-                        partition: raw.partition,
-                        offset: raw.offset,
-                        value: (self.decode)(raw),
-                    };
-                    let mut pending = match context.pending.lock() {
-                        Ok(p) => p,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
-                    pending.push(record);
-                    // A batch's wait starts when its first record arrives, not when the poll began.
-                    oldest.get_or_insert_with(Instant::now);
-                    pending.len() >= self.batch_records
-                }
-                Some(Err(e)) => {
-                    tracing::warn!("kafka: {e}");
-                    false
-                }
-                None => false,
-            };
-            if full || oldest.is_some_and(|t| now.saturating_duration_since(t) >= self.batch_wait) {
-                oldest = None;
-                if !context.flush() {
-                    break;
-                }
-            }
-        }
-        // Leaving the group runs the revoke callback; the runtime no longer listens, so it must not
-        // wait for answers: the closed channel makes `ask` return at once. A fixed share never
-        // joined: the runtime checkpoints it when it shuts down.
-        if self.assignment == Assignment::Group {
-            self.consumer.unsubscribe();
-        }
-    }
-
-    /// Waits until the broker knows the topic, then assigns this worker's share the way the group
-    /// would: the runtime answers where each partition starts. False if stopped first.
-    fn take_fixed_share(&self) -> bool {
-        let partitions = loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            if let Some(partitions) =
-                partitions_of(&self.consumer, &self.topic, Duration::from_secs(5))
-            {
-                break partitions;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        };
-        let mine = self.assignment.fixed_share(&partitions);
-        if mine.is_empty() {
-            tracing::warn!(
-                "kafka: {} reads none of the {} partitions of `{}`: use fewer workers, or more partitions",
-                self.assignment,
-                partitions.len(),
-                self.topic
-            );
-            return true;
-        }
-        let mut list = TopicPartitionList::new();
-        for &p in &mine {
-            list.add_partition(&self.topic, p);
-        }
-        self.consumer.context().assign(&self.consumer, &mut list);
-        true
     }
 }
