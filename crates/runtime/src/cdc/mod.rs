@@ -25,20 +25,22 @@
 //! whole transactions over a bounded channel: a table changing faster than the log takes its rows
 //! waits in PostgreSQL's WAL, not in memory.
 
+mod replication;
+mod start;
+
 use crate::RunError;
 use crate::dead_letters::{PartitionDeadLetters, Refused};
 use freshet_offline::backfill::{BackfillOptions, backfill_into};
 use freshet_offline::ingest::cdc::ChangeLog;
-use freshet_offline::ingest::{IngestOptions, ingest_postgres};
-use freshet_offline::{SourceLog, offline_root, views_of_source};
+use freshet_offline::{offline_root, views_of_source};
 use freshet_online::OnlineStore;
 use freshet_project::Project;
-use freshet_project::spec::{Connector, PostgresRelation, SourceSpec};
-use freshet_sources::postgres::PostgresError;
-use freshet_sources::postgres::cdc::{self, ChangeStream, Transaction};
+use freshet_project::spec::{Connector, SourceSpec};
+use freshet_sources::postgres::cdc::Transaction;
+use replication::replicate;
+use start::start;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -334,175 +336,9 @@ impl CdcStream {
     }
 }
 
-/// The start of a stream: waits for the server (retrying while it cannot be reached), makes sure
-/// the publication and slot exist, and takes the first snapshot when it has not been taken.
-async fn start(
-    source: SourceSpec,
-    root: PathBuf,
-    views: Vec<freshet_engine::ViewDef>,
-    marker: PathBuf,
-) -> Result<Started, RunError> {
-    let Connector::PostgresCdc { url, table, .. } = &source.connector else {
-        return Err(fail(&source)("not a postgres_cdc source".to_owned()));
-    };
-    let follow = prepare_when_reachable(&source).await?;
-    let fail = fail(&source);
-    let mut log =
-        SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
-    if follow.slot_created || !marker.exists() {
-        let snapshot = SourceSpec {
-            connector: Connector::Postgres {
-                url: url.clone(),
-                relation: PostgresRelation::Table(table.clone()),
-                every: None,
-            },
-            ..source.clone()
-        };
-        let report = ingest_postgres(
-            &mut log,
-            &root,
-            &snapshot,
-            &views,
-            &IngestOptions::default(),
-            &mut |_| {},
-        )
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-        tracing::info!(
-            "source `{}`: snapshot of {}: {} rows, {} added",
-            source.name,
-            report.relation,
-            report.records,
-            report.added
-        );
-        write_marker(&marker)
-            .map_err(|e| fail(format!("cannot write {}: {e}", marker.display())))?;
-    }
-    let log = ChangeLog::open(log, &source, views).await?;
-    let dead_letters = PartitionDeadLetters::open(&root, &source.name, table.resolved(), 0)?;
-    Ok(Started {
-        log,
-        dead_letters,
-        confirmed: follow.confirmed,
-    })
-}
-
-/// [`cdc::prepare`], retried with backoff while the server cannot be reached (it may be starting,
-/// or restarting); any other refusal (no such table, no key, `wal_level`) is final and says the fix.
-async fn prepare_when_reachable(source: &SourceSpec) -> Result<cdc::Follow, RunError> {
-    let mut backoff = Backoff::new();
-    loop {
-        match cdc::prepare(source).await {
-            Ok(follow) => return Ok(follow),
-            Err(e @ PostgresError::Connect { .. }) => {
-                tracing::warn!("{e}; retrying in {:?}", backoff.next());
-                backoff.wait().await;
-            }
-            Err(e) => return Err(fail(source)(e.to_string())),
-        }
-    }
-}
-
-/// The wait between attempts to reach the server: 200 ms, doubling up to 10 s, from the start
-/// again once an attempt succeeds.
-struct Backoff(Duration);
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(200);
-    const LONGEST: Duration = Duration::from_secs(10);
-
-    fn new() -> Backoff {
-        Backoff(Self::FIRST)
-    }
-
-    /// How long the next wait is.
-    fn next(&self) -> Duration {
-        self.0
-    }
-
-    async fn wait(&mut self) {
-        tokio::time::sleep(self.0).await;
-        self.0 = (self.0 * 2).min(Self::LONGEST);
-    }
-
-    fn reset(&mut self) {
-        self.0 = Self::FIRST;
-    }
-}
-
 fn record_line(record: &freshet_sources::read::Record) -> u64 {
     match record {
         freshet_sources::read::Record::Row { line, .. }
         | freshet_sources::read::Record::Bad { line, .. } => *line,
-    }
-}
-
-fn write_marker(path: &std::path::Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(
-        path,
-        b"the first snapshot of this source's table is in the event log\n",
-    )
-}
-
-/// The replication connection: streams transactions into `sender` and passes acknowledgements on,
-/// reconnecting after failures (from the newest commit received, acknowledging no more than was
-/// acknowledged). Ends when the loop drops its end of the channel.
-async fn replicate(
-    source: SourceSpec,
-    start: u64,
-    sender: mpsc::Sender<Transaction>,
-    mut acks: watch::Receiver<u64>,
-    wake: Arc<Notify>,
-) {
-    let mut received = start;
-    let mut backoff = Backoff::new();
-    loop {
-        let acknowledged = *acks.borrow();
-        let mut stream = match ChangeStream::connect(&source, received, acknowledged).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("{e}; retrying in {:?}", backoff.next());
-                if sender.is_closed() {
-                    return;
-                }
-                backoff.wait().await;
-                continue;
-            }
-        };
-        backoff.reset();
-        let failure = loop {
-            tokio::select! {
-                next = stream.next() => match next {
-                    Ok(Some(transaction)) => {
-                        received = received.max(transaction.end_lsn);
-                        if sender.send(transaction).await.is_err() {
-                            break None;
-                        }
-                        // The loop logs it now rather than at its next tick.
-                        wake.notify_one();
-                    }
-                    Ok(None) => break Some("the server ended the stream".to_owned()),
-                    Err(e) => break Some(e.to_string()),
-                },
-                changed = acks.changed() => {
-                    if changed.is_err() {
-                        break None;
-                    }
-                    stream.acknowledge(*acks.borrow());
-                }
-            }
-        };
-        stream.acknowledge(*acks.borrow());
-        stream.close().await;
-        match failure {
-            None => return,
-            Some(e) => {
-                tracing::warn!("source `{}`: {e}; reconnecting", source.name);
-                backoff.wait().await;
-            }
-        }
     }
 }
