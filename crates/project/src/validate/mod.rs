@@ -6,6 +6,7 @@
 //! invalid is not reported again: the user sees the root cause once, not a cascade.
 
 mod assignment;
+mod connectors;
 mod models;
 mod partitioning;
 mod serving;
