@@ -15,6 +15,11 @@
 //! sorted the same way is left alone, so running it twice commits nothing. A day larger than
 //! [`CompactOptions::max_rows_per_file`] is rewritten in runs of consecutive files, each sorted on its
 //! own.
+//!
+//! One compaction of a log runs at a time: each takes a lock file in the log's directory and leaves
+//! a log whose lock is held to the compaction holding it (its report says so). Several workers of a
+//! project with `--compact-every`, or a cron job beside them, would otherwise all read and sort the
+//! same days, and all but one fail their commit.
 
 use crate::layout::{DATE, INGEST_TIME, POSITION};
 use crate::log::{DataFile, Listing, LogError, SourceLog};
@@ -81,6 +86,9 @@ pub struct CompactReport {
     pub events: u64,
     /// The table version after the last rewrite (`None`: nothing committed).
     pub version: Option<u64>,
+    /// Another compaction of this log was running (in this process or another): this one left the
+    /// log to it and changed nothing.
+    pub busy: bool,
 }
 
 /// Progress of a compaction: after each run of files is rewritten.
@@ -111,9 +119,37 @@ pub async fn compact(
         let mut log =
             SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let order = sort_order(project, source);
+        // Held until this log is done; dropped (and so released) at the end of the iteration.
+        let Some(_lock) = compaction_lock(log.dir())? else {
+            reports.push(CompactReport {
+                source: source.name.clone(),
+                sorted_by: order,
+                busy: true,
+                ..CompactReport::default()
+            });
+            continue;
+        };
         reports.push(compact_log(&mut log, &source.name, order, options, progress).await?);
     }
     Ok(reports)
+}
+
+/// The lock file of a log's compactions, beside its `_delta_log`.
+pub const COMPACTION_LOCK: &str = ".freshet-compact.lock";
+
+/// The lock on compacting the log in `dir`, if no other compaction holds it; released when the
+/// file is dropped, or when its process ends however it ends.
+fn compaction_lock(dir: &Path) -> Result<Option<std::fs::File>, LogError> {
+    let io = |source| LogError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let file = freshet_project::files::lock_file(&dir.join(COMPACTION_LOCK)).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 /// The columns a source's compacted files are sorted by: the join keys of its first feature view

@@ -9,10 +9,10 @@
 //!
 //! They run on a thread of their own, with a runtime of its own: a compaction sorts and encodes a
 //! whole day of events, seconds of CPU that on one of the serving runtime's workers would hold back
-//! the stream and the feature server. Nothing waits for them, and a failure (another worker's
-//! compaction of the same day won the commit, the disk is full) is logged and tried again at the
-//! next turn: a compaction commits atomically or not at all, and files a stopped one wrote are what
-//! vacuum removes. Each turn is also handed to a [`Report`] (the feature server's `/metrics`), so an
+//! the stream and the feature server. Nothing waits for them. A log another worker is compacting is
+//! left to it (the compaction lock, see `freshet_offline::compact`), and a failure (the disk is
+//! full) is logged and tried again at the next turn: a compaction commits atomically or not at all,
+//! and files a stopped one wrote are what vacuum removes. Each turn is also handed to a [`Report`] (the feature server's `/metrics`), so an
 //! operator can alert on upkeep that keeps failing.
 
 use freshet_offline::compact::{CompactOptions, compact};
@@ -128,6 +128,12 @@ async fn compact_once(project: &Project, every: Duration) -> bool {
     let started = Instant::now();
     match compact(project, &[], &CompactOptions::default(), &mut |_| {}).await {
         Ok(reports) => {
+            for report in reports.iter().filter(|r| r.busy) {
+                tracing::info!(
+                    source = %report.source,
+                    "upkeep: another compaction of the event log is running; left to it"
+                );
+            }
             for report in reports.iter().filter(|r| r.files_removed > 0) {
                 tracing::info!(
                     source = %report.source,

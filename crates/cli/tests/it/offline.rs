@@ -255,6 +255,20 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
         "{}",
         stdout(&out)
     );
+    // While another compaction (another worker, a cron job) holds the log, this one leaves it alone.
+    let held = std::fs::File::create(
+        dir.join(".freshet/offline/events/trips")
+            .join(freshet_offline::compact::COMPACTION_LOCK),
+    )
+    .unwrap();
+    held.lock().unwrap();
+    let out = freshet(root.path(), &["compact", "-p", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "trips: another compaction of this log is running; left to it, nothing changed\n"
+    );
+    drop(held);
 
     // Vacuum keeps the replaced files within the table's retention, refuses a shorter one unless
     // forced, and then deletes them (and whatever the killed ingest left uncommitted); the
