@@ -96,7 +96,7 @@ impl PostgresServer {
     /// until it accepts queries.
     pub fn serve(&mut self) {
         let data = self.dir.path().join("data");
-        let mut child = command(&bin_dir().join("postgres"), server_user(), self.dir.path())
+        let child = command(&bin_dir().join("postgres"), server_user(), self.dir.path())
             .arg("-D")
             .arg(&data)
             .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
@@ -108,11 +108,13 @@ impl PostgresServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Kept in `self` at once, so that a failed start below still stops it when dropped.
+        self.child = Some(child);
         // Wait until the server on the port is this one: were the port taken, another test's
         // server could answer while this one exits.
         let started = Instant::now();
         while !self.serves(&data) {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("postgres exited ({status}): port {} taken?", self.port);
             }
             assert!(
@@ -122,7 +124,6 @@ impl PostgresServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = Some(child);
     }
 
     /// Whether the server answering on the port serves the cluster in `data`.

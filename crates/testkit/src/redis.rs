@@ -63,9 +63,12 @@ impl RedisServer {
                 "60000",
             ]);
         }
-        let mut child = command
-            .spawn()
-            .expect("redis-server is installed (scripts/test.sh)");
+        // Kept in `self` at once, so that a failed start below still kills it when dropped.
+        let child = self.child.insert(
+            command
+                .spawn()
+                .expect("redis-server is installed (scripts/test.sh)"),
+        );
         // Wait until the server on the port is this one: were the port taken, another server
         // could answer while this one exits, and the test would talk to somebody else's data.
         let started = Instant::now();
@@ -80,7 +83,6 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.child = Some(child);
     }
 
     /// `redis://127.0.0.1:<port>/`.

@@ -12,8 +12,8 @@
 //! the stream and the feature server. Nothing waits for them. A log another worker is compacting is
 //! left to it (the compaction lock, see `freshet_offline::compact`), and a failure (the disk is
 //! full) is logged and tried again at the next turn: a compaction commits atomically or not at all,
-//! and files a stopped one wrote are what vacuum removes. Each turn is also handed to a [`Report`] (the feature server's `/metrics`), so an
-//! operator can alert on upkeep that keeps failing.
+//! and files a stopped one wrote are what vacuum removes. Each turn is also handed to a [`Report`]
+//! (the feature server's `/metrics`), so an operator can alert on upkeep that keeps failing.
 
 use freshet_offline::compact::{CompactOptions, compact};
 use freshet_offline::vacuum::{VacuumOptions, vacuum};
