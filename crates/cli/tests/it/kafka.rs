@@ -574,7 +574,7 @@ fn workers_joining_and_leaving_split_the_topic_and_agree_with_one() {
             }
         })
     };
-    let ports: Vec<u16> = (0..3).map(|_| ports::reserve()).collect();
+    let worker_ports: Vec<u16> = (0..3).map(|_| ports::reserve()).collect();
     let progressed = |port: u16| {
         let started = Instant::now();
         let at = consumed(port);
@@ -584,18 +584,23 @@ fn workers_joining_and_leaving_split_the_topic_and_agree_with_one() {
         eprintln!("worker on {port} consumed {}", consumed(port));
     };
     // 1 -> 2 -> 3 -> 1 workers.
-    let first = spawn_run(root.path(), ports[0]);
-    progressed(ports[0]);
-    let second = spawn_run(root.path(), ports[1]);
-    progressed(ports[1]);
-    let third = spawn_run(root.path(), ports[2]);
-    progressed(ports[2]);
+    let first = spawn_run(root.path(), worker_ports[0]);
+    progressed(worker_ports[0]);
+    let second = spawn_run(root.path(), worker_ports[1]);
+    progressed(worker_ports[1]);
+    let third = spawn_run(root.path(), worker_ports[2]);
+    progressed(worker_ports[2]);
     stop(second);
     let mut third = third;
     third.kill().unwrap();
     third.wait().unwrap();
     producing.join().unwrap();
-    drain(vec![first], &ports[..1], &brokers, Duration::from_secs(300));
+    drain(
+        vec![first],
+        &worker_ports[..1],
+        &brokers,
+        Duration::from_secs(300),
+    );
     check_figures(&dir, &all, drivers);
 }
 
@@ -715,27 +720,27 @@ fn fixed_workers_read_their_own_partitions_and_agree_with_one() {
     let drivers = 2_000;
     let all = trips(100_000, drivers, end, 45);
     produce(&brokers, "trips", &all);
-    let ports = [ports::reserve(), ports::reserve()];
+    let worker_ports = [ports::reserve(), ports::reserve()];
     let workers: Vec<Child> = (0..2)
-        .map(|w| spawn_worker(root.path(), ports[w], Some(w as u32)))
+        .map(|w| spawn_worker(root.path(), worker_ports[w], Some(w as u32)))
         .collect();
     let started = Instant::now();
-    while ports.iter().any(|p| positions(*p).len() < 3) {
+    while worker_ports.iter().any(|p| positions(*p).len() < 3) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "workers took no partitions; positions {:?} and {:?}\n{}",
-            positions(ports[0]),
-            positions(ports[1]),
+            positions(worker_ports[0]),
+            positions(worker_ports[1]),
             worker_logs(root.path())
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    for (worker, port) in ports.iter().enumerate() {
+    for (worker, port) in worker_ports.iter().enumerate() {
         let owned: Vec<i32> = positions(*port).into_keys().collect();
         let expected: Vec<i32> = (0..6).filter(|p| p % 2 == worker as i32).collect();
         assert_eq!(owned, expected, "worker {worker}'s partitions");
     }
-    drain(workers, &ports, &brokers, Duration::from_secs(120));
+    drain(workers, &worker_ports, &brokers, Duration::from_secs(120));
     check_figures(&dir, &all, drivers);
 }
 
