@@ -79,5 +79,7 @@ cargo test --workspace --locked
 
 step "engine fuzz targets still build (cd crates/engine/fuzz && cargo fuzz run engine_vs_oracle -s none; likewise stored_state_decode)"
 cargo check --manifest-path crates/engine/fuzz/Cargo.toml --locked --quiet
-step "fuzz target of the pgoutput decoder still builds (cd crates/sources/fuzz && cargo fuzz run pgoutput_decode -s none)"
+step "fuzz targets of the pgoutput and JSON payload decoders still build (cd crates/sources/fuzz && cargo fuzz run pgoutput_decode -s none; json_payload_decode with corpus/json_payload_decode seeds/json_payload_decode)"
 cargo check --manifest-path crates/sources/fuzz/Cargo.toml --locked --quiet
+step "fuzz target of the project file still builds (cd crates/project/fuzz && cargo fuzz run project_file corpus/project_file seeds/project_file -s none)"
+cargo check --manifest-path crates/project/fuzz/Cargo.toml --locked --quiet
