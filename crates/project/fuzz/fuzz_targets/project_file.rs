@@ -18,7 +18,10 @@ fuzz_target!(|text: &str| {
     for diagnostic in diagnostics.items() {
         assert!(!diagnostic.message.is_empty());
         if let Some(at) = &diagnostic.at {
-            assert!(at.span.start <= at.span.end && at.span.end <= text.len(), "{at:?}");
+            assert!(
+                at.span.start <= at.span.end && at.span.end <= text.len(),
+                "{at:?}"
+            );
         }
     }
     let _ = diagnostics.render();
