@@ -1,7 +1,8 @@
-//! A Kafka record's payload turned into an event on the poll thread, or refused with the reason
-//! its dead letter will carry: too large, not decodable, a key that disagrees with the payload's
-//! join key, or a row that no view of the source could take. Decoding here, before the record is
-//! handed to its partition's task, keeps the loop that applies events free of parsing.
+//! A Kafka record's payload turned into an event on the poll thread, or refused with the reason its
+//! dead letter will carry: no payload or one too large, not decodable, no event time or one too far
+//! ahead of the record's timestamp, a row one of the source's views refuses, or a record key that is
+//! not the payload's join key. Decoding here, before the record is handed to its partition's task,
+//! keeps the loop that applies events free of parsing.
 
 use crate::dead_letters::Refused;
 use crate::task::WATERMARK_LAG;
