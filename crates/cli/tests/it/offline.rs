@@ -335,6 +335,12 @@ fn an_interrupted_ingest_resumes_without_losing_or_doubling_events() {
         "{report}"
     );
     assert_eq!(files(), before - deleted);
+    // The compaction lock is no data file: a vacuum leaves it, even past a 1 ms retention.
+    assert!(
+        table
+            .join(freshet_offline::compact::COMPACTION_LOCK)
+            .exists()
+    );
     let (rows, positions, vacuumed) = read_with_python(&table, "trip_id");
     assert_eq!((rows, positions), (events, events));
     let vacuumed: Vec<&str> = vacuumed.iter().map(|v| v.as_str().unwrap()).collect();
