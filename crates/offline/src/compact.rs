@@ -116,11 +116,10 @@ pub async fn compact(
     let chosen = crate::logged_sources(project, sources)?;
     let mut reports = Vec::with_capacity(chosen.len());
     for source in chosen {
-        let mut log =
-            SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         let order = sort_order(project, source);
-        // Held until this log is done; dropped (and so released) at the end of the iteration.
-        let Some(_lock) = compaction_lock(log.dir())? else {
+        // Taken before the log is opened, so a busy log costs no read of its table. Held until this
+        // log is done; dropped (and so released) at the end of the iteration.
+        let Some(_lock) = compaction_lock(&crate::layout::table_dir(&root, &source.name))? else {
             reports.push(CompactReport {
                 source: source.name.clone(),
                 sorted_by: order,
@@ -129,6 +128,8 @@ pub async fn compact(
             });
             continue;
         };
+        let mut log =
+            SourceLog::open(&root, &source.name, &source.schema, &source.timestamp_field).await?;
         reports.push(compact_log(&mut log, &source.name, order, options, progress).await?);
     }
     Ok(reports)

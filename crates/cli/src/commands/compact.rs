@@ -45,13 +45,13 @@ pub(crate) fn run(dir: &Path, args: &CompactArgs, json: bool) -> Result<(), Fail
 }
 
 fn describe(report: &CompactReport) -> String {
-    let order = report.sorted_by.join(", ");
     if report.busy {
         return format!(
             "{}: another compaction of this log is running; left to it, nothing changed\n",
             report.source
         );
     }
+    let order = report.sorted_by.join(", ");
     match report.version {
         None => format!(
             "{}: already compacted ({} days, sorted by {order}), nothing changed\n",
